@@ -1,0 +1,1 @@
+//! SockJS conformance suite (work in progress).
