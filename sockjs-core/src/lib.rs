@@ -1,1 +1,92 @@
-//! placeholder
+//! A sans-IO SockJS server protocol engine.
+//!
+//! `sockjs-core` makes every protocol decision of a SockJS server (the
+//! protocol spoken by the [sockjs-client] browser library): routing,
+//! status codes and headers, CORS and cookies, the iframe page, framing
+//! and escaping for each transport, decoding what clients send, the
+//! session lifecycle, heartbeats and expiry. It does no IO, spawns no
+//! tasks, and reads no clock and no random source: the caller passes the
+//! time and entropy in. That is what lets the same engine run under
+//! actix-web (`sockjs-actix`), warp (`sockjs-warp`) or a server of your
+//! own, and what makes its whole lifecycle testable with a simulated clock.
+//!
+//! [sockjs-client]: https://github.com/sockjs/sockjs-client
+//!
+//! # How a driver uses it
+//!
+//! 1. Create one [`Endpoint`] per SockJS service with [`Options`] and a
+//!    [`Handler`]; share it between threads (it is an `Arc`).
+//! 2. For each HTTP request under the prefix, call [`Endpoint::handle`]
+//!    with the request head and a [`RequestContext`], and carry out the
+//!    [`Dispatch`]:
+//!    * [`Dispatch::Response`]: send it.
+//!    * [`Dispatch::ReadBody`]: read the body, pass it to
+//!      [`PendingBody::finish`], send the response.
+//!    * [`Dispatch::Stream`]: send the head, then each chunk of the
+//!      [`Receiver`] as its own flushed HTTP chunk; spawn the application
+//!      task if there is one. Drop the receiver as soon as the client
+//!      disconnects.
+//!    * [`Dispatch::WebSocket`]: do the handshake, then
+//!      [`WebSocketUpgrade::accept`] and pump messages between the socket
+//!      and the [`WebSocket`] driver.
+//! 3. Run the timers: [`Endpoint::run_timers`], or call
+//!    [`Endpoint::poll_timeout`] for the next deadline and
+//!    [`Endpoint::handle_timeout`] when it comes.
+//!
+//! # Example: a whole session with a simulated clock
+//!
+//! ```
+//! use std::task::{Context, Poll, Waker};
+//! use std::time::{Duration, Instant, SystemTime};
+//! use sockjs_core::{Dispatch, Endpoint, Options, RequestContext, Session};
+//!
+//! let endpoint = Endpoint::new(Options::new("/echo"), |mut session: Session| async move {
+//!     while let Some(message) = session.recv().await {
+//!         let _ = session.send(message);
+//!     }
+//! });
+//! let now = Instant::now();
+//! let cx = RequestContext { now, wall_clock: SystemTime::now(), entropy: 4, remote_addr: None };
+//! let request = http::Request::post("/echo/000/abc/xhr").body(()).unwrap().into_parts().0;
+//!
+//! // The first poll opens the session and answers `o\n`.
+//! let Dispatch::Stream { response, task } = endpoint.handle(&request, cx) else { panic!() };
+//! assert!(task.is_some(), "a new session: spawn the application task");
+//! let mut body = response.into_body();
+//! let mut waker_cx = Context::from_waker(Waker::noop());
+//! assert_eq!(body.poll_chunk(&mut waker_cx, now), Poll::Ready(Some("o\n".into())));
+//! assert_eq!(body.poll_chunk(&mut waker_cx, now), Poll::Ready(None));
+//!
+//! // Without a receiver, the session expires after the disconnect delay.
+//! assert_eq!(endpoint.session_count(), 1);
+//! endpoint.handle_timeout(now + Duration::from_secs(5));
+//! assert_eq!(endpoint.session_count(), 0);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod endpoint;
+mod frame;
+mod headers;
+mod json;
+mod options;
+mod payload;
+mod receiver;
+mod route;
+mod session;
+mod timer;
+mod transport;
+mod websocket;
+
+pub use endpoint::{AppTask, Dispatch, Endpoint, Handler, PendingBody, RequestContext};
+pub use frame::Frame;
+pub use options::{CookieFn, Jsessionid, Options, DEFAULT_SOCKJS_URL};
+pub use payload::{decode_messages, decode_websocket_text, PayloadError};
+pub use receiver::{Receiver, ReceiverStream};
+pub use route::{route, Route, SessionUrl};
+pub use session::{CloseReason, Message, Recv, SendError, Session};
+pub use transport::Transport;
+pub use websocket::{Hixie76, Hixie76Decoder, Hixie76Frame, Outgoing, WebSocket, WebSocketUpgrade};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,624 @@
+//! The endpoint: one SockJS service under one prefix, its session registry
+//! and its timers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{request, Method, Response, StatusCode};
+
+use crate::headers::{self, Cors};
+use crate::payload::{self, PayloadError};
+use crate::receiver::{Mode, Receiver};
+use crate::route::{route, Route, SessionUrl};
+use crate::session::{CloseReason, Phase, Session, SessionCell, SessionInfo};
+use crate::timer::{TimerKind, Timers};
+use crate::transport::{self, Framing};
+use crate::websocket::{self, WebSocketUpgrade};
+use crate::{Frame, Options, Transport};
+
+/// A boxed application task, to be spawned by the adapter.
+pub type AppTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Application code that runs once for every new session.
+///
+/// Implemented for every `Fn(Session) -> impl Future<Output = ()>` closure
+/// that is `Send + Sync + 'static`:
+///
+/// ```
+/// use sockjs_core::{Handler, Session};
+/// fn assert_handler(_: impl Handler) {}
+/// assert_handler(|mut session: Session| async move {
+///     while let Some(m) = session.recv().await {
+///         let _ = session.send(m);
+///     }
+/// });
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Runs the application for one session; the returned future is
+    /// spawned and runs for as long as the application wants.
+    fn call(&self, session: Session) -> AppTask;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Session) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn call(&self, session: Session) -> AppTask {
+        Box::pin(self(session))
+    }
+}
+
+/// What the caller supplies with each request: the time, entropy, and the
+/// peer address. The core reads no clock and no random source itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext {
+    /// The current monotonic time.
+    pub now: Instant,
+    /// The current wall-clock time (for `Expires` headers).
+    pub wall_clock: SystemTime,
+    /// 32 random bits for `/info`'s `entropy`.
+    pub entropy: u32,
+    /// The peer's address, if known.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+/// What the adapter must do with a request.
+#[non_exhaustive]
+pub enum Dispatch {
+    /// Send this complete response.
+    Response(Response<Bytes>),
+    /// Read the request body, at most [`PendingBody::limit`] bytes, then
+    /// call [`PendingBody::finish`] (or [`PendingBody::too_large`]).
+    ReadBody(PendingBody),
+    /// Send the head now, then every chunk of the [`Receiver`] as its own
+    /// flushed chunk. If `task` is set, a session was opened: spawn it.
+    Stream {
+        /// The response head and its streaming body.
+        response: Response<Receiver>,
+        /// The application task of a new session.
+        task: Option<AppTask>,
+    },
+    /// Complete a websocket handshake, then drive the session with the
+    /// [`WebSocketUpgrade`].
+    WebSocket(WebSocketUpgrade),
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dispatch::Response(r) => f.debug_tuple("Response").field(r).finish(),
+            Dispatch::ReadBody(p) => f.debug_tuple("ReadBody").field(p).finish(),
+            Dispatch::Stream { response, task } => f
+                .debug_struct("Stream")
+                .field("response", response)
+                .field("task", &task.as_ref().map(|_| ".."))
+                .finish(),
+            Dispatch::WebSocket(w) => f.debug_tuple("WebSocket").field(w).finish(),
+        }
+    }
+}
+
+/// A SockJS endpoint: every SockJS URL under one prefix, sharing one
+/// session registry. Cheap to clone (an `Arc`), safe to use from many
+/// threads at once.
+///
+/// An adapter calls [`Endpoint::handle`] for each request under the
+/// prefix, and runs [`Endpoint::run_timers`] (or drives
+/// [`Endpoint::poll_timeout`] and [`Endpoint::handle_timeout`] itself).
+#[derive(Clone)]
+pub struct Endpoint {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) options: Options,
+    handler: Box<dyn Handler>,
+    sessions: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
+    timers: Mutex<Timers>,
+    next_id: AtomicU64,
+    iframe: Bytes,
+    etag: HeaderValue,
+}
+
+impl Shared {
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Lock order: `sessions`, then one session's state, then `timers`.
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<Box<str>, Arc<SessionCell>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn timers(&self) -> MutexGuard<'_, Timers> {
+        self.timers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn handler(&self) -> &dyn Handler {
+        &*self.handler
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.timers().wake_driver();
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint").field("options", &self.shared.options).finish_non_exhaustive()
+    }
+}
+
+const IFRAME_TEMPLATE: &str = include_str!("templates/iframe.html");
+const NOT_FOUND_BODY: &str = "404 Error: Page not found\n";
+
+impl Endpoint {
+    /// Creates an endpoint with these options, running `handler` for every
+    /// new session.
+    pub fn new(options: Options, handler: impl Handler) -> Endpoint {
+        let iframe = IFRAME_TEMPLATE.replace("SOCKJS_URL", &options.sockjs_url);
+        let etag = format!("\"{:016x}\"", fnv1a(iframe.as_bytes()));
+        Endpoint {
+            shared: Arc::new(Shared {
+                options,
+                handler: Box::new(handler),
+                sessions: Mutex::new(HashMap::new()),
+                timers: Mutex::new(Timers::default()),
+                next_id: AtomicU64::new(1),
+                iframe: Bytes::from(iframe),
+                etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
+            }),
+        }
+    }
+
+    /// The endpoint's options.
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    /// Whether `path` (raw, without the query) is under this endpoint's
+    /// prefix, so that [`Endpoint::handle`] should see the request.
+    pub fn matches(&self, path: &str) -> bool {
+        let prefix = self.shared.options.prefix.as_str();
+        path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Handles one request under the prefix. The body is not needed,
+    /// except when [`Dispatch::ReadBody`] asks for it.
+    pub fn handle(&self, request: &request::Parts, cx: RequestContext) -> Dispatch {
+        let options = &self.shared.options;
+        let Some(route) = route(&options.prefix, request.uri.path()) else {
+            return Dispatch::Response(not_found(HeaderMap::new()));
+        };
+        if let Route::Session { kind, .. } = route {
+            if kind != SessionUrl::WebSocket && !self.session_url_enabled(kind) {
+                return Dispatch::Response(not_found(HeaderMap::new()));
+            }
+        }
+        if !route.allows(&request.method) {
+            return Dispatch::Response(method_not_allowed(route.allow()));
+        }
+        match route {
+            Route::Greeting => Dispatch::Response(text(StatusCode::OK, headers::TEXT_PLAIN, "Welcome to SockJS!\n")),
+            Route::Info => Dispatch::Response(self.info(request, cx)),
+            Route::Iframe => Dispatch::Response(self.iframe(request, cx)),
+            Route::RawWebSocket => self.websocket(request, cx, Transport::RawWebSocket, ""),
+            Route::Session { session_id, kind, .. } => self.session_url(request, cx, session_id, kind),
+        }
+    }
+
+    fn session_url_enabled(&self, kind: SessionUrl) -> bool {
+        let o = &self.shared.options;
+        match kind {
+            SessionUrl::XhrSend => {
+                [Transport::XhrPolling, Transport::XhrStreaming, Transport::EventSource, Transport::HtmlFile]
+                    .into_iter()
+                    .any(|t| o.is_enabled(t))
+            }
+            SessionUrl::JsonpSend => o.is_enabled(Transport::JsonpPolling),
+            receiving => receiving.receiving_transport().is_some_and(|t| o.is_enabled(t)),
+        }
+    }
+
+    fn info(&self, request: &request::Parts, cx: RequestContext) -> Response<Bytes> {
+        let options = &self.shared.options;
+        let mut h = HeaderMap::new();
+        headers::cors(&mut h, &request.headers, options, Cors::Echo);
+        if request.method == Method::OPTIONS {
+            headers::cookie(&mut h, &request.headers, options);
+            headers::preflight(&mut h, "OPTIONS, GET", cx.wall_clock);
+            return response(StatusCode::NO_CONTENT, h, Bytes::new());
+        }
+        headers::no_cache(&mut h);
+        h.insert(header::CONTENT_TYPE, headers::APPLICATION_JSON);
+        let websocket = options.is_enabled(Transport::WebSocket);
+        let cookie_needed = !matches!(options.jsessionid, crate::Jsessionid::Off);
+        let body = if options.cors {
+            format!(
+                r#"{{"websocket":{websocket},"origins":["*:*"],"cookie_needed":{cookie_needed},"entropy":{}}}"#,
+                cx.entropy
+            )
+        } else {
+            format!(r#"{{"websocket":{websocket},"cookie_needed":{cookie_needed},"entropy":{}}}"#, cx.entropy)
+        };
+        response(StatusCode::OK, h, Bytes::from(body))
+    }
+
+    fn iframe(&self, request: &request::Parts, cx: RequestContext) -> Response<Bytes> {
+        let shared = &self.shared;
+        let mut h = HeaderMap::new();
+        headers::long_cache(&mut h, cx.wall_clock);
+        if request.headers.get(header::IF_NONE_MATCH) == Some(&shared.etag) {
+            return response(StatusCode::NOT_MODIFIED, h, Bytes::new());
+        }
+        h.insert(header::CONTENT_TYPE, headers::TEXT_HTML);
+        h.insert(header::ETAG, shared.etag.clone());
+        response(StatusCode::OK, h, shared.iframe.clone())
+    }
+
+    fn websocket(&self, request: &request::Parts, cx: RequestContext, transport: Transport, id: &str) -> Dispatch {
+        if !self.shared.options.is_enabled(transport) {
+            return Dispatch::Response(not_found(HeaderMap::new()));
+        }
+        match websocket::check_upgrade(request, transport) {
+            Ok(kind) => Dispatch::WebSocket(WebSocketUpgrade::new(
+                self.shared.clone(),
+                kind,
+                session_info(request, &cx, transport, id),
+            )),
+            Err(message) => Dispatch::Response(text(StatusCode::BAD_REQUEST, headers::TEXT_PLAIN, message)),
+        }
+    }
+
+    fn session_url(&self, request: &request::Parts, cx: RequestContext, id: &str, kind: SessionUrl) -> Dispatch {
+        let options = &self.shared.options;
+        let cors = match kind {
+            SessionUrl::Xhr | SessionUrl::XhrSend | SessionUrl::XhrStreaming => Cors::Echo,
+            SessionUrl::EventSource => Cors::NullAsStar,
+            _ => Cors::None,
+        };
+        let mut h = HeaderMap::new();
+        headers::cors(&mut h, &request.headers, options, cors);
+        headers::cookie(&mut h, &request.headers, options);
+        if request.method == Method::OPTIONS {
+            headers::preflight(&mut h, "OPTIONS, POST", cx.wall_clock);
+            return Dispatch::Response(response(StatusCode::NO_CONTENT, h, Bytes::new()));
+        }
+        headers::no_cache(&mut h);
+        let (transport, framing, prelude, content_type) = match kind {
+            SessionUrl::WebSocket => return self.websocket(request, cx, Transport::WebSocket, id),
+            SessionUrl::XhrSend | SessionUrl::JsonpSend => {
+                return Dispatch::ReadBody(PendingBody {
+                    endpoint: self.shared.clone(),
+                    id: id.into(),
+                    jsonp: kind == SessionUrl::JsonpSend,
+                    content_type: request.headers.get(header::CONTENT_TYPE).cloned(),
+                    headers: h,
+                });
+            }
+            SessionUrl::Xhr => (Transport::XhrPolling, Framing::Xhr, None, headers::APPLICATION_JAVASCRIPT),
+            SessionUrl::XhrStreaming => (
+                Transport::XhrStreaming,
+                Framing::Xhr,
+                Some(transport::xhr_streaming_prelude()),
+                headers::APPLICATION_JAVASCRIPT,
+            ),
+            SessionUrl::EventSource => (
+                Transport::EventSource,
+                Framing::EventSource,
+                Some(transport::eventsource_prelude()),
+                headers::EVENT_STREAM,
+            ),
+            SessionUrl::HtmlFile | SessionUrl::Jsonp => {
+                let callback = match payload::callback(request.uri.query()) {
+                    Ok(callback) => callback,
+                    Err(e) => {
+                        return Dispatch::Response(response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            with_content_type(h, headers::TEXT_PLAIN),
+                            Bytes::from_static(e.message().as_bytes()),
+                        ))
+                    }
+                };
+                if kind == SessionUrl::Jsonp {
+                    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                    (Transport::JsonpPolling, Framing::Jsonp(callback), None, headers::APPLICATION_JAVASCRIPT)
+                } else {
+                    let prelude = transport::htmlfile_prelude(&callback);
+                    (Transport::HtmlFile, Framing::HtmlFile, Some(prelude), headers::TEXT_HTML)
+                }
+            }
+        };
+        h.insert(header::CONTENT_TYPE, content_type);
+        let info = || session_info(request, &cx, transport, id);
+        let (receiver, task) = self.receive(id, info, framing, prelude, cx.now);
+        let mut response = Response::new(receiver);
+        *response.headers_mut() = h;
+        Dispatch::Stream { response, task }
+    }
+
+    /// Attaches a receiving request to its session, creating the session if
+    /// needed (PROTOCOL.md §6).
+    fn receive(
+        &self,
+        id: &str,
+        info: impl FnOnce() -> SessionInfo,
+        framing: Framing,
+        prelude: Option<Bytes>,
+        now: Instant,
+    ) -> (Receiver, Option<AppTask>) {
+        let shared = &self.shared;
+        let mode = |transport: Transport| {
+            if transport.is_polling() {
+                Mode::Polling
+            } else {
+                Mode::Streaming(shared.options.response_limit)
+            }
+        };
+        let mut sessions = shared.sessions();
+        if let Some(session) = sessions.get(id).cloned() {
+            let mut state = session.lock();
+            let fixed = |frame: Frame| Receiver::fixed(prelude.clone().into_iter().chain([framing.wrap(&frame)]));
+            match &state.phase {
+                // Messages queued before the close go out first (§11).
+                Phase::Closing(_) if !state.outbox.is_empty() && state.receiver.is_none() => {}
+                Phase::Closing(close) => {
+                    let close = close.clone();
+                    if state.receiver.is_none() {
+                        // Each later receiver restarts the disconnect timer (§11).
+                        state.epoch += 1;
+                        let at = now + shared.options.disconnect_delay;
+                        shared.timers().schedule(at, TimerKind::Disconnect, state.epoch, &session);
+                    }
+                    return (fixed(close), None);
+                }
+                Phase::Open if state.receiver.is_some() => return (fixed(crate::frame::another_connection()), None),
+                Phase::Open => {}
+                Phase::Ended => unreachable!("ended sessions leave the registry"),
+            }
+            let transport = session.info.transport;
+            let receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
+            return (receiver, None);
+        }
+        let info = info();
+        let transport = info.transport;
+        let session = SessionCell::new(info, true);
+        let mut state = session.lock();
+        let mut receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
+        receiver.open(&mut state, now);
+        drop(state);
+        sessions.insert(id.into(), session.clone());
+        drop(sessions);
+        let task = shared.handler().call(Session::new(session));
+        (receiver, Some(task))
+    }
+
+    /// The earliest time at which [`Endpoint::handle_timeout`] has work to
+    /// do, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.shared.timers().next_deadline()
+    }
+
+    /// Runs every timer due at `now`: heartbeats and session expiry.
+    /// Harmless when called early or more than once.
+    pub fn handle_timeout(&self, now: Instant) {
+        let shared = &self.shared;
+        let due = shared.timers().pop_due(now);
+        for entry in due {
+            let Some(session) = entry.session.upgrade() else { continue };
+            match entry.kind {
+                TimerKind::Heartbeat => {
+                    let mut state = session.lock();
+                    if state.epoch == entry.epoch && state.receiver.is_some() && state.is_open() {
+                        state.heartbeat_due = true;
+                        crate::session::wake(&mut state.receiver_waker);
+                        let at = now + shared.options.heartbeat_delay;
+                        shared.timers().schedule(at, TimerKind::Heartbeat, entry.epoch, &session);
+                    }
+                }
+                TimerKind::Disconnect => {
+                    let mut sessions = shared.sessions();
+                    let mut state = session.lock();
+                    if state.epoch == entry.epoch && state.receiver.is_none() {
+                        state.end(CloseReason::TimedOut);
+                        drop(state);
+                        let id = &session.info.id;
+                        if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, &session)) {
+                            sessions.remove(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drives the endpoint's timers until the endpoint is dropped: sleeps
+    /// until the next deadline (or until an earlier one is set), then
+    /// calls [`Endpoint::handle_timeout`].
+    ///
+    /// `clock` reads the current time and `sleep_until` returns a future
+    /// that completes at a given instant, so this works on any runtime;
+    /// with tokio: `endpoint.run_timers(Instant::now, |at|
+    /// tokio::time::sleep_until(at.into()))`. The future holds only a weak
+    /// reference to the endpoint.
+    pub fn run_timers<C, S, F>(&self, clock: C, sleep_until: S) -> impl Future<Output = ()> + Send + 'static
+    where
+        C: Fn() -> Instant + Send + 'static,
+        S: Fn(Instant) -> F + Send + 'static,
+        F: Future<Output = ()> + Send,
+    {
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        async move {
+            loop {
+                let Some(shared) = weak.upgrade() else { return };
+                let deadline = Endpoint { shared }.poll_timeout();
+                let sleep = deadline.map(&sleep_until);
+                let mut sleep = std::pin::pin!(async move {
+                    match sleep {
+                        Some(sleep) => sleep.await,
+                        None => std::future::pending().await,
+                    }
+                });
+                std::future::poll_fn(|cx| {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    match weak.upgrade() {
+                        Some(shared) if !shared.timers().poll_changed(cx) => Poll::Pending,
+                        _ => Poll::Ready(()),
+                    }
+                })
+                .await;
+                let Some(shared) = weak.upgrade() else { return };
+                Endpoint { shared }.handle_timeout(clock());
+            }
+        }
+    }
+
+    /// The number of live sessions in the registry (HTTP transports only;
+    /// websocket sessions are tied to their connection).
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions().len()
+    }
+
+    /// Closes every open session with `code` and `reason` (for example on
+    /// shutdown): receivers get the close frame, then their responses end.
+    pub fn close_all(&self, code: u16, reason: &str) {
+        let sessions: Vec<_> = self.shared.sessions().values().cloned().collect();
+        for session in sessions {
+            session.lock().close(code, reason);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn timer_entries(&self) -> usize {
+        self.shared.timers().len()
+    }
+}
+
+/// A send request (`xhr_send` or `jsonp_send`) waiting for its body.
+pub struct PendingBody {
+    endpoint: Arc<Shared>,
+    id: Box<str>,
+    jsonp: bool,
+    content_type: Option<HeaderValue>,
+    headers: HeaderMap,
+}
+
+impl fmt::Debug for PendingBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingBody").field("id", &self.id).field("jsonp", &self.jsonp).finish_non_exhaustive()
+    }
+}
+
+impl PendingBody {
+    /// The largest body to read; answer a longer one with
+    /// [`PendingBody::too_large`].
+    pub fn limit(&self) -> usize {
+        self.endpoint.options.max_payload
+    }
+
+    /// Answers a body over [`PendingBody::limit`] with 413.
+    pub fn too_large(self) -> Response<Bytes> {
+        self.error(StatusCode::PAYLOAD_TOO_LARGE, PayloadError::TooLarge)
+    }
+
+    /// Delivers the messages in `body` to the session and returns the
+    /// response (PROTOCOL.md §7.5, §7.9, §11).
+    pub fn finish(self, body: &[u8]) -> Response<Bytes> {
+        if body.len() > self.limit() {
+            return self.too_large();
+        }
+        let content_type = self.content_type.as_ref().map(HeaderValue::as_bytes);
+        let messages = if self.jsonp {
+            if payload::is_form(content_type) {
+                match payload::form_field(body, "d") {
+                    Some(d) => payload::decode_messages(&d),
+                    None => Err(PayloadError::Expected),
+                }
+            } else {
+                payload::decode_messages(body)
+            }
+        } else if payload::xhr_send_accepts(content_type) {
+            payload::decode_messages(body)
+        } else {
+            Err(PayloadError::Expected)
+        };
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(e) => return self.error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        };
+        let session = self.endpoint.sessions().get(&*self.id).cloned();
+        let Some(session) = session else {
+            return not_found(self.headers);
+        };
+        session.lock().deliver(messages);
+        let h = with_content_type(self.headers, headers::TEXT_PLAIN);
+        if self.jsonp {
+            response(StatusCode::OK, h, Bytes::from_static(b"ok"))
+        } else {
+            response(StatusCode::NO_CONTENT, h, Bytes::new())
+        }
+    }
+
+    fn error(self, status: StatusCode, error: PayloadError) -> Response<Bytes> {
+        let h = with_content_type(self.headers, headers::TEXT_PLAIN);
+        response(status, h, Bytes::from_static(error.message().as_bytes()))
+    }
+}
+
+fn session_info(request: &request::Parts, cx: &RequestContext, transport: Transport, id: &str) -> SessionInfo {
+    SessionInfo {
+        id: id.into(),
+        transport,
+        uri: request.uri.clone(),
+        headers: headers::exposed(&request.headers),
+        remote_addr: cx.remote_addr,
+    }
+}
+
+fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn with_content_type(mut h: HeaderMap, content_type: HeaderValue) -> HeaderMap {
+    h.insert(header::CONTENT_TYPE, content_type);
+    h
+}
+
+fn text(status: StatusCode, content_type: HeaderValue, body: &'static str) -> Response<Bytes> {
+    response(status, with_content_type(HeaderMap::new(), content_type), Bytes::from_static(body.as_bytes()))
+}
+
+/// The standard 404, keeping the headers the URL normally carries (§11).
+fn not_found(h: HeaderMap) -> Response<Bytes> {
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    response(StatusCode::NOT_FOUND, h, Bytes::from_static(NOT_FOUND_BODY.as_bytes()))
+}
+
+/// 405 with `Allow`, no `Content-Type` and an empty body (§3).
+fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+    let mut h = HeaderMap::new();
+    h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    response(StatusCode::METHOD_NOT_ALLOWED, h, Bytes::new())
+}
+
+/// 64-bit FNV-1a, for a stable ETag.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}

@@ -1,0 +1,193 @@
+//! Endpoint options, with the defaults of sockjs-node (PROTOCOL.md §10).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Transport;
+
+/// The default `sockjs_url`: the sockjs-client 1.x build on a CDN.
+pub const DEFAULT_SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
+
+/// Makes a `Set-Cookie` value from the request's `JSESSIONID` value.
+pub type CookieFn = Arc<dyn Fn(Option<&str>) -> String + Send + Sync>;
+
+/// How an endpoint handles the `JSESSIONID` cookie (PROTOCOL.md §4.6).
+///
+/// Load balancers can use the cookie to keep every request of a session on
+/// one server.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Jsessionid {
+    /// No cookie is set (the default).
+    #[default]
+    Off,
+    /// Session responses set `JSESSIONID=<value>; path=/`, echoing the
+    /// value the request carried, or `dummy`.
+    On,
+    /// Session responses set the `Set-Cookie` value this function returns
+    /// for the request's `JSESSIONID` value (if it carried one).
+    Custom(CookieFn),
+}
+
+impl fmt::Debug for Jsessionid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Jsessionid::Off => f.write_str("Off"),
+            Jsessionid::On => f.write_str("On"),
+            Jsessionid::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// The options of one SockJS endpoint.
+///
+/// Fields are public; the setters return `self` for chaining:
+///
+/// ```
+/// use std::time::Duration;
+/// use sockjs_core::{Options, Transport};
+///
+/// let options = Options::new("/echo")
+///     .response_limit(4096)
+///     .heartbeat_delay(Duration::from_secs(10))
+///     .disable(Transport::JsonpPolling);
+/// assert_eq!(options.prefix, "/echo");
+/// assert!(!options.is_enabled(Transport::JsonpPolling));
+/// assert!(options.is_enabled(Transport::WebSocket));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The path prefix the endpoint is served under, such as `/echo`; no
+    /// trailing `/`. Default: `""`.
+    pub prefix: String,
+    /// The sockjs-client URL that the iframe page loads. Default:
+    /// [`DEFAULT_SOCKJS_URL`].
+    pub sockjs_url: String,
+    /// Bytes of frames a streaming response carries before it ends and the
+    /// client reconnects. Default: 128 KiB.
+    pub response_limit: usize,
+    /// Whether the SockJS websocket transports are enabled. Default: true.
+    pub websocket: bool,
+    /// Whether the raw `<prefix>/websocket` endpoint is enabled (only when
+    /// `websocket` is too). Default: true.
+    pub raw_websocket: bool,
+    /// JSESSIONID cookie handling. Default: off.
+    pub jsessionid: Jsessionid,
+    /// Idle time after which a receiver gets a heartbeat frame. Default 25 s.
+    pub heartbeat_delay: Duration,
+    /// How long a session without a receiver lives. Default 5 s.
+    pub disconnect_delay: Duration,
+    /// Whether CORS headers are sent (and `origins` reported by `/info`).
+    /// Default: true.
+    pub cors: bool,
+    /// The largest send body (`xhr_send`, `jsonp_send`) and websocket
+    /// message accepted, in bytes. Larger ones get 413, or close the
+    /// websocket with 1009. Default: 256 KiB.
+    pub max_payload: usize,
+    disabled: u8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            prefix: String::new(),
+            sockjs_url: DEFAULT_SOCKJS_URL.to_string(),
+            response_limit: 128 * 1024,
+            websocket: true,
+            raw_websocket: true,
+            jsessionid: Jsessionid::Off,
+            heartbeat_delay: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            cors: true,
+            max_payload: 256 * 1024,
+            disabled: 0,
+        }
+    }
+}
+
+impl Options {
+    /// Default options for an endpoint under `prefix` (such as `/echo`).
+    ///
+    /// A trailing `/` is removed.
+    pub fn new(prefix: &str) -> Options {
+        Options::default().prefix(prefix)
+    }
+
+    /// Sets [`Options::prefix`]; a trailing `/` is removed.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// Sets [`Options::sockjs_url`].
+    pub fn sockjs_url(mut self, url: impl Into<String>) -> Self {
+        self.sockjs_url = url.into();
+        self
+    }
+
+    /// Sets [`Options::response_limit`].
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
+    }
+
+    /// Sets [`Options::websocket`].
+    pub fn websocket(mut self, enabled: bool) -> Self {
+        self.websocket = enabled;
+        self
+    }
+
+    /// Sets [`Options::raw_websocket`].
+    pub fn raw_websocket(mut self, enabled: bool) -> Self {
+        self.raw_websocket = enabled;
+        self
+    }
+
+    /// Sets [`Options::jsessionid`].
+    pub fn jsessionid(mut self, jsessionid: Jsessionid) -> Self {
+        self.jsessionid = jsessionid;
+        self
+    }
+
+    /// Sets [`Options::heartbeat_delay`].
+    pub fn heartbeat_delay(mut self, delay: Duration) -> Self {
+        self.heartbeat_delay = delay;
+        self
+    }
+
+    /// Sets [`Options::disconnect_delay`].
+    pub fn disconnect_delay(mut self, delay: Duration) -> Self {
+        self.disconnect_delay = delay;
+        self
+    }
+
+    /// Sets [`Options::cors`].
+    pub fn cors(mut self, enabled: bool) -> Self {
+        self.cors = enabled;
+        self
+    }
+
+    /// Sets [`Options::max_payload`].
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Disables one transport: its URLs answer 404.
+    pub fn disable(mut self, transport: Transport) -> Self {
+        self.disabled |= transport.bit();
+        self
+    }
+
+    /// Whether `transport` is served.
+    pub fn is_enabled(&self, transport: Transport) -> bool {
+        let ws_ok = match transport {
+            Transport::WebSocket => self.websocket,
+            Transport::RawWebSocket => self.websocket && self.raw_websocket,
+            _ => true,
+        };
+        ws_ok && self.disabled & transport.bit() == 0
+    }
+}

@@ -1,0 +1,938 @@
+//! End-to-end tests of the engine, driven like an adapter would drive it,
+//! with a simulated clock. Each test names the PROTOCOL.md section it pins.
+//! (§9, HTTP/1.0 and 1.1 framing, belongs to the adapters and is checked by
+//! the conformance suite in sockjs-tests.)
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+
+use crate::*;
+
+/// Application tasks are polled by hand: the handlers below only await
+/// `Session::recv`, which needs no runtime.
+struct Harness {
+    endpoint: Endpoint,
+    now: Instant,
+    tasks: Vec<AppTask>,
+    sessions: Arc<Mutex<Vec<Session>>>,
+}
+
+#[derive(Clone, Copy)]
+enum App {
+    /// Echo every message.
+    Echo,
+    /// Close with 3000 "Go away!" at once.
+    Close,
+    /// Keep the session in `Harness::sessions`; do nothing else.
+    Capture,
+}
+
+fn noop_cx() -> Context<'static> {
+    Context::from_waker(Waker::noop())
+}
+
+impl Harness {
+    fn new(app: App, options: Options) -> Harness {
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let captured = sessions.clone();
+        let handler = move |mut session: Session| {
+            let captured = captured.clone();
+            async move {
+                match app {
+                    App::Echo => {
+                        while let Some(m) = session.recv().await {
+                            let _ = session.send(m);
+                        }
+                    }
+                    App::Close => session.close(3000, "Go away!"),
+                    App::Capture => captured.lock().unwrap().push(session),
+                }
+            }
+        };
+        Harness { endpoint: Endpoint::new(options, handler), now: Instant::now(), tasks: Vec::new(), sessions }
+    }
+
+    fn echo() -> Harness {
+        Harness::new(App::Echo, Options::new("/echo").response_limit(4096))
+    }
+
+    fn cx(&self) -> RequestContext {
+        RequestContext { now: self.now, wall_clock: SystemTime::UNIX_EPOCH, entropy: 7, remote_addr: None }
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.endpoint.handle_timeout(self.now);
+        self.run_tasks();
+    }
+
+    fn run_tasks(&mut self) {
+        let mut cx = noop_cx();
+        self.tasks.retain_mut(|t| t.as_mut().poll(&mut cx).is_pending());
+    }
+
+    fn session(&self, i: usize) -> Session {
+        self.sessions.lock().unwrap()[i].clone()
+    }
+
+    fn dispatch(&mut self, request: Request<()>) -> Dispatch {
+        let (parts, ()) = request.into_parts();
+        self.endpoint.handle(&parts, self.cx())
+    }
+
+    /// A complete response (or the first chunks of a stream).
+    fn request(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        match self.dispatch(b.body(()).unwrap()) {
+            Dispatch::Response(r) => Reply::Full(r),
+            Dispatch::ReadBody(pending) => Reply::Full(pending.finish(body.as_bytes())),
+            Dispatch::Stream { response, task } => {
+                if let Some(task) = task {
+                    self.tasks.push(task);
+                }
+                self.run_tasks();
+                let (parts, receiver) = response.into_parts();
+                Reply::Stream(Response::from_parts(parts, ()), receiver)
+            }
+            Dispatch::WebSocket(_) => panic!("unexpected websocket"),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Reply {
+        self.request(Method::GET, path, &[], "")
+    }
+
+    fn post(&mut self, path: &str, body: &str) -> Reply {
+        self.request(Method::POST, path, &[], body)
+    }
+
+    /// Reads ready chunks until the stream blocks or ends.
+    fn read(&mut self, rx: &mut Receiver) -> (Vec<String>, bool) {
+        self.run_tasks();
+        let mut chunks = Vec::new();
+        loop {
+            match rx.poll_chunk(&mut noop_cx(), self.now) {
+                Poll::Ready(Some(c)) => chunks.push(String::from_utf8(c.to_vec()).unwrap()),
+                Poll::Ready(None) => return (chunks, true),
+                Poll::Pending => return (chunks, false),
+            }
+        }
+    }
+
+    /// A whole polling response body.
+    fn poll_body(&mut self, path: &str) -> String {
+        let (_, mut rx) = self.post(path, "").stream();
+        let (chunks, ended) = self.read(&mut rx);
+        assert!(ended, "a poll with something to send ends: {chunks:?}");
+        chunks.concat()
+    }
+
+    fn websocket(&mut self, path: &str) -> WebSocket {
+        let request = Request::get(path)
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw==")
+            .body(())
+            .unwrap();
+        let Dispatch::WebSocket(upgrade) = self.dispatch(request) else { panic!("not a websocket") };
+        let (ws, task) = upgrade.accept(self.now);
+        self.tasks.push(task);
+        self.run_tasks();
+        ws
+    }
+
+    fn ws_read(&mut self, ws: &mut WebSocket) -> Vec<Outgoing> {
+        self.run_tasks();
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(o)) = ws.poll_output(&mut noop_cx(), self.now) {
+            out.push(o);
+        }
+        out
+    }
+}
+
+fn text(s: &str) -> Outgoing {
+    Outgoing::Text(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+enum Reply {
+    Full(Response<Bytes>),
+    Stream(Response<()>, Receiver),
+}
+
+impl Reply {
+    fn full(self) -> Response<Bytes> {
+        match self {
+            Reply::Full(r) => r,
+            Reply::Stream(..) => panic!("expected a complete response"),
+        }
+    }
+
+    fn stream(self) -> (Response<()>, Receiver) {
+        match self {
+            Reply::Stream(head, rx) => (head, rx),
+            Reply::Full(r) => panic!("expected a stream, got {r:?}"),
+        }
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        match self {
+            Reply::Full(r) => r.headers(),
+            Reply::Stream(r, _) => r.headers(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Reply::Full(r) => r.status(),
+            Reply::Stream(r, _) => r.status(),
+        }
+    }
+}
+
+fn body(r: &Response<Bytes>) -> &str {
+    std::str::from_utf8(r.body()).unwrap()
+}
+
+// ---- §3 routing -------------------------------------------------------
+
+/// §3: unknown paths are 404 with the standard body, whatever the method.
+#[test]
+fn s3_not_found_shape() {
+    let mut h = Harness::echo();
+    for method in [Method::GET, Method::POST] {
+        for path in ["/echo/a", "/echo//", "/echo/a/a/", "/echo//xhr", "/echo/a./a/xhr", "/echo/iframe.HTML"] {
+            let r = h.request(method.clone(), path, &[], "").full();
+            assert_eq!(r.status(), 404, "{method} {path}");
+            assert_eq!(body(&r), "404 Error: Page not found\n");
+            assert_eq!(r.headers()["content-type"], "text/plain; charset=UTF-8");
+        }
+    }
+}
+
+/// §3: a valid path with the wrong method is 405 with `Allow`, no
+/// `Content-Type` and an empty body.
+#[test]
+fn s3_method_not_allowed_shape() {
+    let mut h = Harness::echo();
+    let cases = [
+        (Method::POST, "/echo/0/0/websocket", "GET"),
+        (Method::POST, "/echo/info", "OPTIONS, GET"),
+        (Method::GET, "/echo/0/0/xhr", "POST, OPTIONS"),
+        (Method::GET, "/echo/0/0/xhr_send", "POST, OPTIONS"),
+        (Method::PUT, "/echo", "GET"),
+        (Method::GET, "/echo/0/0/jsonp_send", "POST"),
+    ];
+    for (method, path, allow) in cases {
+        let r = h.request(method.clone(), path, &[("upgrade", "websocket")], "").full();
+        assert_eq!(r.status(), 405, "{method} {path}");
+        assert_eq!(r.headers()["allow"], allow);
+        assert!(r.headers().get("content-type").is_none());
+        assert!(r.body().is_empty());
+    }
+}
+
+/// §3 and §10: disabled transports answer 404; a disabled websocket still
+/// answers POST with 405.
+#[test]
+fn s3_disabled_transports() {
+    let mut h = Harness::new(App::Echo, Options::new("/d").websocket(false).disable(Transport::JsonpPolling));
+    assert_eq!(h.get("/d/0/0/websocket").status(), 404);
+    assert_eq!(h.get("/d/websocket").status(), 404);
+    assert_eq!(h.post("/d/0/0/websocket", "").status(), 405);
+    assert_eq!(h.get("/d/0/0/jsonp?c=x").status(), 404);
+    assert_eq!(h.post("/d/0/0/jsonp_send", "d=[]").status(), 404);
+    assert_eq!(h.post("/d/0/0/xhr", "").status(), 200);
+}
+
+/// §3: the server id is ignored; the session id alone names the session.
+#[test]
+fn s3_server_id_is_ignored() {
+    let mut h = Harness::echo();
+    assert_eq!(h.poll_body("/echo/000/s/xhr"), "o\n");
+    assert_eq!(h.post("/echo/999/s/xhr_send", r#"["x"]"#).status(), 204);
+    assert_eq!(h.poll_body("/echo/abc/s/xhr"), "a[\"x\"]\n");
+}
+
+// ---- §4 headers -------------------------------------------------------
+
+const NO_CACHE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
+
+/// §4.1 and §4.2: content types and no-cache on every session URL.
+#[test]
+fn s4_content_types_and_no_cache() {
+    let mut h = Harness::echo();
+    let greeting = h.get("/echo");
+    assert_eq!(greeting.headers()["content-type"], "text/plain; charset=UTF-8");
+    let cases = [
+        (Method::GET, "/echo/info", "application/json; charset=UTF-8"),
+        (Method::POST, "/echo/0/a/xhr", "application/javascript; charset=UTF-8"),
+        (Method::POST, "/echo/0/b/xhr_streaming", "application/javascript; charset=UTF-8"),
+        (Method::GET, "/echo/0/c/eventsource", "text/event-stream"),
+        (Method::GET, "/echo/0/d/htmlfile?c=x", "text/html; charset=UTF-8"),
+        (Method::GET, "/echo/0/e/jsonp?c=x", "application/javascript; charset=UTF-8"),
+        (Method::POST, "/echo/0/a/xhr_send", "text/plain; charset=UTF-8"),
+        (Method::POST, "/echo/0/e/jsonp_send", "text/plain; charset=UTF-8"),
+    ];
+    for (method, path, content_type) in cases {
+        let r = h.request(method, path, &[("content-type", "text/plain")], "[]");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        assert_eq!(r.headers()["content-type"], content_type, "{path}");
+        assert_eq!(r.headers()["cache-control"], NO_CACHE, "{path}");
+        assert!(r.headers().get("expires").is_none() && r.headers().get("last-modified").is_none(), "{path}");
+    }
+}
+
+/// §4.3 and §4.5: preflights are 204 with long caching and Max-Age.
+#[test]
+fn s4_options_preflight() {
+    let mut h = Harness::echo();
+    for (path, methods) in [
+        ("/echo/info", "OPTIONS, GET"),
+        ("/echo/0/0/xhr", "OPTIONS, POST"),
+        ("/echo/0/0/xhr_send", "OPTIONS, POST"),
+        ("/echo/0/0/xhr_streaming", "OPTIONS, POST"),
+    ] {
+        let r = h
+            .request(Method::OPTIONS, path, &[("origin", "null"), ("access-control-request-method", "POST")], "")
+            .full();
+        assert_eq!(r.status(), 204, "{path}");
+        assert!(r.body().is_empty());
+        assert_eq!(r.headers()["access-control-allow-methods"], methods);
+        assert_eq!(r.headers()["access-control-max-age"], "31536000");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000");
+        assert_eq!(r.headers()["expires"], "Fri, 01 Jan 1971 00:00:00 GMT");
+        assert_eq!(r.headers()["access-control-allow-origin"], "null");
+        assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+        assert!(r.headers().get("access-control-allow-headers").is_none());
+    }
+    let r = h.request(Method::OPTIONS, "/echo/0/0/xhr", &[("access-control-request-headers", "a, b, c")], "").full();
+    assert_eq!(r.headers()["access-control-allow-headers"], "a, b, c");
+}
+
+/// §4.4: CORS on info, xhr and xhr_send; eventsource maps `null` to `*`;
+/// htmlfile and jsonp carry none.
+#[test]
+fn s4_cors() {
+    let mut h = Harness::echo();
+    let origin = [("origin", "https://example.com")];
+    for (method, path) in [
+        (Method::GET, "/echo/info"),
+        (Method::POST, "/echo/0/x/xhr"),
+        (Method::POST, "/echo/0/x/xhr_send"),
+        (Method::POST, "/echo/0/y/xhr_streaming"),
+    ] {
+        let r = h.request(method, path, &origin, "[]");
+        assert_eq!(r.headers()["access-control-allow-origin"], "https://example.com", "{path}");
+        assert_eq!(r.headers()["access-control-allow-credentials"], "true", "{path}");
+    }
+    let r = h.request(Method::GET, "/echo/info", &[], "");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers().get("access-control-allow-credentials").is_none());
+    let r = h.request(Method::GET, "/echo/0/es/eventsource", &[("origin", "null")], "");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    for path in ["/echo/0/hf/htmlfile?c=x", "/echo/0/jp/jsonp?c=x"] {
+        let r = h.request(Method::GET, path, &origin, "");
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+}
+
+/// §4.6: the JSESSIONID cookie on every session URL and OPTIONS, never on
+/// the greeting, `GET /info`, the iframe or websockets.
+#[test]
+fn s4_jsessionid() {
+    let mut h = Harness::new(App::Echo, Options::new("/c").jsessionid(Jsessionid::On));
+    assert!(h.get("/c").headers().get("set-cookie").is_none());
+    assert!(h.get("/c/info").headers().get("set-cookie").is_none());
+    assert!(h.get("/c/iframe.html").headers().get("set-cookie").is_none());
+    let info = h.get("/c/info").full();
+    assert!(body(&info).contains(r#""cookie_needed":true"#));
+    assert_eq!(h.request(Method::OPTIONS, "/c/info", &[], "").headers()["set-cookie"], "JSESSIONID=dummy; path=/");
+    for (method, path) in [
+        (Method::POST, "/c/0/a/xhr"),
+        (Method::POST, "/c/0/a/xhr_send"),
+        (Method::POST, "/c/0/b/xhr_streaming"),
+        (Method::GET, "/c/0/c/eventsource"),
+        (Method::GET, "/c/0/d/htmlfile?c=x"),
+        (Method::GET, "/c/0/e/jsonp?c=x"),
+        (Method::POST, "/c/0/e/jsonp_send"),
+        (Method::OPTIONS, "/c/0/f/xhr"),
+    ] {
+        let r = h.request(method, path, &[("cookie", "JSESSIONID=abc")], "[]");
+        assert_eq!(r.headers().get_all("set-cookie").iter().count(), 1, "{path}");
+        assert_eq!(r.headers()["set-cookie"], "JSESSIONID=abc; path=/", "{path}");
+    }
+    let mut plain = Harness::echo();
+    assert!(plain.post("/echo/0/a/xhr", "").headers().get("set-cookie").is_none());
+}
+
+// ---- §7.1–§7.3 --------------------------------------------------------
+
+/// §7.1: the greeting.
+#[test]
+fn s7_1_greeting() {
+    let mut h = Harness::echo();
+    for path in ["/echo", "/echo/"] {
+        let r = h.get(path).full();
+        assert_eq!(r.status(), 200);
+        assert_eq!(body(&r), "Welcome to SockJS!\n");
+    }
+}
+
+/// §7.2: `/info` with caller-supplied entropy.
+#[test]
+fn s7_2_info() {
+    let mut h = Harness::echo();
+    let r = h.get("/echo/info").full();
+    assert_eq!(body(&r), r#"{"websocket":true,"origins":["*:*"],"cookie_needed":false,"entropy":7}"#);
+    let mut d = Harness::new(App::Echo, Options::new("/d").websocket(false));
+    let v: serde_json::Value = serde_json::from_slice(d.get("/d/info").full().body()).unwrap();
+    assert_eq!(v["websocket"], false);
+    let mut n = Harness::new(App::Echo, Options::new("/n").cors(false));
+    assert_eq!(body(&n.get("/n/info").full()), r#"{"websocket":true,"cookie_needed":false,"entropy":7}"#);
+}
+
+/// §7.3: the iframe page, its variants, ETag and 304.
+#[test]
+fn s7_3_iframe() {
+    let mut h = Harness::new(App::Echo, Options::new("/echo").sockjs_url("/static/sockjs.js"));
+    let r = h.get("/echo/iframe.html").full();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=UTF-8");
+    assert_eq!(r.headers()["cache-control"], "public, max-age=31536000");
+    assert!(r.headers().get("expires").is_some() && r.headers().get("last-modified").is_none());
+    let page = body(&r).trim();
+    assert!(page.starts_with("<!DOCTYPE html>\n<html>\n<head>\n  <meta http-equiv=\"X-UA-Compatible\""));
+    assert!(page.contains("\n  <script src=\"/static/sockjs.js\"></script>\n  <script>\n    document.domain = document.domain;\n    SockJS.bootstrap_iframe();\n  </script>\n</head>"));
+    assert!(page.ends_with("</body>\n</html>"));
+    let etag = r.headers()["etag"].clone();
+    for variant in ["/echo/iframe-a.html", "/echo/iframe-0.1.2.html?t=1", "/echo/iframe.html/"] {
+        let v = h.get(variant).full();
+        assert_eq!(v.body(), r.body(), "{variant}");
+        assert_eq!(v.headers()["etag"], etag, "{variant}");
+    }
+    let r304 = h.request(Method::GET, "/echo/iframe.html", &[("if-none-match", etag.to_str().unwrap())], "").full();
+    assert_eq!(r304.status(), 304);
+    assert!(r304.body().is_empty());
+    assert!(r304.headers().get("content-type").is_none() && r304.headers().get("etag").is_none());
+}
+
+// ---- §7.4–§7.9 transports --------------------------------------------
+
+/// §7.4 and §7.5: xhr-polling with xhr_send.
+#[test]
+fn s7_4_xhr_polling() {
+    let mut h = Harness::echo();
+    assert_eq!(h.poll_body("/echo/000/s/xhr"), "o\n");
+    let r = h.post("/echo/000/s/xhr_send", r#"["x"]"#).full();
+    assert_eq!(r.status(), 204);
+    assert!(r.body().is_empty());
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=UTF-8");
+    assert_eq!(h.poll_body("/echo/000/s/xhr"), "a[\"x\"]\n");
+    // A poll with nothing queued stays open until something arrives.
+    let (_, mut rx) = h.post("/echo/000/s/xhr", "").stream();
+    assert_eq!(h.read(&mut rx), (vec![], false));
+    h.post("/echo/000/s/xhr_send", r#"["y"]"#);
+    assert_eq!(h.read(&mut rx), (vec!["a[\"y\"]\n".to_string()], true));
+}
+
+/// §7.5 and §11: xhr_send errors, checked before the session.
+#[test]
+fn s7_5_xhr_send_errors() {
+    let mut h = Harness::echo();
+    let cases = [
+        ("", 500, "Payload expected."),
+        ("[\"x", 500, "Broken JSON encoding."),
+        ("{}", 500, "Payload expected."),
+        ("\"a\"", 500, "Payload expected."),
+        ("[\"x\"]", 404, "404 Error: Page not found\n"),
+    ];
+    for (payload, status, message) in cases {
+        let r = h.post("/echo/000/bad_session/xhr_send", payload).full();
+        assert_eq!(r.status(), status, "{payload:?}");
+        assert_eq!(body(&r), message, "{payload:?}");
+        assert_eq!(r.headers()["cache-control"], NO_CACHE, "error responses keep the URL's headers");
+    }
+    h.poll_body("/echo/0/s/xhr");
+    for content_type in [
+        "text/plain",
+        "T",
+        "application/json",
+        "application/xml",
+        "",
+        "application/json; charset=utf-8",
+        "text/xml; charset=utf-8",
+        "text/xml",
+    ] {
+        let r = h.request(Method::POST, "/echo/0/s/xhr_send", &[("content-type", content_type)], "[\"a\"]").full();
+        assert_eq!(r.status(), 204, "{content_type:?}");
+    }
+    let r = h
+        .request(
+            Method::POST,
+            "/echo/0/s/xhr_send",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "[\"a\"]",
+        )
+        .full();
+    assert_eq!((r.status().as_u16(), body(&r)), (500, "Payload expected."));
+    assert_eq!(h.post("/echo/0/s/xhr_send", "[]").status(), 204);
+    let big = format!("[\"{}\"]", "x".repeat(300 * 1024));
+    let r = h.post("/echo/0/s/xhr_send", &big).full();
+    assert_eq!(r.status(), 413);
+}
+
+/// §7.6: prelude, `o`, one chunk per frame, and the response_limit
+/// arithmetic: 31 frames of 134 bytes with limit 4096 end after the 31st.
+#[test]
+fn s7_6_xhr_streaming_response_limit() {
+    let mut h = Harness::echo();
+    let (head, mut rx) = h.post("/echo/000/s/xhr_streaming", "").stream();
+    assert_eq!(head.status(), 200);
+    let (chunks, ended) = h.read(&mut rx);
+    assert!(!ended);
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[0], format!("{}\n", "h".repeat(2048)));
+    assert_eq!(chunks[1], "o\n");
+    let message = "x".repeat(128);
+    let payload = format!("[\"{message}\"]");
+    for i in 1..=31 {
+        h.post("/echo/000/s/xhr_send", &payload);
+        let (chunks, ended) = h.read(&mut rx);
+        assert_eq!(chunks, vec![format!("a[\"{message}\"]\n")], "frame {i}");
+        assert_eq!(chunks[0].len(), 134);
+        assert_eq!(ended, i == 31, "after frame {i}: 2 + {i}*134 = {}", 2 + i * 134);
+    }
+    // The client reconnects on the same session.
+    let (_, mut rx) = h.post("/echo/000/s/xhr_streaming", "").stream();
+    let (chunks, ended) = h.read(&mut rx);
+    assert_eq!((chunks.len(), ended), (1, false), "just the prelude: no new `o`");
+}
+
+/// §7.7: eventsource prelude and frames, `%` escaped, limit.
+#[test]
+fn s7_7_eventsource() {
+    let mut h = Harness::echo();
+    let (_, mut rx) = h.get("/echo/000/s/eventsource").stream();
+    assert_eq!(h.read(&mut rx), (vec!["\r\n".to_string(), "data: o\r\n\r\n".to_string()], false));
+    h.post("/echo/000/s/xhr_send", r#"["  \u0000\n\r ", "100%"]"#);
+    let (chunks, _) = h.read(&mut rx);
+    assert_eq!(chunks, vec!["data: a[\"  \\u0000\\n\\r \",\"100%25\"]\r\n\r\n".to_string()]);
+    h.post("/echo/000/s/xhr_send", &format!("[\"{}\"]", "x".repeat(4096)));
+    let (chunks, ended) = h.read(&mut rx);
+    assert_eq!(chunks, vec![format!("data: a[\"{}\"]\r\n\r\n", "x".repeat(4096))]);
+    assert!(ended);
+}
+
+/// §7.8: htmlfile head over 1024 bytes, script chunks, callback errors.
+#[test]
+fn s7_8_htmlfile() {
+    let mut h = Harness::echo();
+    let (_, mut rx) = h.get("/echo/000/s/htmlfile?c=%63allback").stream();
+    let (chunks, _) = h.read(&mut rx);
+    assert_eq!(chunks[0].len(), 1035);
+    assert!(chunks[0].contains("var c = parent.callback;"));
+    assert_eq!(chunks[1], "<script>\np(\"o\");\n</script>\r\n");
+    h.post("/echo/000/s/xhr_send", r#"["x"]"#);
+    assert_eq!(h.read(&mut rx).0, vec!["<script>\np(\"a[\\\"x\\\"]\");\n</script>\r\n".to_string()]);
+    let r = h.get("/echo/000/t/htmlfile").full();
+    assert_eq!((r.status().as_u16(), body(&r)), (500, "\"callback\" parameter required"));
+    for bad in ["%20", "*", "abc(", "abc%28"] {
+        let r = h.get(&format!("/echo/000/t/htmlfile?c={bad}")).full();
+        assert_eq!((r.status().as_u16(), body(&r)), (500, "invalid \"callback\" parameter"), "{bad}");
+        assert_eq!(r.headers()["cache-control"], NO_CACHE);
+    }
+}
+
+/// §7.9: jsonp polling and jsonp_send.
+#[test]
+fn s7_9_jsonp() {
+    let mut h = Harness::echo();
+    let (head, mut rx) = h.get("/echo/000/s/jsonp?c=callback").stream();
+    assert_eq!(head.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(h.read(&mut rx), (vec!["/**/callback(\"o\");\r\n".to_string()], true));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let r = h.request(Method::POST, "/echo/000/s/jsonp_send", &form, "d=%5B%22x%22%5D").full();
+    assert_eq!((r.status().as_u16(), body(&r)), (200, "ok"));
+    let r = h.request(Method::POST, "/echo/000/s/jsonp_send", &[("content-type", "text/plain")], r#"["%61bc"]"#).full();
+    assert_eq!((r.status().as_u16(), body(&r)), (200, "ok"));
+    let (_, mut rx) = h.get("/echo/000/s/jsonp?c=x").stream();
+    assert_eq!(h.read(&mut rx).0, vec!["/**/x(\"a[\\\"x\\\",\\\"%61bc\\\"]\");\r\n".to_string()]);
+    for (payload, message) in [
+        ("d=%5B%22x", "Broken JSON encoding."),
+        ("", "Payload expected."),
+        ("d=", "Payload expected."),
+        ("p=p", "Payload expected."),
+    ] {
+        let r = h.request(Method::POST, "/echo/000/s/jsonp_send", &form, payload).full();
+        assert_eq!((r.status().as_u16(), body(&r)), (500, message), "{payload:?}");
+    }
+    assert_eq!(body(&h.request(Method::POST, "/echo/000/s/jsonp_send", &form, "d=%5B%5D").full()), "ok");
+    assert_eq!(h.request(Method::POST, "/echo/000/zz/jsonp_send", &form, "d=%5B%5D").status(), 404);
+    let long = format!("/echo/000/s/jsonp?c={}", "a".repeat(33));
+    assert_eq!(h.get(&long).status(), 500);
+}
+
+// ---- §6 lifecycle ----------------------------------------------------
+
+/// §6: a second receiver gets 2010 and ends; the first is unaffected.
+#[test]
+fn s6_second_receiver_gets_2010() {
+    let mut h = Harness::echo();
+    h.poll_body("/echo/0/s/xhr");
+    let (_, mut first) = h.post("/echo/0/s/xhr", "").stream();
+    assert_eq!(h.read(&mut first), (vec![], false));
+    assert_eq!(h.poll_body("/echo/0/s/xhr"), "c[2010,\"Another connection still open\"]\n");
+    let (_, mut second) = h.post("/echo/0/s/xhr_streaming", "").stream();
+    let (chunks, ended) = h.read(&mut second);
+    assert_eq!(chunks[1], "c[2010,\"Another connection still open\"]\n");
+    assert!(ended && chunks[0].len() == 2049);
+    h.post("/echo/0/s/xhr_send", r#"["still"]"#);
+    assert_eq!(h.read(&mut first), (vec!["a[\"still\"]\n".to_string()], true));
+}
+
+/// §6: `/close` sends `c[3000,"Go away!"]` to the current receiver and to
+/// every later one until the session expires; then the id is new again.
+#[test]
+fn s6_close_frame_repeats_until_expiry() {
+    let mut h = Harness::new(App::Close, Options::new("/close"));
+    let (_, mut rx) = h.post("/close/0/s/xhr_streaming", "").stream();
+    let (chunks, ended) = h.read(&mut rx);
+    assert_eq!(&chunks[1..], ["o\n", "c[3000,\"Go away!\"]\n"]);
+    assert!(ended);
+    for _ in 0..2 {
+        assert_eq!(h.poll_body("/close/0/s/xhr"), "c[3000,\"Go away!\"]\n");
+        let (_, mut rx) = h.post("/close/0/s/xhr_streaming", "").stream();
+        let (chunks, ended) = h.read(&mut rx);
+        assert_eq!((chunks[0].len(), chunks[1].as_str(), ended), (2049, "c[3000,\"Go away!\"]\n", true));
+    }
+    assert_eq!(
+        h.get("/close/0/s/jsonp?c=x").stream().1.poll_chunk(&mut noop_cx(), h.now),
+        Poll::Ready(Some("/**/x(\"c[3000,\\\"Go away!\\\"]\");\r\n".into()))
+    );
+    h.advance(Duration::from_millis(4999));
+    assert_eq!(h.endpoint.session_count(), 1, "each receiver restarted the timer");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.endpoint.session_count(), 0);
+    assert_eq!(h.poll_body("/close/0/s/xhr"), "o\n");
+}
+
+/// §6 "Abort": a dropped receiver closes the session at once; the next
+/// request opens a new one.
+#[test]
+fn s6_abort_closes_session_immediately() {
+    for path in ["/echo/0/s/xhr", "/echo/0/s/xhr_streaming"] {
+        let mut h = Harness::new(App::Capture, Options::new("/echo"));
+        h.poll_body("/echo/0/s/xhr");
+        let (_, mut rx) = h.post(path, "").stream();
+        h.read(&mut rx);
+        drop(rx);
+        let session = h.session(0);
+        assert_eq!(session.close_reason(), Some(CloseReason::Interrupted));
+        assert!(!session.is_open());
+        let (_, mut rx) = h.post(path, "").stream();
+        let (chunks, _) = h.read(&mut rx);
+        assert_eq!(chunks.last().unwrap(), "o\n", "{path}: a new session");
+        assert_eq!(h.sessions.lock().unwrap().len(), 2);
+    }
+}
+
+/// §6: messages sent while no receiver is attached go out as one frame.
+#[test]
+fn s6_buffered_messages_flush_as_one_frame() {
+    let mut h = Harness::new(App::Capture, Options::new("/b"));
+    h.poll_body("/b/0/s/xhr");
+    let session = h.session(0);
+    for _ in 0..8 {
+        session.send("a").unwrap();
+    }
+    assert_eq!(h.poll_body("/b/0/s/xhr"), format!("a[{}]\n", ["\"a\""; 8].join(",")));
+}
+
+/// §6: a receiver gets `h` after heartbeat_delay; polling ends with it,
+/// streaming continues.
+#[test]
+fn s6_heartbeat() {
+    let mut h = Harness::echo();
+    h.poll_body("/echo/0/p/xhr");
+    let (_, mut poll) = h.post("/echo/0/p/xhr", "").stream();
+    let (_, mut stream) = h.post("/echo/0/s/xhr_streaming", "").stream();
+    h.read(&mut stream);
+    h.advance(Duration::from_millis(24_999));
+    assert_eq!(h.read(&mut poll), (vec![], false));
+    assert_eq!(h.read(&mut stream), (vec![], false));
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.read(&mut poll), (vec!["h\n".to_string()], true));
+    assert_eq!(h.read(&mut stream), (vec!["h\n".to_string()], false));
+    h.advance(Duration::from_secs(25));
+    assert_eq!(h.read(&mut stream), (vec!["h\n".to_string()], false));
+    let mut ws = h.websocket("/echo/0/w/websocket");
+    assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
+    h.advance(Duration::from_secs(25));
+    assert_eq!(h.ws_read(&mut ws), vec![text("h")]);
+}
+
+/// §6: no expiry while a receiver is attached, however long it waits.
+#[test]
+fn s6_no_expiry_while_attached() {
+    let mut h = Harness::new(App::Capture, Options::new("/e"));
+    h.poll_body("/e/0/s/xhr");
+    let session = h.session(0);
+    let (_, mut rx) = h.post("/e/0/s/xhr", "").stream();
+    assert_eq!(h.read(&mut rx), (vec![], false));
+    h.advance(Duration::from_secs(20));
+    assert!(session.is_open());
+    assert_eq!(h.endpoint.session_count(), 1);
+}
+
+/// §6: expiry with no receiver, and the end reason.
+#[test]
+fn s6_expiry_without_receiver() {
+    let mut h = Harness::new(App::Capture, Options::new("/e"));
+    h.poll_body("/e/0/s/xhr");
+    let session = h.session(0);
+    h.advance(Duration::from_millis(4999));
+    assert!(session.is_open());
+    h.advance(Duration::from_millis(1));
+    assert!(!session.is_open());
+    assert_eq!(session.close_reason(), Some(CloseReason::TimedOut));
+    assert_eq!(session.send("late"), Err(SendError::Closed));
+    assert_eq!(h.endpoint.session_count(), 0);
+}
+
+/// §11: messages queued at close go out first; sends after close are
+/// dropped; xhr_send to a closed session answers 204, 404 after expiry.
+#[test]
+fn s11_close_ordering() {
+    let mut h = Harness::new(App::Capture, Options::new("/q"));
+    h.poll_body("/q/0/s/xhr");
+    let session = h.session(0);
+    session.send("a").unwrap();
+    session.close(3000, "Go away!");
+    assert_eq!(session.send("b"), Err(SendError::Closed));
+    assert_eq!(h.poll_body("/q/0/s/xhr"), "a[\"a\"]\n");
+    assert_eq!(h.poll_body("/q/0/s/xhr"), "c[3000,\"Go away!\"]\n");
+    assert_eq!(h.post("/q/0/s/xhr_send", r#"["dropped"]"#).status(), 204);
+    assert_eq!(h.request(Method::POST, "/q/0/s/jsonp_send", &[], r#"["dropped"]"#).full().body(), "ok");
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.post("/q/0/s/xhr_send", r#"["x"]"#).status(), 404);
+
+    let mut h = Harness::new(App::Capture, Options::new("/q"));
+    let (_, mut rx) = h.post("/q/0/t/xhr_streaming", "").stream();
+    h.read(&mut rx);
+    let session = h.session(0);
+    session.send("a").unwrap();
+    session.close(3001, "bye");
+    let (chunks, ended) = h.read(&mut rx);
+    assert_eq!((chunks, ended), (vec!["a[\"a\"]\n".to_string(), "c[3001,\"bye\"]\n".to_string()], true));
+}
+
+/// §11: the application's `recv` ends when the session does, after the
+/// messages that arrived before.
+#[test]
+fn s11_application_sees_the_end() {
+    let mut h = Harness::new(App::Capture, Options::new("/a"));
+    let (_, rx) = h.post("/a/0/s/xhr_streaming", "").stream();
+    h.post("/a/0/s/xhr_send", r#"["m1","m2"]"#);
+    let mut session = h.session(0);
+    drop(rx);
+    let mut cx = noop_cx();
+    let mut next = || std::pin::pin!(session.recv()).poll(&mut cx);
+    assert_eq!(next(), Poll::Ready(Some("m1".into())));
+    assert_eq!(next(), Poll::Ready(Some("m2".into())));
+    assert_eq!(next(), Poll::Ready(None));
+}
+
+/// Dropping every handle closes the session with 1000.
+#[test]
+fn dropping_handles_closes_the_session() {
+    let mut h = Harness::new(App::Capture, Options::new("/d"));
+    h.poll_body("/d/0/s/xhr");
+    h.sessions.lock().unwrap().clear();
+    assert_eq!(h.poll_body("/d/0/s/xhr"), "c[1000,\"Normal closure\"]\n");
+}
+
+/// Timer entries that went stale are dropped when they come due; the
+/// heap does not grow with the number of attach/detach cycles over time.
+#[test]
+fn stale_timers_are_dropped() {
+    let mut h = Harness::echo();
+    for i in 0..100 {
+        h.poll_body(&format!("/echo/0/s{i}/xhr"));
+        h.advance(Duration::from_secs(1));
+    }
+    assert!(h.endpoint.timer_entries() > 0);
+    assert!(h.endpoint.session_count() > 0);
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.endpoint.session_count(), 0);
+    assert_eq!(h.endpoint.timer_entries(), 0);
+    assert!(h.endpoint.poll_timeout().is_none());
+}
+
+// ---- §7.10–§7.11 websockets ------------------------------------------
+
+/// §7.10: `o`, echo, empty frames and `[]` ignored, bare values accepted.
+#[test]
+fn s7_10_websocket_echo() {
+    let mut h = Harness::echo();
+    let mut ws = h.websocket("/echo/0/0/websocket");
+    assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
+    ws.handle_text("");
+    ws.handle_text("[]");
+    ws.handle_text(r#"["a"]"#);
+    assert_eq!(h.ws_read(&mut ws), vec![text(r#"a["a"]"#)]);
+    ws.handle_text(r#""b""#);
+    assert_eq!(h.ws_read(&mut ws), vec![text(r#"a["b"]"#)]);
+    // Two websockets on one URL are two sessions.
+    let mut other = h.websocket("/echo/0/0/websocket");
+    assert_eq!(h.ws_read(&mut other), vec![text("o")]);
+}
+
+/// §7.10: broken JSON closes at once, with no `c` frame.
+#[test]
+fn s7_10_websocket_broken_json() {
+    let mut h = Harness::echo();
+    let mut ws = h.websocket("/echo/0/0/websocket");
+    h.ws_read(&mut ws);
+    ws.handle_text(r#"["a"#);
+    assert_eq!(h.ws_read(&mut ws), vec![Outgoing::Close { code: 3000, reason: "Broken framing." }]);
+}
+
+/// §7.10: `/close`: `o`, `c[3000,"Go away!"]`, then a close frame.
+#[test]
+fn s7_10_websocket_close() {
+    let mut h = Harness::new(App::Close, Options::new("/close"));
+    let mut ws = h.websocket("/close/0/0/websocket");
+    assert_eq!(
+        h.ws_read(&mut ws),
+        vec![text("o"), text(r#"c[3000,"Go away!"]"#), Outgoing::Close { code: 1000, reason: "Normal closure" }]
+    );
+}
+
+/// §7.11: raw websockets: no framing, raw text, close reason `Go away!`.
+#[test]
+fn s7_11_raw_websocket() {
+    let mut h = Harness::echo();
+    let mut ws = h.websocket("/echo/websocket");
+    assert_eq!(h.ws_read(&mut ws), vec![]);
+    ws.handle_text("Hello world!\u{ffff}");
+    assert_eq!(h.ws_read(&mut ws), vec![text("Hello world!\u{ffff}")]);
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.ws_read(&mut ws), vec![], "no heartbeats on raw websockets");
+    let mut c = Harness::new(App::Close, Options::new("/close"));
+    let mut ws = c.websocket("/close/websocket");
+    assert_eq!(c.ws_read(&mut ws), vec![Outgoing::Close { code: 3000, reason: "Go away!" }]);
+}
+
+/// §11: a websocket session ends at once when the client closes.
+#[test]
+fn s11_websocket_client_close() {
+    let mut h = Harness::new(App::Capture, Options::new("/w"));
+    let mut ws = h.websocket("/w/0/0/websocket");
+    ws.handle_close();
+    assert_eq!(h.session(0).close_reason(), Some(CloseReason::Client));
+    let mut ws2 = h.websocket("/w/0/0/websocket");
+    drop(ws2.poll_output(&mut noop_cx(), h.now));
+    drop(ws2);
+    assert_eq!(h.session(1).close_reason(), Some(CloseReason::Interrupted));
+}
+
+// ---- §8 unicode --------------------------------------------------------
+
+/// §8: the 44 escaped characters, echoed through xhr.
+#[test]
+fn s8_escape_set_round_trip() {
+    let mut h = Harness::echo();
+    let set: String = (0x200Cu32..=0x200F)
+        .chain(0x2028..=0x202F)
+        .chain(0x2060..=0x206F)
+        .chain(0xFFF0..=0xFFFF)
+        .filter_map(char::from_u32)
+        .collect();
+    h.poll_body("/echo/0/u/xhr");
+    h.post("/echo/0/u/xhr_send", &serde_json::to_string(&[&set]).unwrap());
+    let reply = h.poll_body("/echo/0/u/xhr");
+    let expected: String = set.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    assert_eq!(reply, format!("a[\"{expected}\"]\n"));
+}
+
+mod properties {
+    use super::*;
+    use crate::transport::Framing;
+    use proptest::prelude::*;
+
+    fn escape_set(c: char) -> bool {
+        matches!(c as u32, 0x200C..=0x200F | 0x2028..=0x202F | 0x2060..=0x206F | 0xFFF0..=0xFFFF)
+    }
+
+    /// Undoes a transport's wrapping, giving back the SockJS frame.
+    fn unwrap_frame(framing: &Framing, wire: &str) -> String {
+        match framing {
+            Framing::Xhr => wire.strip_suffix('\n').unwrap().to_string(),
+            Framing::WebSocket => wire.to_string(),
+            Framing::EventSource => {
+                let inner = wire.strip_prefix("data: ").unwrap().strip_suffix("\r\n\r\n").unwrap();
+                inner.replace("%0D", "\r").replace("%0A", "\n").replace("%00", "\0").replace("%25", "%")
+            }
+            Framing::HtmlFile => {
+                let inner = wire.strip_prefix("<script>\np(").unwrap().strip_suffix(");\n</script>\r\n").unwrap();
+                serde_json::from_str(inner).unwrap()
+            }
+            Framing::Jsonp(cb) => {
+                let inner = wire.strip_prefix(&format!("/**/{cb}(")).unwrap().strip_suffix(");\r\n").unwrap();
+                serde_json::from_str(inner).unwrap()
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// §5 and §8: any string, framed for any transport, decodes back
+        /// to itself and carries no raw character of the escape set.
+        #[test]
+        fn every_transport_round_trips(message in any::<String>()) {
+            for framing in [Framing::Xhr, Framing::WebSocket, Framing::EventSource, Framing::HtmlFile, Framing::Jsonp("cb".into())] {
+                let wire = framing.wrap(&Frame::message(&message));
+                let wire = std::str::from_utf8(&wire).unwrap();
+                prop_assert!(!wire.chars().any(escape_set), "{:?} leaks a raw escape-set char", framing);
+                prop_assert!(!wire.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\n' | '\r')));
+                let frame = unwrap_frame(&framing, wire);
+                let body = frame.strip_prefix('a').unwrap();
+                let back: Vec<String> = serde_json::from_str(body).unwrap();
+                prop_assert_eq!(&back, &vec![message.clone()]);
+            }
+        }
+
+        /// No request path, method or query can panic the endpoint.
+        #[test]
+        fn no_request_panics(path in "(/[a-z_.%0-9]{0,12}){0,5}", query in "[a-z=&%0-9.(*]{0,20}", method in 0..4usize, body in any::<Vec<u8>>()) {
+            let mut h = Harness::echo();
+            let method = [Method::GET, Method::POST, Method::OPTIONS, Method::PUT][method].clone();
+            let Ok(request) = Request::builder().method(method).uri(format!("/echo{path}?{query}")).body(()) else { return Ok(()) };
+            match h.dispatch(request) {
+                Dispatch::ReadBody(pending) => { pending.finish(&body); }
+                Dispatch::Stream { response, .. } => { let mut rx = response.into_body(); h.read(&mut rx); }
+                _ => {}
+            }
+        }
+
+        /// No payload can panic the decoders.
+        #[test]
+        fn no_payload_panics(body in any::<Vec<u8>>(), text in any::<String>()) {
+            let _ = decode_messages(&body);
+            let _ = decode_websocket_text(&text);
+            let _ = crate::payload::callback(Some(&text));
+            let _ = crate::payload::form_field(&body, "d");
+        }
+    }
+}
