@@ -1,1 +1,144 @@
-//! Shared code for the example servers.
+//! The reference SockJS service of PROTOCOL.md §1 (echo, close,
+//! disabled_websocket_echo, cookie_needed_echo, ticker, amplify,
+//! broadcast), shared by the `test-server` binary and the tests.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
+
+/// The endpoints of the reference service; `sockjs_url` is the client URL
+/// the iframe page loads.
+pub fn reference_endpoints(sockjs_url: &str) -> Vec<Endpoint> {
+    let options = |prefix: &str| Options::new(prefix).sockjs_url(sockjs_url);
+    vec![
+        Endpoint::new(options("/echo").response_limit(4096), echo),
+        Endpoint::new(options("/close"), close),
+        Endpoint::new(options("/disabled_websocket_echo").websocket(false), echo),
+        Endpoint::new(options("/cookie_needed_echo").jsessionid(Jsessionid::On), echo),
+        Endpoint::new(options("/ticker"), ticker),
+        Endpoint::new(options("/amplify"), amplify),
+        Endpoint::new(options("/broadcast"), Broadcast::default().handler()),
+    ]
+}
+
+/// Echoes every message back.
+pub async fn echo(mut session: Session) {
+    while let Some(message) = session.recv().await {
+        if session.send(message).is_err() {
+            break;
+        }
+    }
+}
+
+/// Closes every session at once with `3000 "Go away!"`.
+pub async fn close(session: Session) {
+    session.close(3000, "Go away!");
+}
+
+/// Sends `tick!` every second, the first one second after open.
+pub async fn ticker(session: Session) {
+    let mut interval =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        if session.send("tick!").is_err() {
+            break;
+        }
+    }
+}
+
+/// Replies to a message `n` with `2^n` `x` characters (n in 1..=18,
+/// anything else counts as 1).
+pub async fn amplify(mut session: Session) {
+    while let Some(message) = session.recv().await {
+        let n = message.trim().parse::<f64>().map(f64::floor).ok().filter(|n| (1.0..=18.0).contains(n));
+        let n = n.map_or(1, |n| n as u32);
+        if session.send("x".repeat(1 << n)).is_err() {
+            break;
+        }
+    }
+}
+
+/// Sends every message of any session to every open session.
+#[derive(Clone, Default)]
+pub struct Broadcast {
+    members: Arc<Mutex<HashMap<u64, Session>>>,
+    next: Arc<AtomicU64>,
+}
+
+impl Broadcast {
+    /// The session handler that joins the broadcast.
+    pub fn handler(
+        self,
+    ) -> impl Fn(Session) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync {
+        move |session| Box::pin(self.clone().join(session))
+    }
+
+    async fn join(self, mut session: Session) {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        self.members.lock().unwrap_or_else(|p| p.into_inner()).insert(key, session.clone());
+        while let Some(text) = session.recv().await {
+            let message = Message::new(&text);
+            let members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            for member in members.values() {
+                let _ = member.send_message(&message);
+            }
+        }
+        self.members.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    }
+}
+
+/// A running actix server; stopped when dropped.
+pub struct ActixServer {
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl ActixServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the server stops.
+    pub fn wait(mut self) -> std::io::Result<()> {
+        self.thread.take().map_or(Ok(()), |t| t.join().unwrap_or(Ok(())))
+    }
+}
+
+impl Drop for ActixServer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let handle = self.handle.clone();
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false))).join().ok();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Serves `endpoints` with actix-web on `listener`, on a thread of its own.
+pub fn serve_actix(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usize) -> std::io::Result<ActixServer> {
+    let addr = listener.local_addr()?;
+    let services: Vec<sockjs_actix::SockJs> = endpoints.into_iter().map(sockjs_actix::SockJs::from_endpoint).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                services.iter().cloned().fold(actix_web::App::new(), |app, service| app.service(service))
+            })
+            .workers(workers)
+            .h1_allow_half_closed(false)
+            .listen(listener)?
+            .run();
+            let _ = tx.send(server.handle());
+            server.await
+        })
+    });
+    let handle = rx.recv().map_err(|_| std::io::Error::other("the server did not start"))?;
+    Ok(ActixServer { addr, handle, thread: Some(thread) })
+}

@@ -1,1 +1,314 @@
-//! Work in progress.
+//! SockJS for actix-web.
+//!
+//! [`SockJs`] serves one SockJS endpoint (every URL under a prefix) in an
+//! actix-web `App`. All protocol decisions are made by [`sockjs_core`];
+//! this crate translates requests and responses, streams bodies, runs
+//! websockets through actix-ws, and drives the endpoint's timers.
+//!
+//! Create the endpoint once, outside the `HttpServer::new` closure, so
+//! that every worker thread shares its sessions (a polling client's
+//! requests may land on different workers), and turn off
+//! `h1_allow_half_closed`: with it on (actix's default), actix keeps a
+//! streaming response alive after the client closed its socket until the
+//! next write fails, so a client that drops a polling or streaming request
+//! and reconnects at once would find its session still taken (PROTOCOL.md
+//! §6 "Abort"):
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use sockjs_actix::{Options, Session, SockJs};
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let echo = SockJs::new(Options::new("/echo"), |mut session: Session| async move {
+//!         while let Some(message) = session.recv().await {
+//!             let _ = session.send(message);
+//!         }
+//!     });
+//!     HttpServer::new(move || App::new().service(echo.clone()))
+//!         .h1_allow_half_closed(false)
+//!         .bind(("127.0.0.1", 8080))?
+//!         .run()
+//!         .await
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::convert::Infallible;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{AppService, HttpServiceFactory};
+use actix_web::http::ConnectionType;
+use actix_web::http::StatusCode;
+use actix_web::{rt, web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use sockjs_core::{driver, Dispatch, Endpoint, Hixie76, Hixie76Decoder, Hixie76Frame, Outgoing, WebSocket};
+
+pub use sockjs_core::{self as core, CloseReason as SessionCloseReason, Handler, Message, Options, Session, Transport};
+
+/// One SockJS endpoint, mountable in an actix-web `App` with
+/// `App::service`. Cheap to clone; clones share the endpoint's sessions.
+#[derive(Clone, Debug)]
+pub struct SockJs {
+    endpoint: Endpoint,
+    timers_started: Arc<AtomicBool>,
+}
+
+impl SockJs {
+    /// An endpoint under `options.prefix`, running `handler` for each new
+    /// session.
+    pub fn new(options: Options, handler: impl Handler) -> SockJs {
+        SockJs::from_endpoint(Endpoint::new(options, handler))
+    }
+
+    /// Serves an existing [`Endpoint`].
+    pub fn from_endpoint(endpoint: Endpoint) -> SockJs {
+        SockJs { endpoint, timers_started: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// The endpoint (for its session count, `close_all`, ...).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Starts the timer task on the first request. It runs on the worker
+    /// that spawned it until the endpoint is dropped.
+    fn start_timers(&self) {
+        if !self.timers_started.swap(true, Ordering::AcqRel) {
+            rt::spawn(self.endpoint.run_timers(Instant::now, |at| rt::time::sleep_until(at.into())));
+        }
+    }
+
+    /// Handles one request under the prefix.
+    pub async fn serve(&self, req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
+        self.start_timers();
+        let Some(parts) = request_parts(&req) else {
+            return HttpResponse::BadRequest().finish();
+        };
+        let cx = driver::request_context(req.peer_addr());
+        match self.endpoint.handle(&parts, cx) {
+            Dispatch::Response(response) => full_response(response),
+            Dispatch::ReadBody(pending) => {
+                let limit = pending.limit();
+                let mut body = BytesMut::new();
+                while let Some(chunk) = poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
+                    let Ok(chunk) = chunk else { return HttpResponse::BadRequest().finish() };
+                    if body.len() + chunk.len() > limit {
+                        return full_response(pending.too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                full_response(pending.finish(&body))
+            }
+            Dispatch::Stream { response, task } => {
+                if let Some(task) = task {
+                    rt::spawn(task);
+                }
+                let (head, receiver) = response.into_parts();
+                let mut response = response_builder(head.status, &head.headers).body(ChunkedBody(receiver));
+                if req.version() < actix_web::http::Version::HTTP_11 {
+                    // HTTP/1.0 has no chunked encoding: the body ends when
+                    // the connection closes (PROTOCOL.md §9).
+                    response.head_mut().no_chunking(true);
+                    response.head_mut().set_connection_type(ConnectionType::Close);
+                }
+                response
+            }
+            Dispatch::WebSocket(upgrade) => {
+                if let Some(hixie) = upgrade.hixie76().cloned() {
+                    let (ws, task) = upgrade.accept(Instant::now());
+                    rt::spawn(task);
+                    return hixie76(hixie, ws, payload);
+                }
+                let limit = upgrade.max_message_size();
+                let (response, session, stream) = match actix_ws::handle(&req, payload) {
+                    Ok(handshake) => handshake,
+                    Err(e) => return e.error_response(),
+                };
+                let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
+                let (ws, task) = upgrade.accept(Instant::now());
+                rt::spawn(task);
+                rt::spawn(pump_websocket(ws, session, stream));
+                response
+            }
+            _ => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}
+
+impl HttpServiceFactory for SockJs {
+    fn register(self, config: &mut AppService) {
+        let prefix = self.endpoint.options().prefix.clone();
+        let scope = web::scope(&prefix).default_service(web::to(move |req: HttpRequest, payload: web::Payload| {
+            let sockjs = self.clone();
+            async move { sockjs.serve(req, payload).await }
+        }));
+        scope.register(config);
+    }
+}
+
+/// The request head in `http` 1.x types (actix-web 4 uses `http` 0.2).
+fn request_parts(req: &HttpRequest) -> Option<http::request::Parts> {
+    let version = match req.version() {
+        actix_web::http::Version::HTTP_09 => http::Version::HTTP_09,
+        actix_web::http::Version::HTTP_10 => http::Version::HTTP_10,
+        actix_web::http::Version::HTTP_2 => http::Version::HTTP_2,
+        _ => http::Version::HTTP_11,
+    };
+    let mut builder =
+        http::Request::builder().method(req.method().as_str()).uri(req.uri().to_string()).version(version);
+    for (name, value) in req.headers() {
+        builder = builder.header(name.as_str(), value.as_bytes());
+    }
+    builder.body(()).ok().map(|r| r.into_parts().0)
+}
+
+fn response_builder(status: http::StatusCode, headers: &http::HeaderMap) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK));
+    for (name, value) in headers {
+        builder.append_header((name.as_str(), value.as_bytes()));
+    }
+    builder
+}
+
+fn full_response(response: http::Response<Bytes>) -> HttpResponse {
+    let (head, body) = response.into_parts();
+    response_builder(head.status, &head.headers).body(body)
+}
+
+/// A receiver as an actix body: each chunk becomes one HTTP chunk, and
+/// actix flushes as soon as the receiver has nothing more ready. Dropping
+/// it (when the client disconnects) tells the core at once.
+struct ChunkedBody(sockjs_core::Receiver);
+
+impl MessageBody for ChunkedBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.get_mut().0.poll_chunk(cx, Instant::now()).map(|chunk| chunk.map(Ok))
+    }
+}
+
+/// Moves messages between an actix-ws connection and the core's driver.
+async fn pump_websocket(mut ws: WebSocket, mut session: actix_ws::Session, mut incoming: AggregatedMessageStream) {
+    loop {
+        tokio::select! {
+            biased;
+            output = poll_fn(|cx| ws.poll_output(cx, Instant::now())) => match output {
+                Some(Outgoing::Text(text)) => {
+                    let Ok(text) = bytestring_from(text) else { break };
+                    if session.text(text).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Outgoing::Close { code, reason }) => {
+                    let _ = session.close(Some(CloseReason { code: code.into(), description: Some(reason.into()) })).await;
+                    return;
+                }
+                _ => break,
+            },
+            input = incoming.recv() => match input {
+                Some(Ok(AggregatedMessage::Text(text))) => ws.handle_text(&text),
+                Some(Ok(AggregatedMessage::Binary(data))) => ws.handle_binary(&data),
+                Some(Ok(AggregatedMessage::Ping(data))) => {
+                    if session.pong(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => {}
+                Some(Ok(AggregatedMessage::Close(_))) => ws.handle_close(),
+                Some(Err(ProtocolError::Overflow)) => ws.handle_too_large(),
+                Some(Err(_)) | None => break,
+            },
+        }
+    }
+}
+
+fn bytestring_from(text: Bytes) -> Result<bytestring::ByteString, std::str::Utf8Error> {
+    bytestring::ByteString::try_from(text)
+}
+
+/// The Hixie-76 (draft-76) handshake: the 101 head goes out at once; the
+/// body then carries the 16-byte answer (after the client's 8 key bytes
+/// arrive) and the frames.
+fn hixie76(hixie: Hixie76, ws: WebSocket, payload: web::Payload) -> HttpResponse {
+    let head = hixie.response();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    rt::spawn(pump_hixie76(hixie, ws, payload, tx));
+    response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)))
+}
+
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl Stream for ChannelBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().0.poll_recv(cx).map(|b| b.map(Ok))
+    }
+}
+
+async fn pump_hixie76(
+    hixie: Hixie76,
+    mut ws: WebSocket,
+    mut payload: web::Payload,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let limit = 256 * 1024;
+    let mut decoder = Hixie76Decoder::new();
+    let mut key = BytesMut::new();
+    while key.len() < 8 {
+        match poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
+            Some(Ok(chunk)) => key.extend_from_slice(&chunk),
+            _ => return,
+        }
+    }
+    let key3: [u8; 8] = key[..8].try_into().expect("eight bytes");
+    decoder.extend(&key[8..]);
+    if tx.send(Bytes::copy_from_slice(&hixie.answer(&key3))).await.is_err() {
+        return;
+    }
+    loop {
+        while let Some(frame) = decoder.next_frame(limit) {
+            match frame {
+                Hixie76Frame::Text(text) => ws.handle_text(&text),
+                _ => {
+                    ws.handle_close();
+                    let _ = tx.send(Hixie76::close_frame()).await;
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            output = poll_fn(|cx| ws.poll_output(cx, Instant::now())) => match output {
+                Some(Outgoing::Text(text)) => {
+                    if tx.send(Hixie76::encode(&text)).await.is_err() {
+                        return;
+                    }
+                }
+                _ => {
+                    let _ = tx.send(Hixie76::close_frame()).await;
+                    return;
+                }
+            },
+            input = poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)) => match input {
+                Some(Ok(chunk)) => decoder.extend(&chunk),
+                _ => return,
+            },
+        }
+    }
+}
