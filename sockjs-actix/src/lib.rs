@@ -48,10 +48,10 @@ use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::ConnectionType;
 use actix_web::http::StatusCode;
 use actix_web::{rt, web, HttpRequest, HttpResponse, HttpResponseBuilder};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use sockjs_core::{driver, Dispatch, Endpoint, Hixie76, Hixie76Decoder, Hixie76Frame, Outgoing, WebSocket};
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, Hixie76, Incoming, Outgoing, Sink, WebSocket};
 
 pub use sockjs_core::{self as core, CloseReason as SessionCloseReason, Handler, Message, Options, Session, Transport};
 
@@ -137,7 +137,7 @@ impl SockJs {
                 let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
                 let (ws, task) = upgrade.accept(Instant::now());
                 rt::spawn(task);
-                rt::spawn(pump_websocket(ws, session, stream));
+                rt::spawn(async move { ws.run(stream, incoming, &mut WsSink(session), Instant::now).await });
                 response
             }
             _ => HttpResponse::InternalServerError().finish(),
@@ -202,43 +202,36 @@ impl MessageBody for ChunkedBody {
     }
 }
 
-/// Moves messages between an actix-ws connection and the core's driver.
-async fn pump_websocket(mut ws: WebSocket, mut session: actix_ws::Session, mut incoming: AggregatedMessageStream) {
-    loop {
-        tokio::select! {
-            biased;
-            output = poll_fn(|cx| ws.poll_output(cx, Instant::now())) => match output {
-                Some(Outgoing::Text(text)) => {
-                    let Ok(text) = bytestring_from(text) else { break };
-                    if session.text(text).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Outgoing::Close { code, reason }) => {
-                    let _ = session.close(Some(CloseReason { code: code.into(), description: Some(reason.into()) })).await;
-                    return;
-                }
-                _ => break,
-            },
-            input = incoming.recv() => match input {
-                Some(Ok(AggregatedMessage::Text(text))) => ws.handle_text(&text),
-                Some(Ok(AggregatedMessage::Binary(data))) => ws.handle_binary(&data),
-                Some(Ok(AggregatedMessage::Ping(data))) => {
-                    if session.pong(&data).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Ok(AggregatedMessage::Pong(_))) => {}
-                Some(Ok(AggregatedMessage::Close(_))) => ws.handle_close(),
-                Some(Err(ProtocolError::Overflow)) => ws.handle_too_large(),
-                Some(Err(_)) | None => break,
-            },
+/// The sending half of an actix-ws connection.
+struct WsSink(actix_ws::Session);
+
+impl Sink<Outgoing> for WsSink {
+    async fn send(&mut self, output: Outgoing) -> Result<(), Closed> {
+        match output {
+            Outgoing::Text(text) => {
+                let text = bytestring::ByteString::try_from(text).map_err(|_| Closed)?;
+                self.0.text(text).await.map_err(|_| Closed)
+            }
+            Outgoing::Pong(data) => self.0.pong(&data).await.map_err(|_| Closed),
+            Outgoing::Close { code, reason } => {
+                let reason = CloseReason { code: code.into(), description: Some(reason.into()) };
+                self.0.clone().close(Some(reason)).await.map_err(|_| Closed)
+            }
+            _ => Ok(()),
         }
     }
 }
 
-fn bytestring_from(text: Bytes) -> Result<bytestring::ByteString, std::str::Utf8Error> {
-    bytestring::ByteString::try_from(text)
+fn incoming(message: Result<AggregatedMessage, ProtocolError>) -> Incoming<bytestring::ByteString> {
+    match message {
+        Ok(AggregatedMessage::Text(text)) => Incoming::Text(text),
+        Ok(AggregatedMessage::Binary(data)) => Incoming::Binary(data),
+        Ok(AggregatedMessage::Ping(data)) => Incoming::Ping(data),
+        Ok(AggregatedMessage::Pong(_)) => Incoming::Pong,
+        Ok(AggregatedMessage::Close(_)) => Incoming::Close,
+        Err(ProtocolError::Overflow) => Incoming::TooLarge,
+        Err(_) => Incoming::Error,
+    }
 }
 
 /// The Hixie-76 (draft-76) handshake: the 101 head goes out at once; the
@@ -247,10 +240,31 @@ fn bytestring_from(text: Bytes) -> Result<bytestring::ByteString, std::str::Utf8
 fn hixie76(hixie: Hixie76, ws: WebSocket, payload: web::Payload) -> HttpResponse {
     let head = hixie.response();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-    rt::spawn(pump_hixie76(hixie, ws, payload, tx));
+    let payload = PayloadBytes(payload);
+    rt::spawn(async move { hixie.run(ws, payload, &mut ChannelSink(tx), Instant::now).await });
     response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)))
 }
 
+/// Raw upgrade bytes from the request payload.
+struct PayloadBytes(web::Payload);
+
+impl Stream for PayloadBytes {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        Pin::new(&mut self.get_mut().0).poll_next(cx).map(|chunk| chunk.and_then(Result::ok))
+    }
+}
+
+struct ChannelSink(tokio::sync::mpsc::Sender<Bytes>);
+
+impl Sink<Bytes> for ChannelSink {
+    async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
+        self.0.send(bytes).await.map_err(|_| Closed)
+    }
+}
+
+/// The response body of a Hixie-76 connection.
 struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
 
 impl Stream for ChannelBody {
@@ -258,57 +272,5 @@ impl Stream for ChannelBody {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().0.poll_recv(cx).map(|b| b.map(Ok))
-    }
-}
-
-async fn pump_hixie76(
-    hixie: Hixie76,
-    mut ws: WebSocket,
-    mut payload: web::Payload,
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-) {
-    let limit = 256 * 1024;
-    let mut decoder = Hixie76Decoder::new();
-    let mut key = BytesMut::new();
-    while key.len() < 8 {
-        match poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
-            Some(Ok(chunk)) => key.extend_from_slice(&chunk),
-            _ => return,
-        }
-    }
-    let key3: [u8; 8] = key[..8].try_into().expect("eight bytes");
-    decoder.extend(&key[8..]);
-    if tx.send(Bytes::copy_from_slice(&hixie.answer(&key3))).await.is_err() {
-        return;
-    }
-    loop {
-        while let Some(frame) = decoder.next_frame(limit) {
-            match frame {
-                Hixie76Frame::Text(text) => ws.handle_text(&text),
-                _ => {
-                    ws.handle_close();
-                    let _ = tx.send(Hixie76::close_frame()).await;
-                    return;
-                }
-            }
-        }
-        tokio::select! {
-            biased;
-            output = poll_fn(|cx| ws.poll_output(cx, Instant::now())) => match output {
-                Some(Outgoing::Text(text)) => {
-                    if tx.send(Hixie76::encode(&text)).await.is_err() {
-                        return;
-                    }
-                }
-                _ => {
-                    let _ = tx.send(Hixie76::close_frame()).await;
-                    return;
-                }
-            },
-            input = poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)) => match input {
-                Some(Ok(chunk)) => decoder.extend(&chunk),
-                _ => return,
-            },
-        }
     }
 }

@@ -87,7 +87,9 @@ pub use receiver::{Receiver, ReceiverStream};
 pub use route::{route, Route, SessionUrl};
 pub use session::{CloseReason, Message, Recv, SendError, Session};
 pub use transport::Transport;
-pub use websocket::{Hixie76, Hixie76Decoder, Hixie76Frame, Outgoing, WebSocket, WebSocketUpgrade};
+pub use websocket::{
+    Closed, Hixie76, Hixie76Decoder, Hixie76Frame, Incoming, Outgoing, Sink, WebSocket, WebSocketUpgrade,
+};
 
 #[cfg(test)]
 mod tests;

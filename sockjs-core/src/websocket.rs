@@ -2,9 +2,13 @@
 //! request, the session driver, and the Hixie-76 handshake and framing.
 
 use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+use futures_core::Stream;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -107,7 +111,8 @@ impl WebSocketUpgrade {
         }
         drop(state);
         let task = self.endpoint.handler().call(Session::new(session.clone()));
-        (WebSocket { receiver, session, failure: None, closed: false }, task)
+        let max_message_size = self.endpoint.options.max_payload;
+        (WebSocket { receiver, session, failure: None, closed: false, max_message_size }, task)
     }
 }
 
@@ -124,7 +129,48 @@ pub enum Outgoing {
         /// The close reason.
         reason: &'static str,
     },
+    /// A pong answering the client's ping.
+    Pong(Bytes),
 }
+
+/// What a websocket connection received, as [`WebSocket::run`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Incoming<T> {
+    /// A text message.
+    Text(T),
+    /// A binary message.
+    Binary(Bytes),
+    /// A ping (answered with a pong).
+    Ping(Bytes),
+    /// A pong (ignored).
+    Pong,
+    /// The client's close frame.
+    Close,
+    /// A message over [`WebSocketUpgrade::max_message_size`].
+    TooLarge,
+    /// The connection failed.
+    Error,
+}
+
+/// The sending half of a connection, for [`WebSocket::run`] and
+/// [`Hixie76::run`]. An error means the connection is gone.
+pub trait Sink<T> {
+    /// Sends one item and flushes it.
+    fn send(&mut self, item: T) -> impl Future<Output = Result<(), Closed>> + Send;
+}
+
+/// The connection is closed; nothing more can be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the connection is closed")
+    }
+}
+
+impl std::error::Error for Closed {}
 
 /// The driver of one websocket session.
 ///
@@ -137,6 +183,7 @@ pub struct WebSocket {
     session: Arc<SessionCell>,
     failure: Option<(u16, &'static str)>,
     closed: bool,
+    max_message_size: usize,
 }
 
 impl fmt::Debug for WebSocket {
@@ -166,6 +213,10 @@ impl WebSocket {
             Ok(text) => self.handle_text(text),
             Err(_) => self.fail(1007, "Invalid UTF-8", CloseReason::ProtocolError),
         }
+    }
+
+    fn receiver_limit(&self) -> usize {
+        self.max_message_size
     }
 
     /// Handles a message over [`WebSocketUpgrade::max_message_size`]:
@@ -225,6 +276,64 @@ impl WebSocket {
     pub fn session_id(&self) -> &str {
         &self.session.info.id
     }
+
+    /// Handles one received item.
+    pub fn handle<T: AsRef<str>>(&mut self, incoming: Incoming<T>) -> Option<Outgoing> {
+        match incoming {
+            Incoming::Text(text) => self.handle_text(text.as_ref()),
+            Incoming::Binary(data) => self.handle_binary(&data),
+            Incoming::Ping(data) => return Some(Outgoing::Pong(data)),
+            Incoming::Pong => {}
+            Incoming::Close => self.handle_close(),
+            Incoming::TooLarge => self.handle_too_large(),
+            Incoming::Error => self.receiver.end_session(CloseReason::Interrupted),
+        }
+        None
+    }
+
+    /// Runs the session over a connection until it ends: feeds what
+    /// `incoming` yields (converted by `convert`) to the driver and sends
+    /// what it outputs through `sink`, reading the time from `clock`.
+    /// Returns after the close frame was sent, or when the connection is
+    /// gone.
+    pub async fn run<I, T, S>(
+        mut self,
+        mut incoming: I,
+        convert: impl Fn(I::Item) -> Incoming<T>,
+        sink: &mut S,
+        clock: fn() -> Instant,
+    ) where
+        I: Stream + Unpin,
+        T: AsRef<str>,
+        S: Sink<Outgoing>,
+    {
+        loop {
+            let event = poll_fn(|cx| {
+                if let Poll::Ready(output) = self.poll_output(cx, clock()) {
+                    return Poll::Ready(Event::Output(output));
+                }
+                Pin::new(&mut incoming).poll_next(cx).map(Event::Input)
+            })
+            .await;
+            let output = match event {
+                Event::Output(Some(output)) => output,
+                Event::Output(None) | Event::Input(None) => return,
+                Event::Input(Some(item)) => match self.handle(convert(item)) {
+                    Some(reply) => reply,
+                    None => continue,
+                },
+            };
+            let closing = matches!(output, Outgoing::Close { .. });
+            if sink.send(output).await.is_err() || closing {
+                return;
+            }
+        }
+    }
+}
+
+enum Event<O, I> {
+    Output(O),
+    Input(I),
 }
 
 /// Close reasons are almost always one of a few literals; keep them
@@ -307,6 +416,62 @@ impl Hixie76 {
     /// The closing handshake frame `0xFF 0x00`.
     pub fn close_frame() -> Bytes {
         Bytes::from_static(&[0xFF, 0x00])
+    }
+
+    /// Runs a draft-76 connection after the 101 head went out: reads the
+    /// client's 8 key bytes from `incoming`, sends the 16-byte answer in
+    /// one write, then carries frames between the connection and `ws`.
+    pub async fn run<I, S>(self, mut ws: WebSocket, mut incoming: I, sink: &mut S, clock: fn() -> Instant)
+    where
+        I: Stream<Item = Bytes> + Unpin,
+        S: Sink<Bytes>,
+    {
+        let limit = ws.receiver_limit();
+        let mut decoder = Hixie76Decoder::new();
+        while decoder.buffer.len() < 8 {
+            match poll_fn(|cx| Pin::new(&mut incoming).poll_next(cx)).await {
+                Some(chunk) => decoder.extend(&chunk),
+                None => return,
+            }
+        }
+        let key = decoder.buffer.split_to(8);
+        let key3: [u8; 8] = key[..].try_into().expect("eight bytes");
+        if sink.send(Bytes::copy_from_slice(&self.answer(&key3))).await.is_err() {
+            return;
+        }
+        loop {
+            while let Some(frame) = decoder.next_frame(limit) {
+                match frame {
+                    Hixie76Frame::Text(text) => ws.handle_text(&text),
+                    _ => {
+                        ws.handle_close();
+                        let _ = sink.send(Hixie76::close_frame()).await;
+                        return;
+                    }
+                }
+            }
+            let event = poll_fn(|cx| {
+                if let Poll::Ready(output) = ws.poll_output(cx, clock()) {
+                    return Poll::Ready(Event::Output(output));
+                }
+                Pin::new(&mut incoming).poll_next(cx).map(Event::Input)
+            })
+            .await;
+            match event {
+                Event::Output(Some(Outgoing::Text(text))) => {
+                    if sink.send(Hixie76::encode(&text)).await.is_err() {
+                        return;
+                    }
+                }
+                Event::Output(Some(Outgoing::Pong(_))) => {}
+                Event::Output(_) => {
+                    let _ = sink.send(Hixie76::close_frame()).await;
+                    return;
+                }
+                Event::Input(Some(chunk)) => decoder.extend(&chunk),
+                Event::Input(None) => return,
+            }
+        }
     }
 }
 
