@@ -1,1 +1,12 @@
-//! SockJS conformance suite (work in progress).
+//! Tests and tools for sockjs-rs that talk to a running server over the
+//! network.
+//!
+//! * [`conformance`]: the PROTOCOL.md conformance suite, runnable against any
+//!   base URL (`cargo run -p sockjs-tests --bin sockjs-conformance -- URL`).
+//! * [`http1`]: the small raw HTTP/1.x client the suite uses wherever the
+//!   wire matters (chunk boundaries, framing headers, socket closure).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod conformance;
+pub mod http1;
