@@ -6,9 +6,10 @@
 
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
+use std::task::{Context, Waker};
 use std::time::{Instant, SystemTime};
 
-use crate::RequestContext;
+use crate::{AppTask, RequestContext};
 
 /// 32 random bits for `/info`'s `entropy`.
 ///
@@ -26,9 +27,33 @@ pub fn request_context(remote_addr: Option<SocketAddr>) -> RequestContext {
     RequestContext { now: Instant::now(), wall_clock: SystemTime::now(), entropy: entropy(), remote_addr }
 }
 
+/// Runs an application task up to its first suspension point, and returns
+/// it if it has more to do (then spawn it).
+///
+/// Call it before the session's first frame can reach the client: the
+/// handler's synchronous start (registering the session in a broadcast
+/// list, say) then happens before the client can react to `o`, as with
+/// sockjs-node, whose connection handlers run before any client message is
+/// processed. The spawned task is polled again when it starts, so no wake
+/// up is lost.
+pub fn start(mut task: AppTask) -> Option<AppTask> {
+    let mut cx = Context::from_waker(Waker::noop());
+    task.as_mut().poll(&mut cx).is_pending().then_some(task)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_runs_the_task_to_its_first_await() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done = start(Box::pin(async move { tx.send(1).unwrap() }));
+        assert!(done.is_none());
+        assert_eq!(rx.try_recv(), Ok(1));
+        let pending = start(Box::pin(std::future::pending()));
+        assert!(pending.is_some());
+    }
 
     #[test]
     fn entropy_differs_between_calls() {

@@ -384,6 +384,12 @@ impl Endpoint {
                     }
                     return (fixed(close), None);
                 }
+                Phase::Open if state.receiver.is_some() && state.contender.is_none() => {
+                    let transport = session.info.transport;
+                    let receiver =
+                        Receiver::contend(shared, &session, &mut state, framing, mode(transport), prelude, now);
+                    return (receiver, None);
+                }
                 Phase::Open if state.receiver.is_some() => return (fixed(crate::frame::another_connection()), None),
                 Phase::Open => {}
                 Phase::Ended => unreachable!("ended sessions leave the registry"),
@@ -426,6 +432,13 @@ impl Endpoint {
                         crate::session::wake(&mut state.receiver_waker);
                         let at = now + shared.options.heartbeat_delay;
                         shared.timers().schedule(at, TimerKind::Heartbeat, entry.epoch, &session);
+                    }
+                }
+                TimerKind::Contention => {
+                    let mut state = session.lock();
+                    if let Some(contender) = state.contender.as_mut().filter(|c| c.id == entry.epoch) {
+                        contender.expired = true;
+                        crate::session::wake(&mut contender.waker);
                     }
                 }
                 TimerKind::Disconnect => {

@@ -83,7 +83,7 @@ pub use endpoint::{AppTask, Dispatch, Endpoint, Handler, PendingBody, RequestCon
 pub use frame::Frame;
 pub use options::{CookieFn, Jsessionid, Options, DEFAULT_SOCKJS_URL};
 pub use payload::{decode_messages, decode_websocket_text, PayloadError};
-pub use receiver::{Receiver, ReceiverStream};
+pub use receiver::{Receiver, ReceiverStream, CONTENTION_GRACE};
 pub use route::{route, Route, SessionUrl};
 pub use session::{CloseReason, Message, Recv, SendError, Session};
 pub use transport::Transport;

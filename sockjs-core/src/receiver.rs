@@ -6,13 +6,13 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::endpoint::Shared;
-use crate::session::{store_waker, CloseReason, Phase, SessionCell, SessionState};
+use crate::session::{store_waker, CloseReason, Contender, Phase, SessionCell, SessionState};
 use crate::timer::TimerKind;
 use crate::transport::Framing;
 use crate::Frame;
@@ -37,7 +37,22 @@ pub struct Receiver {
     sent: usize,
     pending: VecDeque<Bytes>,
     done: bool,
+    /// Waiting for the attached receiver to go away (see
+    /// [`CONTENTION_GRACE`]).
+    contending: bool,
 }
+
+/// How long a receiving request that finds its session busy waits before
+/// it is answered `c[2010,"Another connection still open"]`.
+///
+/// A client that drops a receiving request and reconnects at once races
+/// the server: the new request can be handled on another thread before the
+/// old connection's end is noticed (PROTOCOL.md §6 "Abort"). Waiting this
+/// long for the attached receiver to go away lets the server win that race:
+/// if it was aborted, the new request gets `c[1002,"Connection
+/// interrupted"]`; if it finished, the new request takes its place. Only a
+/// genuine second receiver pays the delay.
+pub const CONTENTION_GRACE: Duration = Duration::from_millis(250);
 
 struct Link {
     endpoint: Arc<Shared>,
@@ -68,6 +83,7 @@ impl Receiver {
             sent: 0,
             pending: chunks.into_iter().collect(),
             done: true,
+            contending: false,
         }
     }
 
@@ -81,15 +97,37 @@ impl Receiver {
         prelude: Option<Bytes>,
         now: Instant,
     ) -> Receiver {
-        let id = endpoint.next_id();
-        state.receiver = Some(id);
-        state.epoch += 1;
-        state.heartbeat_due = false;
+        let receiver = Receiver::new(endpoint, session, framing, mode, prelude);
+        take_slot(&endpoint.clone(), session, state, receiver.id, now);
+        receiver
+    }
+
+    /// A receiver that waits for `session`'s attached receiver to go away,
+    /// for at most [`CONTENTION_GRACE`].
+    pub(crate) fn contend(
+        endpoint: &Arc<Shared>,
+        session: &Arc<SessionCell>,
+        state: &mut SessionState,
+        framing: Framing,
+        mode: Mode,
+        prelude: Option<Bytes>,
+        now: Instant,
+    ) -> Receiver {
+        let mut receiver = Receiver::new(endpoint, session, framing, mode, prelude);
+        receiver.contending = true;
+        state.contender = Some(Contender { id: receiver.id, waker: None, expired: false });
+        endpoint.timers().schedule(now + CONTENTION_GRACE, TimerKind::Contention, receiver.id, session);
+        receiver
+    }
+
+    fn new(
+        endpoint: &Arc<Shared>,
+        session: &Arc<SessionCell>,
+        framing: Framing,
+        mode: Mode,
+        prelude: Option<Bytes>,
+    ) -> Receiver {
         let websocket = matches!(mode, Mode::WebSocket);
-        if session.framed {
-            let at = now + endpoint.options.heartbeat_delay;
-            endpoint.timers().schedule(at, TimerKind::Heartbeat, state.epoch, session);
-        }
         let (polling, limit) = match mode {
             Mode::Polling => (true, usize::MAX),
             Mode::Streaming(limit) => (false, limit),
@@ -97,13 +135,14 @@ impl Receiver {
         };
         Receiver {
             link: Some(Link { endpoint: endpoint.clone(), session: session.clone(), websocket }),
-            id,
+            id: endpoint.next_id(),
             framing,
             polling,
             limit,
             sent: 0,
             pending: prelude.into_iter().collect(),
             done: false,
+            contending: false,
         }
     }
 
@@ -126,7 +165,30 @@ impl Receiver {
         }
         let Some(link) = &self.link else { return Poll::Ready(None) };
         let session = link.session.clone();
+        let endpoint = link.endpoint.clone();
         let mut state = session.lock();
+        if self.contending {
+            let expired = state.contender.as_ref().is_some_and(|c| c.id == self.id && c.expired);
+            let answer = match &state.phase {
+                Phase::Ended => Some(Frame::close(1002, "Connection interrupted")),
+                Phase::Closing(close) if state.receiver.is_some() || state.outbox.is_empty() => Some(close.clone()),
+                _ if state.receiver.is_none() => None,
+                _ if expired => Some(crate::frame::another_connection()),
+                _ => {
+                    if let Some(contender) = state.contender.as_mut().filter(|c| c.id == self.id) {
+                        store_waker(&mut contender.waker, cx);
+                    }
+                    return Poll::Pending;
+                }
+            };
+            self.withdraw(&mut state);
+            if let Some(frame) = answer {
+                self.done = true;
+                return Poll::Ready(Some(self.framing.wrap(&frame)));
+            }
+            // The attached receiver finished: take its place.
+            take_slot(&endpoint, &session, &mut state, self.id, now);
+        }
         if state.receiver != Some(self.id) {
             self.done = true;
             return Poll::Ready(None);
@@ -174,12 +236,21 @@ impl Receiver {
         state.receiver = None;
         state.receiver_waker = None;
         state.epoch += 1;
+        state.wake_contender();
         if link.websocket {
             // A websocket session lives exactly as long as its socket.
             state.end(CloseReason::Interrupted);
         } else if !matches!(state.phase, Phase::Ended) {
             let at = now + link.endpoint.options.disconnect_delay;
             link.endpoint.timers().schedule(at, TimerKind::Disconnect, state.epoch, &link.session);
+        }
+    }
+
+    /// Stops waiting as a contender.
+    fn withdraw(&mut self, state: &mut SessionState) {
+        self.contending = false;
+        if state.contender.as_ref().is_some_and(|c| c.id == self.id) {
+            state.contender = None;
         }
     }
 
@@ -210,7 +281,25 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        if self.contending {
+            if let Some(link) = &self.link {
+                let session = link.session.clone();
+                self.withdraw(&mut session.lock());
+            }
+            return;
+        }
         self.end_session(CloseReason::Interrupted);
+    }
+}
+
+/// Makes receiver `id` the session's attached receiver.
+fn take_slot(endpoint: &Arc<Shared>, session: &Arc<SessionCell>, state: &mut SessionState, id: u64, now: Instant) {
+    state.receiver = Some(id);
+    state.epoch += 1;
+    state.heartbeat_due = false;
+    if session.framed {
+        let at = now + endpoint.options.heartbeat_delay;
+        endpoint.timers().schedule(at, TimerKind::Heartbeat, state.epoch, session);
     }
 }
 

@@ -117,6 +117,9 @@ pub(crate) struct SessionState {
     pub(crate) receiver: Option<u64>,
     pub(crate) receiver_waker: Option<Waker>,
     pub(crate) heartbeat_due: bool,
+    /// A second receiving request waiting to see whether the attached one
+    /// is gone (see `CONTENTION_GRACE`).
+    pub(crate) contender: Option<Contender>,
     pub(crate) inbox: VecDeque<String>,
     pub(crate) app_waker: Option<Waker>,
     /// Changes on every attach and detach; timers carry the epoch they
@@ -140,6 +143,14 @@ impl SessionState {
         self.heartbeat_due = false;
         wake(&mut self.app_waker);
         wake(&mut self.receiver_waker);
+        self.wake_contender();
+    }
+
+    /// Tells a waiting second receiver that something changed.
+    pub(crate) fn wake_contender(&mut self) {
+        if let Some(contender) = &mut self.contender {
+            wake(&mut contender.waker);
+        }
     }
 
     /// Closes the session from the server side.
@@ -173,6 +184,15 @@ impl SessionState {
         wake(&mut self.receiver_waker);
         Ok(())
     }
+}
+
+/// A receiving request that arrived while another was attached.
+#[derive(Debug)]
+pub(crate) struct Contender {
+    pub(crate) id: u64,
+    pub(crate) waker: Option<Waker>,
+    /// The grace period is over: answer 2010.
+    pub(crate) expired: bool,
 }
 
 pub(crate) fn wake(waker: &mut Option<Waker>) {
@@ -210,6 +230,7 @@ impl SessionCell {
                 receiver: None,
                 receiver_waker: None,
                 heartbeat_due: false,
+                contender: None,
                 inbox: VecDeque::new(),
                 app_waker: None,
                 epoch: 0,

@@ -584,20 +584,64 @@ fn s7_9_jsonp() {
 
 // ---- §6 lifecycle ----------------------------------------------------
 
-/// §6: a second receiver gets 2010 and ends; the first is unaffected.
+/// §6: a second receiver gets 2010 and ends (after the contention grace
+/// period); the first is unaffected.
 #[test]
 fn s6_second_receiver_gets_2010() {
     let mut h = Harness::echo();
     h.poll_body("/echo/0/s/xhr");
     let (_, mut first) = h.post("/echo/0/s/xhr", "").stream();
     assert_eq!(h.read(&mut first), (vec![], false));
+    let (_, mut second) = h.post("/echo/0/s/xhr", "").stream();
+    assert_eq!(h.read(&mut second), (vec![], false), "waits for the grace period");
+    // A third request while one already waits is answered at once.
     assert_eq!(h.poll_body("/echo/0/s/xhr"), "c[2010,\"Another connection still open\"]\n");
-    let (_, mut second) = h.post("/echo/0/s/xhr_streaming", "").stream();
-    let (chunks, ended) = h.read(&mut second);
-    assert_eq!(chunks[1], "c[2010,\"Another connection still open\"]\n");
-    assert!(ended && chunks[0].len() == 2049);
+    h.advance(CONTENTION_GRACE);
+    assert_eq!(h.read(&mut second), (vec!["c[2010,\"Another connection still open\"]\n".to_string()], true));
+    let (_, mut streaming) = h.post("/echo/0/s/xhr_streaming", "").stream();
+    let (chunks, ended) = h.read(&mut streaming);
+    assert_eq!((chunks.len(), chunks[0].len(), ended), (1, 2049, false), "the prelude goes out at once");
+    h.advance(CONTENTION_GRACE);
+    let (chunks, ended) = h.read(&mut streaming);
+    assert_eq!((chunks, ended), (vec!["c[2010,\"Another connection still open\"]\n".to_string()], true));
     h.post("/echo/0/s/xhr_send", r#"["still"]"#);
     assert_eq!(h.read(&mut first), (vec!["a[\"still\"]\n".to_string()], true));
+}
+
+/// §6 "Abort": a request that arrives before the server noticed that the
+/// previous one was dropped waits; once the drop is seen it gets 1002.
+#[test]
+fn s6_contender_sees_the_abort() {
+    let mut h = Harness::echo();
+    h.poll_body("/echo/0/s/xhr");
+    let (_, first) = h.post("/echo/0/s/xhr", "").stream();
+    let (_, mut second) = h.post("/echo/0/s/xhr", "").stream();
+    assert_eq!(h.read(&mut second), (vec![], false));
+    drop(first);
+    assert_eq!(h.read(&mut second), (vec!["c[1002,\"Connection interrupted\"]\n".to_string()], true));
+    assert_eq!(h.poll_body("/echo/0/s/xhr"), "o\n", "the id starts a new session");
+}
+
+/// §6: a contender takes the place of a receiver that finishes normally.
+#[test]
+fn s6_contender_takes_over_after_a_normal_end() {
+    let mut h = Harness::echo();
+    h.poll_body("/echo/0/s/xhr");
+    let (_, mut first) = h.post("/echo/0/s/xhr", "").stream();
+    let (_, mut second) = h.post("/echo/0/s/xhr", "").stream();
+    h.post("/echo/0/s/xhr_send", r#"["one"]"#);
+    assert_eq!(h.read(&mut first), (vec!["a[\"one\"]\n".to_string()], true));
+    assert_eq!(h.read(&mut second), (vec![], false), "now the attached receiver");
+    h.advance(CONTENTION_GRACE);
+    assert_eq!(h.read(&mut second), (vec![], false), "no 2010 once attached");
+    h.post("/echo/0/s/xhr_send", r#"["two"]"#);
+    assert_eq!(h.read(&mut second), (vec!["a[\"two\"]\n".to_string()], true));
+    // A contender that goes away leaves the session as it was.
+    let (_, _third) = h.post("/echo/0/s/xhr", "").stream();
+    let (_, fourth) = h.post("/echo/0/s/xhr", "").stream();
+    drop(fourth);
+    h.post("/echo/0/s/xhr_send", r#"["three"]"#);
+    assert_eq!(h.endpoint.session_count(), 1);
 }
 
 /// §6: `/close` sends `c[3000,"Go away!"]` to the current receiver and to

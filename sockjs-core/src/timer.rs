@@ -20,6 +20,8 @@ pub(crate) enum TimerKind {
     Heartbeat,
     /// No receiver is attached: the session expires.
     Disconnect,
+    /// A second receiver's grace period is over (its id is the epoch).
+    Contention,
 }
 
 #[derive(Debug)]
