@@ -4,11 +4,15 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
+
+mod warp_server;
+pub use warp_server::{serve_warp, WarpServer};
 
 /// The endpoints of the reference service; `sockjs_url` is the client URL
 /// the iframe page loads.
@@ -123,13 +127,33 @@ impl Drop for ActixServer {
 
 /// Serves `endpoints` with actix-web on `listener`, on a thread of its own.
 pub fn serve_actix(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usize) -> std::io::Result<ActixServer> {
+    serve_actix_with_static(listener, endpoints, workers, None)
+}
+
+/// Like [`serve_actix`], and when `static_dir` is given also serves the
+/// files under it at `/static/...` (GET only; no directory listings, no
+/// `.`-names). The browser tests use it to serve their page and
+/// sockjs-client from the SockJS server's own origin.
+pub fn serve_actix_with_static(
+    listener: TcpListener,
+    endpoints: Vec<Endpoint>,
+    workers: usize,
+    static_dir: Option<PathBuf>,
+) -> std::io::Result<ActixServer> {
     let addr = listener.local_addr()?;
     let services: Vec<sockjs_actix::SockJs> = endpoints.into_iter().map(sockjs_actix::SockJs::from_endpoint).collect();
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = actix_web::HttpServer::new(move || {
-                services.iter().cloned().fold(actix_web::App::new(), |app, service| app.service(service))
+                let app = services.iter().cloned().fold(actix_web::App::new(), |app, service| app.service(service));
+                match static_dir.clone() {
+                    Some(dir) => app.route(
+                        "/static/{path:.*}",
+                        actix_web::web::get().to(move |req: actix_web::HttpRequest| static_file(dir.clone(), req)),
+                    ),
+                    None => app,
+                }
             })
             .workers(workers)
             .h1_allow_half_closed(false)
@@ -141,4 +165,32 @@ pub fn serve_actix(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usi
     });
     let handle = rx.recv().map_err(|_| std::io::Error::other("the server did not start"))?;
     Ok(ActixServer { addr, handle, thread: Some(thread) })
+}
+
+/// One file under `dir`, named by the request's `{path}`; 404 for anything
+/// that is not a plain relative file name.
+async fn static_file(dir: PathBuf, req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let not_found =
+        || actix_web::HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("Not found\n");
+    let relative = req.match_info().query("path");
+    if relative.is_empty()
+        || relative.split('/').any(|part| part.is_empty() || part.starts_with('.') || part.contains('\\'))
+    {
+        return not_found();
+    }
+    let path = dir.join(relative);
+    let content_type = match path.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "application/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json" | "map") => "application/json; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    match actix_web::web::block(move || std::fs::read(path)).await {
+        Ok(Ok(body)) => actix_web::HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body),
+        _ => not_found(),
+    }
 }

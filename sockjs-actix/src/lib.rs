@@ -110,7 +110,7 @@ impl SockJs {
                 full_response(pending.finish(&body))
             }
             Dispatch::Stream { response, task } => {
-                if let Some(task) = task {
+                if let Some(task) = task.and_then(driver::start) {
                     rt::spawn(task);
                 }
                 let (head, receiver) = response.into_parts();
@@ -126,7 +126,9 @@ impl SockJs {
             Dispatch::WebSocket(upgrade) => {
                 if let Some(hixie) = upgrade.hixie76().cloned() {
                     let (ws, task) = upgrade.accept(Instant::now());
-                    rt::spawn(task);
+                    if let Some(task) = driver::start(task) {
+                        rt::spawn(task);
+                    }
                     return hixie76(hixie, ws, payload);
                 }
                 let limit = upgrade.max_message_size();
@@ -136,7 +138,9 @@ impl SockJs {
                 };
                 let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
                 let (ws, task) = upgrade.accept(Instant::now());
-                rt::spawn(task);
+                if let Some(task) = driver::start(task) {
+                    rt::spawn(task);
+                }
                 rt::spawn(async move { ws.run(stream, incoming, &mut WsSink(session), Instant::now).await });
                 response
             }

@@ -28,3 +28,13 @@ fn actix_passes_every_check() {
     drop(server);
     assert_all_pass("actix", &outcomes);
 }
+
+#[test]
+fn warp_passes_every_check() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoints = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
+    let server = sockjs_examples::serve_warp(listener, endpoints, 2).unwrap();
+    let outcomes = run_suite(&format!("http://{}", server.addr()));
+    drop(server);
+    assert_all_pass("warp", &outcomes);
+}

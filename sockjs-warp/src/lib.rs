@@ -1,1 +1,282 @@
-//! Work in progress.
+//! SockJS for warp.
+//!
+//! [`sockjs`] turns an endpoint (every SockJS URL under a prefix) into a
+//! warp [`Filter`] that you combine with your own routes and serve with
+//! `warp::serve`. All protocol decisions are made by [`sockjs_core`]; this
+//! crate translates requests and responses, streams bodies, takes over
+//! websocket upgrades from hyper (RFC 6455 through tokio-tungstenite, and
+//! the Hixie-76 handshake), and drives the endpoint's timers.
+//!
+//! ```no_run
+//! use sockjs_warp::{sockjs, Options, Session};
+//! use warp::Filter;
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     let echo = sockjs(Options::new("/echo"), |mut session: Session| async move {
+//!         while let Some(message) = session.recv().await {
+//!             let _ = session.send(message);
+//!         }
+//!     });
+//!     let hello = warp::path("hello").map(|| "Hello!");
+//!     warp::serve(echo.or(hello)).run(([127, 0, 0, 1], 8080)).await;
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_core::Stream;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, Incoming, Outgoing, Sink, WebSocketUpgrade};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::WebSocketStream;
+use warp::filters::path::FullPath;
+use warp::http::HeaderMap;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
+
+/// A filter serving an endpoint under `options.prefix`, running `handler`
+/// for each new session. Requests outside the prefix are rejected with
+/// "not found", so the filter combines with others through `.or(...)`.
+pub fn sockjs(
+    options: Options,
+    handler: impl Handler,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+    filter(Endpoint::new(options, handler))
+}
+
+/// A filter serving an existing [`Endpoint`] (share one endpoint between
+/// filters, or keep it to inspect its sessions).
+pub fn filter(
+    endpoint: Endpoint,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+    let server = Server { endpoint, timers_started: Arc::new(AtomicBool::new(false)) };
+    let prefix = server.clone();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::path::full()
+        .and_then(move |path: FullPath| {
+            let under_prefix = prefix.endpoint.matches(path.as_str());
+            async move {
+                if under_prefix {
+                    Ok(path)
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }
+        })
+        .and(warp::method())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .and(warp::body::stream())
+        .and_then(move |path: FullPath, method, query: String, headers, remote, upgrade, body| {
+            let server = server.clone();
+            let request = Request { path, method, query, headers, remote, upgrade };
+            async move { Ok::<_, Rejection>(server.serve(request, body).await) }
+        })
+}
+
+#[derive(Clone)]
+struct Server {
+    endpoint: Endpoint,
+    timers_started: Arc<AtomicBool>,
+}
+
+struct Request {
+    path: FullPath,
+    method: http::Method,
+    query: String,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    upgrade: Option<OnUpgrade>,
+}
+
+impl Server {
+    async fn serve<B, D>(&self, request: Request, body: B) -> Response
+    where
+        B: Stream<Item = Result<D, warp::Error>>,
+        D: Buf,
+    {
+        let mut body = std::pin::pin!(body);
+        if !self.timers_started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(self.endpoint.run_timers(Instant::now, |at| tokio::time::sleep_until(at.into())));
+        }
+        let uri = match request.query.as_str() {
+            "" => request.path.as_str().to_string(),
+            query => format!("{}?{query}", request.path.as_str()),
+        };
+        let Ok(head) = http::Request::builder().method(request.method).uri(uri).body(()) else {
+            return status(http::StatusCode::BAD_REQUEST);
+        };
+        let (mut parts, ()) = head.into_parts();
+        parts.headers = request.headers;
+        let cx = driver::request_context(request.remote);
+        match self.endpoint.handle(&parts, cx) {
+            Dispatch::Response(response) => response.map(warp::hyper::body::Bytes::from).map(Into::into),
+            Dispatch::ReadBody(pending) => {
+                let limit = pending.limit();
+                let mut collected = BytesMut::new();
+                while let Some(chunk) = body.next().await {
+                    let Ok(mut chunk) = chunk else { return status(http::StatusCode::BAD_REQUEST) };
+                    if collected.len() + chunk.remaining() > limit {
+                        return into_reply(pending.too_large());
+                    }
+                    while chunk.has_remaining() {
+                        let part = chunk.chunk();
+                        collected.extend_from_slice(part);
+                        let n = part.len();
+                        chunk.advance(n);
+                    }
+                }
+                into_reply(pending.finish(&collected))
+            }
+            Dispatch::Stream { response, task } => {
+                if let Some(task) = task.and_then(driver::start) {
+                    tokio::spawn(task);
+                }
+                let (head, receiver) = response.into_parts();
+                let chunks = receiver.into_stream(Instant::now).map(Ok::<_, Infallible>);
+                let mut response = warp::reply::Reply::into_response(warp::reply::stream(chunks));
+                *response.status_mut() = head.status;
+                *response.headers_mut() = head.headers;
+                response
+            }
+            Dispatch::WebSocket(upgrade) => match request.upgrade {
+                Some(on_upgrade) => websocket(upgrade, &parts, on_upgrade),
+                None => status(http::StatusCode::BAD_REQUEST),
+            },
+            _ => status(http::StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+fn status(status: http::StatusCode) -> Response {
+    let mut response = Response::default();
+    *response.status_mut() = status;
+    response
+}
+
+fn into_reply(response: http::Response<Bytes>) -> Response {
+    warp::reply::Reply::into_response(response)
+}
+
+/// Answers the handshake with 101 and takes the connection over from
+/// hyper once it has sent that head.
+fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade: OnUpgrade) -> Response {
+    if let Some(hixie) = upgrade.hixie76().cloned() {
+        let head = hixie.response();
+        tokio::spawn(async move {
+            let Ok(io) = on_upgrade.await else { return };
+            let (ws, task) = upgrade.accept(Instant::now());
+            if let Some(task) = driver::start(task) {
+                tokio::spawn(task);
+            }
+            let (reader, writer) = tokio::io::split(TokioIo::new(io));
+            hixie.run(ws, ReadStream { reader, buf: BytesMut::new() }, &mut WriteSink(writer), Instant::now).await;
+        });
+        return into_reply(head.map(|()| Bytes::new()));
+    }
+    let key = parts.headers.get(http::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes()).unwrap_or_default();
+    let accept = tungstenite::handshake::derive_accept_key(key);
+    let limit = upgrade.max_message_size();
+    tokio::spawn(async move {
+        let Ok(io) = on_upgrade.await else { return };
+        let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
+        let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
+        let (sink, stream) = socket.split();
+        let (ws, task) = upgrade.accept(Instant::now());
+        if let Some(task) = driver::start(task) {
+            tokio::spawn(task);
+        }
+        ws.run(stream, incoming, &mut WsSink(sink), Instant::now).await;
+    });
+    let mut response = status(http::StatusCode::SWITCHING_PROTOCOLS);
+    let h = response.headers_mut();
+    h.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
+    h.insert(http::header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = http::HeaderValue::from_str(&accept) {
+        h.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// The sending half of a tungstenite connection.
+struct WsSink(futures_util::stream::SplitSink<Socket, WsMessage>);
+
+impl Sink<Outgoing> for WsSink {
+    async fn send(&mut self, output: Outgoing) -> Result<(), Closed> {
+        let message = match output {
+            Outgoing::Text(text) => WsMessage::Text(text.try_into().map_err(|_| Closed)?),
+            Outgoing::Pong(data) => WsMessage::Pong(data),
+            Outgoing::Close { code, reason } => {
+                WsMessage::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))
+            }
+            _ => return Ok(()),
+        };
+        self.0.send(message).await.map_err(|_| Closed)
+    }
+}
+
+fn incoming(message: Result<WsMessage, tungstenite::Error>) -> Incoming<tungstenite::Utf8Bytes> {
+    match message {
+        Ok(WsMessage::Text(text)) => Incoming::Text(text),
+        Ok(WsMessage::Binary(data)) => Incoming::Binary(data),
+        // tungstenite answers pings itself.
+        Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => Incoming::Pong,
+        Ok(WsMessage::Close(_)) => Incoming::Close,
+        Err(tungstenite::Error::Capacity(_)) => Incoming::TooLarge,
+        Err(_) => Incoming::Error,
+    }
+}
+
+/// Raw bytes read from an upgraded connection.
+struct ReadStream {
+    reader: ReadHalf<TokioIo<Upgraded>>,
+    buf: BytesMut,
+}
+
+impl Stream for ReadStream {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        this.buf.resize(8192, 0);
+        let mut read = ReadBuf::new(&mut this.buf);
+        match Pin::new(&mut this.reader).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                let n = read.filled().len();
+                Poll::Ready(Some(this.buf.split_to(n).freeze()))
+            }
+            Poll::Ready(_) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Raw bytes written to an upgraded connection, flushed each time.
+struct WriteSink(WriteHalf<TokioIo<Upgraded>>);
+
+impl Sink<Bytes> for WriteSink {
+    async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
+        self.0.write_all(&bytes).await.map_err(|_| Closed)?;
+        self.0.flush().await.map_err(|_| Closed)
+    }
+}

@@ -8,6 +8,11 @@
 use std::net::TcpListener;
 use std::process::ExitCode;
 
+enum Server {
+    Actix(sockjs_examples::ActixServer),
+    Warp(sockjs_examples::WarpServer),
+}
+
 fn main() -> ExitCode {
     let mut framework = "actix".to_string();
     let mut listen = "127.0.0.1:8081".to_string();
@@ -20,7 +25,7 @@ fn main() -> ExitCode {
             ("--listen", Some(v)) => listen = v,
             ("--sockjs-url", Some(v)) => sockjs_url = v,
             _ => {
-                eprintln!("usage: test-server [--framework actix] [--listen ADDR] [--sockjs-url URL]");
+                eprintln!("usage: test-server [--framework actix|warp] [--listen ADDR] [--sockjs-url URL]");
                 return ExitCode::from(2);
             }
         }
@@ -34,16 +39,21 @@ fn main() -> ExitCode {
     };
     let endpoints = sockjs_examples::reference_endpoints(&sockjs_url);
     let server = match framework.as_str() {
-        "actix" => sockjs_examples::serve_actix(listener, endpoints, 2),
+        "actix" => sockjs_examples::serve_actix(listener, endpoints, 2).map(|s| (s.addr(), Server::Actix(s))),
+        "warp" => sockjs_examples::serve_warp(listener, endpoints, 2).map(|s| (s.addr(), Server::Warp(s))),
         other => {
-            eprintln!("unknown framework {other:?} (expected actix)");
+            eprintln!("unknown framework {other:?} (expected actix or warp)");
             return ExitCode::from(2);
         }
     };
     match server {
-        Ok(server) => {
-            println!("test-server ({framework}) listening on {}", server.addr());
-            match server.wait() {
+        Ok((addr, server)) => {
+            println!("test-server ({framework}) listening on {addr}");
+            let result = match server {
+                Server::Actix(s) => s.wait(),
+                Server::Warp(s) => s.wait(),
+            };
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("server error: {e}");

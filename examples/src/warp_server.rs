@@ -1,0 +1,60 @@
+//! Serving endpoints with warp, on a thread and runtime of its own.
+
+use std::net::{SocketAddr, TcpListener};
+
+use sockjs_core::Endpoint;
+use warp::Filter;
+
+/// A running warp server; stopped (with every connection) when dropped.
+pub struct WarpServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl WarpServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the server stops.
+    pub fn wait(mut self) -> std::io::Result<()> {
+        // Holding the sender keeps the server running.
+        let _stop = self.stop.take();
+        self.thread.take().map_or(Ok(()), |t| t.join().unwrap_or(Ok(())))
+    }
+}
+
+impl Drop for WarpServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Serves `endpoints` with warp on `listener`, using `workers` threads.
+pub fn serve_warp(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usize) -> std::io::Result<WarpServer> {
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let mut filters = endpoints.into_iter().map(|e| sockjs_warp::filter(e).boxed());
+            let first = filters.next().ok_or_else(|| std::io::Error::other("no endpoints"))?;
+            let routes = filters.fold(first, |routes, next| routes.or(next).unify().boxed());
+            tokio::select! {
+                () = warp::serve(routes).incoming(listener).run() => {}
+                _ = stopped => {}
+            }
+            Ok(())
+        })
+    });
+    Ok(WarpServer { addr, stop: Some(stop), thread: Some(thread) })
+}
