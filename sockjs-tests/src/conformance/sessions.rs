@@ -120,9 +120,13 @@ async fn buffered(t: Target) -> CheckResult {
     for _ in 0..8 {
         send_ok(&t, &s, "[\"a\"]").await?;
     }
+    // The echoes come from the application, which may run concurrently
+    // with the transport; give it a moment to queue them all.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     poll_expect(&t, &s, &format!("a[{}]\n", ["\"a\""; 8].join(","))).await?;
     send_ok(&t, &s, "[\"abc\"]").await?;
     send_ok(&t, &s, "[\"%61bc\"]").await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     poll_expect(&t, &s, "a[\"abc\",\"%61bc\"]\n").await
 }
 
