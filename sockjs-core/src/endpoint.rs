@@ -411,8 +411,10 @@ impl Endpoint {
         (receiver, Some(task))
     }
 
-    /// The earliest time at which [`Endpoint::handle_timeout`] has work to
-    /// do, if any.
+    /// The earliest deadline at which [`Endpoint::handle_timeout`] may have
+    /// work to do, if any. Timers are not cancelled early, so a deadline can
+    /// turn out to need nothing (its session moved on); that costs one
+    /// wake-up.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.shared.timers().next_deadline()
     }

@@ -805,6 +805,32 @@ fn dropping_handles_closes_the_session() {
     assert_eq!(h.poll_body("/d/0/s/xhr"), "c[1000,\"Normal closure\"]\n");
 }
 
+/// `handle_timeout` is harmless when called early or twice, and
+/// `poll_timeout` names the next deadline.
+#[test]
+fn handle_timeout_early_or_twice() {
+    let mut h = Harness::new(App::Capture, Options::new("/t"));
+    h.poll_body("/t/0/s/xhr");
+    let (_, mut rx) = h.post("/t/0/s/xhr", "").stream();
+    let start = h.now;
+    // The first poll's disconnect timer went stale when the second attached:
+    // it comes due and does nothing.
+    assert_eq!(h.endpoint.poll_timeout(), Some(start + Duration::from_secs(5)));
+    h.endpoint.handle_timeout(start + Duration::from_secs(5));
+    assert!(h.session(0).is_open());
+    assert_eq!(h.endpoint.poll_timeout(), Some(start + Duration::from_secs(25)));
+    for _ in 0..3 {
+        h.endpoint.handle_timeout(start + Duration::from_secs(10));
+    }
+    assert_eq!(h.read(&mut rx), (vec![], false), "nothing is due early");
+    h.now = start + Duration::from_secs(25);
+    h.endpoint.handle_timeout(h.now);
+    h.endpoint.handle_timeout(h.now);
+    assert_eq!(h.read(&mut rx), (vec!["h\n".to_string()], true), "one heartbeat, however often called");
+    assert!(h.session(0).is_open());
+    assert_eq!(h.endpoint.poll_timeout(), Some(h.now + Duration::from_secs(5)), "the disconnect deadline");
+}
+
 /// Timer entries that went stale are dropped when they come due; the
 /// heap does not grow with the number of attach/detach cycles over time.
 #[test]

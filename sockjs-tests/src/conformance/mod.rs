@@ -6,7 +6,7 @@
 //! URL, and returns one [`CheckOutcome`] per check. Each check's name starts
 //! with the PROTOCOL.md section it pins, for example
 //! `§7.6 xhr_streaming response_limit`; checks of behaviour that the page
-//! marks **[node]** say so in their name.
+//! marks **\[node\]** say so in their name.
 //!
 //! Checks run concurrently with a bounded pool; the few that need a quiet
 //! server (socket-closure timing, `/broadcast`) run one at a time afterwards,
