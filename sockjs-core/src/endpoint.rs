@@ -16,6 +16,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{request, Method, Response, StatusCode};
 
 use crate::headers::{self, Cors};
+use crate::metrics::{Counters, Metrics};
 use crate::payload::{self, PayloadError};
 use crate::receiver::{Mode, Receiver};
 use crate::route::{route, Route, SessionUrl};
@@ -128,9 +129,20 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     iframe: Bytes,
     etag: HeaderValue,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Shared {
+    /// A new session for `info`.
+    pub(crate) fn new_session(&self, info: SessionInfo, framed: bool) -> Arc<SessionCell> {
+        SessionCell::new(info, framed, self.options.max_queue, self.counters.clone())
+    }
+
+    /// Whether the endpoint holds as many sessions as it may.
+    pub(crate) fn full(&self) -> bool {
+        self.counters.live_total() >= self.options.max_sessions as u64
+    }
+
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -179,6 +191,7 @@ impl Endpoint {
                 next_id: AtomicU64::new(1),
                 iframe: Bytes::from(iframe),
                 etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
+                counters: Arc::default(),
             }),
         }
     }
@@ -198,6 +211,20 @@ impl Endpoint {
     /// Handles one request under the prefix. The body is not needed,
     /// except when [`Dispatch::ReadBody`] asks for it.
     pub fn handle(&self, request: &request::Parts, cx: RequestContext) -> Dispatch {
+        let dispatch = self.dispatch(request, cx);
+        match &dispatch {
+            Dispatch::Response(r) if r.status().as_u16() >= 400 => self.shared.counters.rejected(),
+            _ => {}
+        }
+        dispatch
+    }
+
+    /// A snapshot of the endpoint's counters.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.snapshot()
+    }
+
+    fn dispatch(&self, request: &request::Parts, cx: RequestContext) -> Dispatch {
         let options = &self.shared.options;
         let Some(route) = route(&options.prefix, request.uri.path()) else {
             return Dispatch::Response(not_found(HeaderMap::new()));
@@ -272,6 +299,9 @@ impl Endpoint {
         if !self.shared.options.is_enabled(transport) {
             return Dispatch::Response(not_found(HeaderMap::new()));
         }
+        if self.shared.full() {
+            return Dispatch::Response(service_unavailable(HeaderMap::new()));
+        }
         match websocket::check_upgrade(request, transport) {
             Ok(kind) => Dispatch::WebSocket(WebSocketUpgrade::new(
                 self.shared.clone(),
@@ -341,16 +371,19 @@ impl Endpoint {
                 }
             }
         };
-        h.insert(header::CONTENT_TYPE, content_type);
         let info = || session_info(request, &cx, transport, id);
-        let (receiver, task) = self.receive(id, info, framing, prelude, cx.now);
+        let Some((receiver, task)) = self.receive(id, info, framing, prelude, cx.now) else {
+            return Dispatch::Response(service_unavailable(h));
+        };
+        h.insert(header::CONTENT_TYPE, content_type);
         let mut response = Response::new(receiver);
         *response.headers_mut() = h;
         Dispatch::Stream { response, task }
     }
 
     /// Attaches a receiving request to its session, creating the session if
-    /// needed (PROTOCOL.md §6).
+    /// needed (PROTOCOL.md §6); `None` when a new session would exceed
+    /// `max_sessions`.
     fn receive(
         &self,
         id: &str,
@@ -358,7 +391,7 @@ impl Endpoint {
         framing: Framing,
         prelude: Option<Bytes>,
         now: Instant,
-    ) -> (Receiver, Option<AppTask>) {
+    ) -> Option<(Receiver, Option<AppTask>)> {
         let shared = &self.shared;
         let mode = |transport: Transport| {
             if transport.is_polling() {
@@ -382,25 +415,30 @@ impl Endpoint {
                         let at = now + shared.options.disconnect_delay;
                         shared.timers().schedule(at, TimerKind::Disconnect, state.epoch, &session);
                     }
-                    return (fixed(close), None);
+                    return Some((fixed(close), None));
                 }
                 Phase::Open if state.receiver.is_some() && state.contender.is_none() => {
                     let transport = session.info.transport;
                     let receiver =
                         Receiver::contend(shared, &session, &mut state, framing, mode(transport), prelude, now);
-                    return (receiver, None);
+                    return Some((receiver, None));
                 }
-                Phase::Open if state.receiver.is_some() => return (fixed(crate::frame::another_connection()), None),
+                Phase::Open if state.receiver.is_some() => {
+                    return Some((fixed(crate::frame::another_connection()), None))
+                }
                 Phase::Open => {}
                 Phase::Ended => unreachable!("ended sessions leave the registry"),
             }
             let transport = session.info.transport;
             let receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
-            return (receiver, None);
+            return Some((receiver, None));
+        }
+        if shared.full() {
+            return None;
         }
         let info = info();
         let transport = info.transport;
-        let session = SessionCell::new(info, true);
+        let session = shared.new_session(info, true);
         let mut state = session.lock();
         let mut receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
         receiver.open(&mut state, now);
@@ -408,7 +446,7 @@ impl Endpoint {
         sessions.insert(id.into(), session.clone());
         drop(sessions);
         let task = shared.handler().call(Session::new(session));
-        (receiver, Some(task))
+        Some((receiver, Some(task)))
     }
 
     /// The earliest deadline at which [`Endpoint::handle_timeout`] may have
@@ -577,6 +615,7 @@ impl PendingBody {
         };
         let session = self.endpoint.sessions().get(&*self.id).cloned();
         let Some(session) = session else {
+            self.endpoint.counters.rejected();
             return not_found(self.headers);
         };
         session.lock().deliver(messages);
@@ -589,6 +628,7 @@ impl PendingBody {
     }
 
     fn error(self, status: StatusCode, error: PayloadError) -> Response<Bytes> {
+        self.endpoint.counters.rejected();
         let h = with_content_type(self.headers, headers::TEXT_PLAIN);
         response(status, h, Bytes::from_static(error.message().as_bytes()))
     }
@@ -624,6 +664,12 @@ fn text(status: StatusCode, content_type: HeaderValue, body: &'static str) -> Re
 fn not_found(h: HeaderMap) -> Response<Bytes> {
     let h = with_content_type(h, headers::TEXT_PLAIN);
     response(StatusCode::NOT_FOUND, h, Bytes::from_static(NOT_FOUND_BODY.as_bytes()))
+}
+
+/// 503 when the endpoint holds `max_sessions` sessions.
+fn service_unavailable(h: HeaderMap) -> Response<Bytes> {
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    response(StatusCode::SERVICE_UNAVAILABLE, h, Bytes::from_static(b"Too many sessions.\n"))
 }
 
 /// 405 with `Allow`, no `Content-Type` and an empty body (§3).

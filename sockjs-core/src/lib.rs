@@ -70,6 +70,7 @@ mod endpoint;
 mod frame;
 mod headers;
 mod json;
+mod metrics;
 mod options;
 mod payload;
 mod receiver;
@@ -81,6 +82,7 @@ mod websocket;
 
 pub use endpoint::{AppTask, Dispatch, Endpoint, Handler, PendingBody, RequestContext};
 pub use frame::Frame;
+pub use metrics::Metrics;
 pub use options::{CookieFn, Jsessionid, Options, DEFAULT_SOCKJS_URL};
 pub use payload::{decode_messages, decode_websocket_text, PayloadError};
 pub use receiver::{Receiver, ReceiverStream, CONTENTION_GRACE};

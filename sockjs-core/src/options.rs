@@ -86,6 +86,14 @@ pub struct Options {
     /// message accepted, in bytes. Larger ones get 413, or close the
     /// websocket with 1009. Default: 256 KiB.
     pub max_payload: usize,
+    /// The most bytes of messages a session queues for a client that is
+    /// not taking them (no receiver, or a slow one). A send beyond it
+    /// closes the session with `1009 "Outgoing queue full"` and fails with
+    /// [`crate::SendError::QueueFull`]. Default: 1 MiB.
+    pub max_queue: usize,
+    /// The most live sessions (every transport) the endpoint holds; a
+    /// request that would open one more gets 503. Default: 100 000.
+    pub max_sessions: usize,
     disabled: u8,
 }
 
@@ -102,6 +110,8 @@ impl Default for Options {
             disconnect_delay: Duration::from_secs(5),
             cors: true,
             max_payload: 256 * 1024,
+            max_queue: 1024 * 1024,
+            max_sessions: 100_000,
             disabled: 0,
         }
     }
@@ -172,6 +182,18 @@ impl Options {
     /// Sets [`Options::max_payload`].
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
+        self
+    }
+
+    /// Sets [`Options::max_queue`].
+    pub fn max_queue(mut self, bytes: usize) -> Self {
+        self.max_queue = bytes;
+        self
+    }
+
+    /// Sets [`Options::max_sessions`].
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions;
         self
     }
 

@@ -220,6 +220,9 @@ impl Receiver {
     fn emit(&mut self, frame: Frame, closing: bool, state: &mut SessionState, now: Instant) {
         let chunk = self.framing.wrap(&frame);
         self.sent += chunk.len();
+        if let Some(link) = &self.link {
+            link.endpoint.counters.wrote(chunk.len());
+        }
         self.pending.push_back(chunk);
         if closing || self.polling || self.sent >= self.limit {
             self.finish(state, now);
@@ -324,10 +327,10 @@ fn next_frame(state: &mut SessionState, framed: bool) -> Next {
     if !state.outbox.is_empty() {
         state.heartbeat_due = false;
         if framed {
-            let frame = Frame::join_messages(&mut state.outbox.drain(..));
+            let frame = Frame::join_messages(&mut state.take_outbox());
             return Next::Frame(frame, false);
         }
-        let raw = state.outbox.pop_front().expect("not empty");
+        let raw = state.pop_outbox().expect("not empty");
         return Next::Frame(Frame::from_bytes(raw), false);
     }
     match &state.phase {

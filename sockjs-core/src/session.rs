@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::{HeaderMap, Uri};
 
+use crate::metrics::Counters;
 use crate::{Frame, Transport};
 
 /// Why a session ended.
@@ -40,6 +41,9 @@ pub enum CloseReason {
     ProtocolError,
     /// The endpoint shut down.
     Shutdown,
+    /// The application queued more than [`crate::Options::max_queue`]
+    /// bytes that the client did not take.
+    QueueFull,
 }
 
 /// Why a [`Session::send`] failed.
@@ -48,11 +52,17 @@ pub enum CloseReason {
 pub enum SendError {
     /// The session is closed; the message was dropped.
     Closed,
+    /// The message would have overflowed the session's outgoing queue
+    /// ([`crate::Options::max_queue`]): the session is now closed.
+    QueueFull,
 }
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the SockJS session is closed")
+        f.write_str(match self {
+            SendError::Closed => "the SockJS session is closed",
+            SendError::QueueFull => "the SockJS session's outgoing queue is full; the session was closed",
+        })
     }
 }
 
@@ -113,6 +123,11 @@ pub(crate) struct SessionState {
     /// Outgoing messages: `a[...]` frames for SockJS-framed sessions, raw
     /// texts for raw websockets.
     pub(crate) outbox: VecDeque<Bytes>,
+    /// Bytes in `outbox`.
+    pub(crate) queued: usize,
+    max_queue: usize,
+    counters: Arc<Counters>,
+    transport: Transport,
     /// The attached receiver's id.
     pub(crate) receiver: Option<u64>,
     pub(crate) receiver_waker: Option<Waker>,
@@ -139,7 +154,8 @@ impl SessionState {
         }
         self.phase = Phase::Ended;
         self.reason.get_or_insert(reason);
-        self.outbox.clear();
+        self.counters.closed(self.transport);
+        self.clear_outbox();
         self.heartbeat_due = false;
         wake(&mut self.app_waker);
         wake(&mut self.receiver_waker);
@@ -169,9 +185,14 @@ impl SessionState {
         if !self.is_open() {
             return;
         }
-        let before = self.inbox.len();
-        self.inbox.extend(messages);
-        if self.inbox.len() > before {
+        let (mut count, mut bytes) = (0, 0);
+        for message in messages {
+            count += 1;
+            bytes += message.len();
+            self.inbox.push_back(message);
+        }
+        self.counters.received(count, bytes);
+        if count > 0 {
             wake(&mut self.app_waker);
         }
     }
@@ -180,9 +201,37 @@ impl SessionState {
         if !self.is_open() {
             return Err(SendError::Closed);
         }
+        if self.queued + item.len() > self.max_queue {
+            // The client is not taking what it is sent: drop the backlog
+            // and close, rather than grow without bound.
+            self.clear_outbox();
+            self.close(1009, "Outgoing queue full");
+            self.reason = Some(CloseReason::QueueFull);
+            return Err(SendError::QueueFull);
+        }
+        self.queued += item.len();
         self.outbox.push_back(item);
+        self.counters.sent_message();
         wake(&mut self.receiver_waker);
         Ok(())
+    }
+
+    /// Takes every queued item.
+    pub(crate) fn take_outbox(&mut self) -> std::collections::vec_deque::Drain<'_, Bytes> {
+        self.queued = 0;
+        self.outbox.drain(..)
+    }
+
+    /// Takes the oldest queued item.
+    pub(crate) fn pop_outbox(&mut self) -> Option<Bytes> {
+        let item = self.outbox.pop_front()?;
+        self.queued -= item.len();
+        Some(item)
+    }
+
+    fn clear_outbox(&mut self) {
+        self.outbox.clear();
+        self.queued = 0;
     }
 }
 
@@ -219,7 +268,9 @@ pub(crate) struct SessionCell {
 }
 
 impl SessionCell {
-    pub(crate) fn new(info: SessionInfo, framed: bool) -> Arc<SessionCell> {
+    pub(crate) fn new(info: SessionInfo, framed: bool, max_queue: usize, counters: Arc<Counters>) -> Arc<SessionCell> {
+        counters.opened(info.transport);
+        let transport = info.transport;
         Arc::new(SessionCell {
             info,
             framed,
@@ -227,6 +278,10 @@ impl SessionCell {
                 phase: Phase::Open,
                 reason: None,
                 outbox: VecDeque::new(),
+                queued: 0,
+                max_queue,
+                counters,
+                transport,
                 receiver: None,
                 receiver_waker: None,
                 heartbeat_due: false,

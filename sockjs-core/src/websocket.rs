@@ -102,7 +102,7 @@ impl WebSocketUpgrade {
     /// open frame (SockJS-framed websockets).
     pub fn accept(self, now: Instant) -> (WebSocket, AppTask) {
         let framed = self.info.transport == Transport::WebSocket;
-        let session = SessionCell::new(self.info, framed);
+        let session = self.endpoint.new_session(self.info, framed);
         let mut state = session.lock();
         let mut receiver =
             Receiver::attach(&self.endpoint, &session, &mut state, Framing::WebSocket, Mode::WebSocket, None, now);
