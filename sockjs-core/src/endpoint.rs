@@ -125,6 +125,9 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     handler: Box<dyn Handler>,
     sessions: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
+    /// Open websocket sessions (they are not in `sessions`: their ids need
+    /// not be unique), for `close_all`.
+    pub(crate) websockets: Mutex<HashMap<u64, Weak<SessionCell>>>,
     timers: Mutex<Timers>,
     next_id: AtomicU64,
     iframe: Bytes,
@@ -187,6 +190,7 @@ impl Endpoint {
                 options,
                 handler: Box::new(handler),
                 sessions: Mutex::new(HashMap::new()),
+                websockets: Mutex::new(HashMap::new()),
                 timers: Mutex::new(Timers::default()),
                 next_id: AtomicU64::new(1),
                 iframe: Bytes::from(iframe),
@@ -299,17 +303,48 @@ impl Endpoint {
         if !self.shared.options.is_enabled(transport) {
             return Dispatch::Response(not_found(HeaderMap::new()));
         }
+        let kind = match websocket::check_upgrade(request, transport) {
+            Ok(kind) => kind,
+            Err(message) => return Dispatch::Response(text(StatusCode::BAD_REQUEST, headers::TEXT_PLAIN, message)),
+        };
+        if !self.origin_allowed(request) {
+            return Dispatch::Response(forbidden(HeaderMap::new()));
+        }
         if self.shared.full() {
             return Dispatch::Response(service_unavailable(HeaderMap::new()));
         }
-        match websocket::check_upgrade(request, transport) {
-            Ok(kind) => Dispatch::WebSocket(WebSocketUpgrade::new(
-                self.shared.clone(),
-                kind,
-                session_info(request, &cx, transport, id),
-            )),
-            Err(message) => Dispatch::Response(text(StatusCode::BAD_REQUEST, headers::TEXT_PLAIN, message)),
+        match self.session_info(request, &cx, transport, id) {
+            Ok(info) => Dispatch::WebSocket(WebSocketUpgrade::new(self.shared.clone(), kind, info)),
+            Err(status) => Dispatch::Response(error_status(status, HeaderMap::new())),
         }
+    }
+
+    fn origin_allowed(&self, request: &request::Parts) -> bool {
+        let origin = request.headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("\u{0}"));
+        self.shared.options.origins.allows(origin)
+    }
+
+    /// What a new session keeps of its opening request, once the
+    /// `authorize` hook (if any) allowed it.
+    fn session_info(
+        &self,
+        request: &request::Parts,
+        cx: &RequestContext,
+        transport: Transport,
+        id: &str,
+    ) -> Result<SessionInfo, StatusCode> {
+        let extensions = match &self.shared.options.authorize {
+            Some(authorize) => authorize(request)?,
+            None => http::Extensions::new(),
+        };
+        Ok(SessionInfo {
+            id: id.into(),
+            transport,
+            uri: request.uri.clone(),
+            headers: headers::exposed(&request.headers),
+            remote_addr: cx.remote_addr,
+            extensions,
+        })
     }
 
     fn session_url(&self, request: &request::Parts, cx: RequestContext, id: &str, kind: SessionUrl) -> Dispatch {
@@ -322,6 +357,9 @@ impl Endpoint {
         let mut h = HeaderMap::new();
         headers::cors(&mut h, &request.headers, options, cors);
         headers::cookie(&mut h, &request.headers, options);
+        if !self.origin_allowed(request) {
+            return Dispatch::Response(forbidden(h));
+        }
         if request.method == Method::OPTIONS {
             headers::preflight(&mut h, "OPTIONS, POST", cx.wall_clock);
             return Dispatch::Response(response(StatusCode::NO_CONTENT, h, Bytes::new()));
@@ -371,9 +409,11 @@ impl Endpoint {
                 }
             }
         };
-        let info = || session_info(request, &cx, transport, id);
-        let Some((receiver, task)) = self.receive(id, info, framing, prelude, cx.now) else {
-            return Dispatch::Response(service_unavailable(h));
+        let info = || self.session_info(request, &cx, transport, id);
+        let (receiver, task) = match self.receive(id, info, framing, prelude, cx.now) {
+            Ok(receiving) => receiving,
+            Err(StatusCode::SERVICE_UNAVAILABLE) => return Dispatch::Response(service_unavailable(h)),
+            Err(status) => return Dispatch::Response(error_status(status, h)),
         };
         h.insert(header::CONTENT_TYPE, content_type);
         let mut response = Response::new(receiver);
@@ -382,16 +422,17 @@ impl Endpoint {
     }
 
     /// Attaches a receiving request to its session, creating the session if
-    /// needed (PROTOCOL.md §6); `None` when a new session would exceed
-    /// `max_sessions`.
+    /// needed (PROTOCOL.md §6). Fails with 503 when a new session would
+    /// exceed `max_sessions`, or with the status the `authorize` hook
+    /// chose.
     fn receive(
         &self,
         id: &str,
-        info: impl FnOnce() -> SessionInfo,
+        info: impl FnOnce() -> Result<SessionInfo, StatusCode>,
         framing: Framing,
         prelude: Option<Bytes>,
         now: Instant,
-    ) -> Option<(Receiver, Option<AppTask>)> {
+    ) -> Result<(Receiver, Option<AppTask>), StatusCode> {
         let shared = &self.shared;
         let mode = |transport: Transport| {
             if transport.is_polling() {
@@ -415,28 +456,28 @@ impl Endpoint {
                         let at = now + shared.options.disconnect_delay;
                         shared.timers().schedule(at, TimerKind::Disconnect, state.epoch, &session);
                     }
-                    return Some((fixed(close), None));
+                    return Ok((fixed(close), None));
                 }
                 Phase::Open if state.receiver.is_some() && state.contender.is_none() => {
                     let transport = session.info.transport;
                     let receiver =
                         Receiver::contend(shared, &session, &mut state, framing, mode(transport), prelude, now);
-                    return Some((receiver, None));
+                    return Ok((receiver, None));
                 }
                 Phase::Open if state.receiver.is_some() => {
-                    return Some((fixed(crate::frame::another_connection()), None))
+                    return Ok((fixed(crate::frame::another_connection()), None))
                 }
                 Phase::Open => {}
                 Phase::Ended => unreachable!("ended sessions leave the registry"),
             }
             let transport = session.info.transport;
             let receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
-            return Some((receiver, None));
+            return Ok((receiver, None));
         }
         if shared.full() {
-            return None;
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
         }
-        let info = info();
+        let info = info()?;
         let transport = info.transport;
         let session = shared.new_session(info, true);
         let mut state = session.lock();
@@ -446,7 +487,7 @@ impl Endpoint {
         sessions.insert(id.into(), session.clone());
         drop(sessions);
         let task = shared.handler().call(Session::new(session));
-        Some((receiver, Some(task)))
+        Ok((receiver, Some(task)))
     }
 
     /// The earliest deadline at which [`Endpoint::handle_timeout`] may have
@@ -546,13 +587,34 @@ impl Endpoint {
         self.shared.sessions().len()
     }
 
-    /// Closes every open session with `code` and `reason` (for example on
-    /// shutdown): receivers get the close frame, then their responses end.
+    /// Closes every open session with `code` and `reason`: receivers get
+    /// the close frame, then their responses end; websockets get it and
+    /// then a close frame.
     pub fn close_all(&self, code: u16, reason: &str) {
-        let sessions: Vec<_> = self.shared.sessions().values().cloned().collect();
-        for session in sessions {
+        for session in self.open_sessions() {
             session.lock().close(code, reason);
         }
+    }
+
+    /// Closes every open session for a shutdown, with `c[1001,"Server
+    /// shutting down"]` (websockets then get a 1001 close frame), and
+    /// [`CloseReason::Shutdown`] as the reason. Call it before stopping the
+    /// server, and give the close frames a moment to go out.
+    pub fn shutdown(&self) {
+        for session in self.open_sessions() {
+            let mut state = session.lock();
+            state.close(1001, "Server shutting down");
+            if matches!(state.reason, Some(CloseReason::Server { code: 1001, .. })) {
+                state.reason = Some(CloseReason::Shutdown);
+            }
+        }
+    }
+
+    fn open_sessions(&self) -> Vec<Arc<SessionCell>> {
+        let mut all: Vec<_> = self.shared.sessions().values().cloned().collect();
+        let websockets = self.shared.websockets.lock().unwrap_or_else(|p| p.into_inner());
+        all.extend(websockets.values().filter_map(Weak::upgrade));
+        all
     }
 
     #[cfg(test)]
@@ -634,14 +696,16 @@ impl PendingBody {
     }
 }
 
-fn session_info(request: &request::Parts, cx: &RequestContext, transport: Transport, id: &str) -> SessionInfo {
-    SessionInfo {
-        id: id.into(),
-        transport,
-        uri: request.uri.clone(),
-        headers: headers::exposed(&request.headers),
-        remote_addr: cx.remote_addr,
-    }
+/// 403 for a disallowed origin.
+fn forbidden(h: HeaderMap) -> Response<Bytes> {
+    error_status(StatusCode::FORBIDDEN, h)
+}
+
+/// An error status with its reason phrase as the body.
+fn error_status(status: StatusCode, h: HeaderMap) -> Response<Bytes> {
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    let body = format!("{}\n", status.canonical_reason().unwrap_or("Error"));
+    response(status, h, Bytes::from(body))
 }
 
 fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Bytes> {

@@ -54,6 +54,7 @@ pub(crate) fn cors(h: &mut HeaderMap, request: &HeaderMap, options: &Options, mo
         return;
     }
     match request.get(header::ORIGIN) {
+        Some(origin) if !options.origins.allows(Some(origin.to_str().unwrap_or("\u{0}"))) => return,
         Some(origin) if !(mode == Cors::NullAsStar && origin == "null") => {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));

@@ -83,7 +83,7 @@ mod websocket;
 pub use endpoint::{AppTask, Dispatch, Endpoint, Handler, PendingBody, RequestContext};
 pub use frame::Frame;
 pub use metrics::Metrics;
-pub use options::{CookieFn, Jsessionid, Options, DEFAULT_SOCKJS_URL};
+pub use options::{Authorize, CookieFn, Jsessionid, Options, Origins, DEFAULT_SOCKJS_URL};
 pub use payload::{decode_messages, decode_websocket_text, PayloadError};
 pub use receiver::{Receiver, ReceiverStream, CONTENTION_GRACE};
 pub use route::{route, Route, SessionUrl};

@@ -9,6 +9,54 @@ use crate::Transport;
 /// The default `sockjs_url`: the sockjs-client 1.x build on a CDN.
 pub const DEFAULT_SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
 
+/// Decides whether a new session may open, seeing the request that would
+/// open it (cookies and all). `Ok` carries data for the application
+/// ([`crate::Session::extensions`]); `Err` is the status to answer with.
+pub type Authorize = Arc<dyn Fn(&http::request::Parts) -> Result<http::Extensions, http::StatusCode> + Send + Sync>;
+
+/// Which browser origins may use an endpoint.
+///
+/// Restricting origins refuses (403) session requests and websockets whose
+/// `Origin` is not allowed, and CORS answers echo only allowed origins.
+/// Requests without an `Origin` header (non-browser clients) are allowed.
+/// The literal `null` origin (sandboxed frames, `file:` pages) is allowed
+/// only when listed. The iframe transports send the SockJS server's own
+/// origin, so list it too if you use them.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Origins {
+    /// Every origin (the default).
+    #[default]
+    Any,
+    /// Exactly these origins, such as `https://example.com` (and `null` if
+    /// listed).
+    List(Vec<String>),
+    /// Origins for which the function returns true.
+    Predicate(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl Origins {
+    /// Whether a request with this `Origin` header may proceed.
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        let Some(origin) = origin else { return true };
+        match self {
+            Origins::Any => true,
+            Origins::List(list) => list.iter().any(|o| o == origin),
+            Origins::Predicate(allowed) => allowed(origin),
+        }
+    }
+}
+
+impl fmt::Debug for Origins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origins::Any => f.write_str("Any"),
+            Origins::List(list) => f.debug_tuple("List").field(list).finish(),
+            Origins::Predicate(_) => f.write_str("Predicate(..)"),
+        }
+    }
+}
+
 /// Makes a `Set-Cookie` value from the request's `JSESSIONID` value.
 pub type CookieFn = Arc<dyn Fn(Option<&str>) -> String + Send + Sync>;
 
@@ -56,7 +104,7 @@ impl fmt::Debug for Jsessionid {
 /// assert!(!options.is_enabled(Transport::JsonpPolling));
 /// assert!(options.is_enabled(Transport::WebSocket));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Options {
     /// The path prefix the endpoint is served under, such as `/echo`; no
@@ -94,7 +142,33 @@ pub struct Options {
     /// The most live sessions (every transport) the endpoint holds; a
     /// request that would open one more gets 503. Default: 100 000.
     pub max_sessions: usize,
+    /// The browser origins allowed to use the endpoint. Default: any.
+    pub origins: Origins,
+    /// Called before a session opens, with the opening request; see
+    /// [`Authorize`]. Default: none (every session may open).
+    pub authorize: Option<Authorize>,
     disabled: u8,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("prefix", &self.prefix)
+            .field("sockjs_url", &self.sockjs_url)
+            .field("response_limit", &self.response_limit)
+            .field("websocket", &self.websocket)
+            .field("raw_websocket", &self.raw_websocket)
+            .field("jsessionid", &self.jsessionid)
+            .field("heartbeat_delay", &self.heartbeat_delay)
+            .field("disconnect_delay", &self.disconnect_delay)
+            .field("cors", &self.cors)
+            .field("max_payload", &self.max_payload)
+            .field("max_queue", &self.max_queue)
+            .field("max_sessions", &self.max_sessions)
+            .field("origins", &self.origins)
+            .field("authorize", &self.authorize.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Options {
@@ -112,6 +186,8 @@ impl Default for Options {
             max_payload: 256 * 1024,
             max_queue: 1024 * 1024,
             max_sessions: 100_000,
+            origins: Origins::Any,
+            authorize: None,
             disabled: 0,
         }
     }
@@ -194,6 +270,41 @@ impl Options {
     /// Sets [`Options::max_sessions`].
     pub fn max_sessions(mut self, sessions: usize) -> Self {
         self.max_sessions = sessions;
+        self
+    }
+
+    /// Sets [`Options::origins`].
+    pub fn origins(mut self, origins: Origins) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// Sets [`Options::authorize`].
+    ///
+    /// ```
+    /// use http::{Extensions, StatusCode};
+    /// use sockjs_core::Options;
+    ///
+    /// #[derive(Clone)]
+    /// struct User(String);
+    ///
+    /// let options = Options::new("/chat").authorize(|request| {
+    ///     let token = request.uri.query().and_then(|q| q.strip_prefix("token="));
+    ///     match token {
+    ///         Some("secret") => {
+    ///             let mut data = Extensions::new();
+    ///             data.insert(User("alice".into()));
+    ///             Ok(data)
+    ///         }
+    ///         _ => Err(StatusCode::FORBIDDEN),
+    ///     }
+    /// });
+    /// ```
+    pub fn authorize(
+        mut self,
+        authorize: impl Fn(&http::request::Parts) -> Result<http::Extensions, http::StatusCode> + Send + Sync + 'static,
+    ) -> Self {
+        self.authorize = Some(Arc::new(authorize));
         self
     }
 

@@ -114,6 +114,7 @@ pub(crate) struct SessionInfo {
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
     pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) extensions: http::Extensions,
 }
 
 #[derive(Debug)]
@@ -359,6 +360,12 @@ impl Session {
     /// the server knows it.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.cell.info.remote_addr
+    }
+
+    /// What the endpoint's [`crate::Options::authorize`] hook attached to
+    /// the session (empty without a hook).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.cell.info.extensions
     }
 
     /// Queues a message for the client.

@@ -1088,3 +1088,107 @@ fn metrics_count() {
     let m = h.endpoint.metrics();
     assert_eq!((m.live_sessions(), m.sessions_closed), (0, 2));
 }
+
+// ---- security options and shutdown ----------------------------------------
+
+fn ws_request(path: &str, origin: Option<&str>) -> Request<()> {
+    let mut b = Request::get(path)
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw==");
+    if let Some(origin) = origin {
+        b = b.header("origin", origin);
+    }
+    b.body(()).unwrap()
+}
+
+/// Restricted origins: others are refused on session URLs and websockets,
+/// CORS echoes only allowed ones, `null` only when listed.
+#[test]
+fn allowed_origins() {
+    let origins = Origins::List(vec!["https://good.example".into()]);
+    let mut h = Harness::new(App::Echo, Options::new("/o").origins(origins));
+    let good = [("origin", "https://good.example")];
+    let r = h.request(Method::POST, "/o/0/a/xhr", &good, "");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://good.example");
+    for bad in ["https://evil.example", "null"] {
+        let r = h.request(Method::POST, "/o/0/b/xhr", &[("origin", bad)], "").full();
+        assert_eq!(r.status(), 403, "{bad}");
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{bad}");
+        let info = h.request(Method::GET, "/o/info", &[("origin", bad)], "").full();
+        assert!(info.headers().get("access-control-allow-origin").is_none(), "{bad}");
+        assert!(
+            matches!(h.dispatch(ws_request("/o/0/c/websocket", Some(bad))), Dispatch::Response(r) if r.status() == 403)
+        );
+        assert!(
+            matches!(h.dispatch(ws_request("/o/websocket", Some(bad))), Dispatch::Response(r) if r.status() == 403)
+        );
+    }
+    assert_eq!(h.post("/o/0/d/xhr", "").status(), 200, "no Origin: not a browser, allowed");
+    assert!(matches!(h.dispatch(ws_request("/o/0/e/websocket", Some("https://good.example"))), Dispatch::WebSocket(_)));
+    let with_null = Options::new("/n").origins(Origins::List(vec!["null".into()]));
+    let mut n = Harness::new(App::Echo, with_null);
+    assert_eq!(n.request(Method::POST, "/n/0/a/xhr", &[("origin", "null")], "").status(), 200);
+    let predicate = Options::new("/p").origins(Origins::Predicate(Arc::new(|o: &str| o.ends_with(".good.example"))));
+    let mut p = Harness::new(App::Echo, predicate);
+    assert_eq!(p.request(Method::POST, "/p/0/a/xhr", &[("origin", "https://a.good.example")], "").status(), 200);
+    assert_eq!(p.request(Method::POST, "/p/0/b/xhr", &[("origin", "https://good.example.evil")], "").status(), 403);
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct User(&'static str);
+
+/// The authorize hook sees the opening request (cookies included), runs
+/// once per session, and hands its data to the application.
+#[test]
+fn authorize_hook() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let options = Options::new("/a").authorize(move |request| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match request.headers.get("cookie").and_then(|c| c.to_str().ok()) {
+            Some("token=ok") => {
+                let mut data = http::Extensions::new();
+                data.insert(User("alice"));
+                Ok(data)
+            }
+            _ => Err(StatusCode::UNAUTHORIZED),
+        }
+    });
+    let mut h = Harness::new(App::Capture, options);
+    let r = h.request(Method::POST, "/a/0/s/xhr", &[], "").full();
+    assert_eq!((r.status().as_u16(), body(&r)), (401, "Unauthorized\n"));
+    assert_eq!(r.headers()["cache-control"], NO_CACHE);
+    assert!(matches!(h.dispatch(ws_request("/a/0/w/websocket", None)), Dispatch::Response(r) if r.status() == 401));
+    assert_eq!(h.endpoint.session_count(), 0);
+    let (_, mut rx) = h.request(Method::POST, "/a/0/s/xhr", &[("cookie", "token=ok")], "").stream();
+    assert_eq!(h.read(&mut rx), (vec!["o\n".to_string()], true));
+    assert_eq!(h.session(0).extensions().get::<User>(), Some(&User("alice")));
+    assert!(h.session(0).headers().get("cookie").is_none(), "the application never sees cookies");
+    let before = calls.load(std::sync::atomic::Ordering::SeqCst);
+    h.request(Method::POST, "/a/0/s/xhr", &[], "");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before, "not called for an existing session");
+}
+
+/// Shutdown closes every session, websockets included, with 1001.
+#[test]
+fn shutdown_closes_everything() {
+    let mut h = Harness::new(App::Capture, Options::new("/s"));
+    let (_, mut stream) = h.post("/s/0/a/xhr_streaming", "").stream();
+    h.read(&mut stream);
+    let mut ws = h.websocket("/s/0/b/websocket");
+    assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
+    let mut raw = h.websocket("/s/websocket");
+    h.endpoint.shutdown();
+    assert_eq!(h.read(&mut stream), (vec!["c[1001,\"Server shutting down\"]\n".to_string()], true));
+    assert_eq!(
+        h.ws_read(&mut ws),
+        vec![text(r#"c[1001,"Server shutting down"]"#), Outgoing::Close { code: 1001, reason: "Going away" }]
+    );
+    assert_eq!(h.ws_read(&mut raw), vec![Outgoing::Close { code: 1001, reason: "Going away" }]);
+    for i in 0..3 {
+        assert_eq!(h.session(i).close_reason(), Some(CloseReason::Shutdown));
+    }
+}

@@ -112,7 +112,18 @@ impl WebSocketUpgrade {
         drop(state);
         let task = self.endpoint.handler().call(Session::new(session.clone()));
         let max_message_size = self.endpoint.options.max_payload;
-        (WebSocket { receiver, session, failure: None, closed: false, max_message_size }, task)
+        let key = self.endpoint.next_id();
+        self.endpoint.websockets.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::downgrade(&session));
+        let ws = WebSocket {
+            receiver,
+            session,
+            failure: None,
+            closed: false,
+            max_message_size,
+            endpoint: self.endpoint,
+            key,
+        };
+        (ws, task)
     }
 }
 
@@ -184,6 +195,14 @@ pub struct WebSocket {
     failure: Option<(u16, &'static str)>,
     closed: bool,
     max_message_size: usize,
+    endpoint: Arc<Shared>,
+    key: u64,
+}
+
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        self.endpoint.websockets.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+    }
 }
 
 impl fmt::Debug for WebSocket {
