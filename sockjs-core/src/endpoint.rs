@@ -159,8 +159,12 @@ impl Shared {
         self.timers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn handler(&self) -> &dyn Handler {
-        &*self.handler
+    /// The application task for a new session, inside a `sockjs_session`
+    /// span so that the application's own events carry the session.
+    pub(crate) fn start_app(&self, session: Session) -> AppTask {
+        use tracing::Instrument;
+        let span = tracing::debug_span!(target: "sockjs", "sockjs_session", id = session.id(), transport = %session.transport());
+        Box::pin(self.handler.call(session).instrument(span))
     }
 }
 
@@ -216,9 +220,17 @@ impl Endpoint {
     /// except when [`Dispatch::ReadBody`] asks for it.
     pub fn handle(&self, request: &request::Parts, cx: RequestContext) -> Dispatch {
         let dispatch = self.dispatch(request, cx);
-        match &dispatch {
-            Dispatch::Response(r) if r.status().as_u16() >= 400 => self.shared.counters.rejected(),
-            _ => {}
+        if let Dispatch::Response(r) = &dispatch {
+            if r.status().as_u16() >= 400 {
+                self.shared.counters.rejected();
+                tracing::debug!(
+                    target: "sockjs",
+                    status = r.status().as_u16(),
+                    method = %request.method,
+                    path = request.uri.path(),
+                    "request rejected"
+                );
+            }
         }
         dispatch
     }
@@ -342,7 +354,7 @@ impl Endpoint {
             transport,
             uri: request.uri.clone(),
             headers: headers::exposed(&request.headers),
-            remote_addr: cx.remote_addr,
+            remote_addr: headers::client_addr(&request.headers, cx.remote_addr, self.shared.options.trusted_proxies),
             extensions,
         })
     }
@@ -486,7 +498,7 @@ impl Endpoint {
         drop(state);
         sessions.insert(id.into(), session.clone());
         drop(sessions);
-        let task = shared.handler().call(Session::new(session));
+        let task = shared.start_app(Session::new(session));
         Ok((receiver, Some(task)))
     }
 
@@ -691,6 +703,7 @@ impl PendingBody {
 
     fn error(self, status: StatusCode, error: PayloadError) -> Response<Bytes> {
         self.endpoint.counters.rejected();
+        tracing::debug!(target: "sockjs", session = %self.id, status = status.as_u16(), %error, "send rejected");
         let h = with_content_type(self.headers, headers::TEXT_PLAIN);
         response(status, h, Bytes::from_static(error.message().as_bytes()))
     }

@@ -1,5 +1,6 @@
 //! Header rules shared by all responses (PROTOCOL.md §4).
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -157,6 +158,27 @@ pub(crate) const EXPOSED_HEADERS: [&str; 13] = [
     "dnt",
 ];
 
+/// The client's address: the peer, or, behind `trusted_proxies` proxies
+/// that append to `X-Forwarded-For`, the entry that many places from the
+/// right (entries further left are the client's own claims). The port of
+/// an address taken from the header is 0.
+pub(crate) fn client_addr(request: &HeaderMap, peer: Option<SocketAddr>, trusted_proxies: usize) -> Option<SocketAddr> {
+    if trusted_proxies == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = request
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let Some(index) = entries.len().checked_sub(trusted_proxies) else {
+        return entries.first().and_then(|e| e.parse().ok()).map(|ip| SocketAddr::new(ip, 0)).or(peer);
+    };
+    entries[index].parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 0)).or(peer)
+}
+
 /// Copies the whitelisted request headers.
 pub(crate) fn exposed(request: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
@@ -234,6 +256,18 @@ mod tests {
         let mut h = HeaderMap::new();
         cookie(&mut h, &HeaderMap::new(), &Options::default());
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn client_addr_behind_proxies() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let h = request(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4"), ("x-forwarded-for", "5.6.7.8")]);
+        assert_eq!(client_addr(&h, Some(peer), 0), Some(peer), "untrusted: the header is ignored");
+        assert_eq!(client_addr(&h, Some(peer), 1), Some("5.6.7.8:0".parse().unwrap()));
+        assert_eq!(client_addr(&h, Some(peer), 2), Some("1.2.3.4:0".parse().unwrap()));
+        assert_eq!(client_addr(&h, Some(peer), 9), Some("6.6.6.6:0".parse().unwrap()));
+        assert_eq!(client_addr(&HeaderMap::new(), Some(peer), 1), Some(peer));
+        assert_eq!(client_addr(&request(&[("x-forwarded-for", "junk")]), Some(peer), 1), Some(peer));
     }
 
     #[test]

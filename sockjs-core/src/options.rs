@@ -147,6 +147,11 @@ pub struct Options {
     /// Called before a session opens, with the opening request; see
     /// [`Authorize`]. Default: none (every session may open).
     pub authorize: Option<Authorize>,
+    /// How many reverse proxies in front of the server append to
+    /// `X-Forwarded-For`; [`crate::Session::remote_addr`] then reports the
+    /// address the outermost of them saw. Default: 0 (the header is not
+    /// trusted).
+    pub trusted_proxies: usize,
     disabled: u8,
 }
 
@@ -167,6 +172,7 @@ impl fmt::Debug for Options {
             .field("max_sessions", &self.max_sessions)
             .field("origins", &self.origins)
             .field("authorize", &self.authorize.as_ref().map(|_| ".."))
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +194,7 @@ impl Default for Options {
             max_sessions: 100_000,
             origins: Origins::Any,
             authorize: None,
+            trusted_proxies: 0,
             disabled: 0,
         }
     }
@@ -305,6 +312,12 @@ impl Options {
         authorize: impl Fn(&http::request::Parts) -> Result<http::Extensions, http::StatusCode> + Send + Sync + 'static,
     ) -> Self {
         self.authorize = Some(Arc::new(authorize));
+        self
+    }
+
+    /// Sets [`Options::trusted_proxies`].
+    pub fn trusted_proxies(mut self, proxies: usize) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 

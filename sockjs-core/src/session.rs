@@ -129,6 +129,8 @@ pub(crate) struct SessionState {
     max_queue: usize,
     counters: Arc<Counters>,
     transport: Transport,
+    /// The session id, for logs.
+    id: Box<str>,
     /// The attached receiver's id.
     pub(crate) receiver: Option<u64>,
     pub(crate) receiver_waker: Option<Waker>,
@@ -154,7 +156,8 @@ impl SessionState {
             return;
         }
         self.phase = Phase::Ended;
-        self.reason.get_or_insert(reason);
+        let reason = self.reason.get_or_insert(reason);
+        tracing::debug!(target: "sockjs", session = %self.id, transport = %self.transport, reason = ?reason, "session ended");
         self.counters.closed(self.transport);
         self.clear_outbox();
         self.heartbeat_due = false;
@@ -175,6 +178,7 @@ impl SessionState {
         if !self.is_open() {
             return;
         }
+        tracing::debug!(target: "sockjs", session = %self.id, code, reason, "session closed by the server");
         self.phase = Phase::Closing(Frame::close(code, reason));
         self.reason = Some(CloseReason::Server { code, reason: reason.to_string() });
         wake(&mut self.app_waker);
@@ -271,7 +275,9 @@ pub(crate) struct SessionCell {
 impl SessionCell {
     pub(crate) fn new(info: SessionInfo, framed: bool, max_queue: usize, counters: Arc<Counters>) -> Arc<SessionCell> {
         counters.opened(info.transport);
+        tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
         let transport = info.transport;
+        let id = info.id.clone();
         Arc::new(SessionCell {
             info,
             framed,
@@ -283,6 +289,7 @@ impl SessionCell {
                 max_queue,
                 counters,
                 transport,
+                id,
                 receiver: None,
                 receiver_waker: None,
                 heartbeat_due: false,
@@ -356,8 +363,10 @@ impl Session {
         &self.cell.info.headers
     }
 
-    /// The peer address of the connection that opened the session, when
-    /// the server knows it.
+    /// The client's address: the peer of the connection that opened the
+    /// session, or behind [`crate::Options::trusted_proxies`] the address
+    /// from `X-Forwarded-For` (with port 0). `None` when the server does not
+    /// know it.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.cell.info.remote_addr
     }

@@ -1192,3 +1192,72 @@ fn shutdown_closes_everything() {
         assert_eq!(h.session(i).close_reason(), Some(CloseReason::Shutdown));
     }
 }
+
+mod observability {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Collects every event as "message k=v ..." lines.
+    #[derive(Default)]
+    struct Collect {
+        lines: Mutex<Vec<String>>,
+        spans: Mutex<Vec<String>>,
+        next: AtomicU64,
+    }
+
+    struct Line(String);
+
+    impl Visit for Line {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0.insert_str(0, &format!("{value:?}"));
+            } else {
+                self.0.push_str(&format!(" {}={:?}", field.name(), value));
+            }
+        }
+    }
+
+    impl Subscriber for &'static Collect {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut line = Line(String::new());
+            span.record(&mut line);
+            self.spans.lock().unwrap().push(format!("{}{}", span.metadata().name(), line.0));
+            Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = Line(String::new());
+            event.record(&mut line);
+            self.lines.lock().unwrap().push(line.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// Session open and end, server closes and rejected requests are
+    /// traced; the application task runs inside a session span.
+    #[test]
+    fn sessions_and_rejections_are_traced() {
+        let collect: &'static Collect = Box::leak(Box::default());
+        tracing::subscriber::with_default(collect, || {
+            let mut h = Harness::new(App::Close, Options::new("/t"));
+            h.poll_body("/t/0/s/xhr");
+            h.get("/t/missing");
+            h.advance(Duration::from_secs(5));
+        });
+        let lines = collect.lines.lock().unwrap().join("\n");
+        assert!(lines.contains("session opened session=s transport=xhr-polling"), "{lines}");
+        assert!(lines.contains("session closed by the server session=s code=3000 reason=\"Go away!\""), "{lines}");
+        assert!(lines.contains("session ended session=s transport=xhr-polling reason=Server"), "{lines}");
+        assert!(lines.contains("request rejected status=404 method=GET path=\"/t/missing\""), "{lines}");
+        let spans = collect.spans.lock().unwrap().join("\n");
+        assert!(spans.contains("sockjs_session id=\"s\" transport=xhr-polling"), "{spans}");
+    }
+}

@@ -110,7 +110,7 @@ impl WebSocketUpgrade {
             receiver.open(&mut state, now);
         }
         drop(state);
-        let task = self.endpoint.handler().call(Session::new(session.clone()));
+        let task = self.endpoint.start_app(Session::new(session.clone()));
         let max_message_size = self.endpoint.options.max_payload;
         let key = self.endpoint.next_id();
         self.endpoint.websockets.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::downgrade(&session));
