@@ -520,11 +520,29 @@ impl Endpoint {
             match entry.kind {
                 TimerKind::Heartbeat => {
                     let mut state = session.lock();
-                    if state.epoch == entry.epoch && state.receiver.is_some() && state.is_open() {
+                    if state.epoch != entry.epoch || state.receiver.is_none() || !state.is_open() {
+                        continue;
+                    }
+                    if !state.heartbeat_due {
                         state.heartbeat_due = true;
                         crate::session::wake(&mut state.receiver_waker);
                         let at = now + shared.options.heartbeat_delay;
                         shared.timers().schedule(at, TimerKind::Heartbeat, entry.epoch, &session);
+                        continue;
+                    }
+                    // The last heartbeat is still waiting: the client took no
+                    // frame for a whole heartbeat delay. Its connection is
+                    // stalled; end the session rather than queue for it.
+                    drop(state);
+                    let mut sessions = shared.sessions();
+                    let mut state = session.lock();
+                    if state.epoch == entry.epoch && state.heartbeat_due {
+                        state.end(CloseReason::Stalled);
+                        drop(state);
+                        let id = &session.info.id;
+                        if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, &session)) {
+                            sessions.remove(id);
+                        }
                     }
                 }
                 TimerKind::Contention => {

@@ -123,7 +123,12 @@ pub struct Options {
     pub raw_websocket: bool,
     /// JSESSIONID cookie handling. Default: off.
     pub jsessionid: Jsessionid,
-    /// Idle time after which a receiver gets a heartbeat frame. Default 25 s.
+    /// How often a receiver gets a heartbeat frame. Default 25 s.
+    ///
+    /// It is also the longest a receiver may leave a frame unwritten: when a
+    /// heartbeat comes due while the previous one still waits (the client
+    /// stopped reading, or its connection died silently), the session ends
+    /// with [`crate::CloseReason::Stalled`].
     pub heartbeat_delay: Duration,
     /// How long a session without a receiver lives. Default 5 s.
     pub disconnect_delay: Duration,

@@ -44,6 +44,10 @@ pub enum CloseReason {
     /// The application queued more than [`crate::Options::max_queue`]
     /// bytes that the client did not take.
     QueueFull,
+    /// The client's connection took no frame for a whole
+    /// [`crate::Options::heartbeat_delay`] while one was waiting (a reader
+    /// too slow, or a connection that died without a word).
+    Stalled,
 }
 
 /// Why a [`Session::send`] failed.

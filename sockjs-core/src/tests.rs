@@ -1261,3 +1261,29 @@ mod observability {
         assert!(spans.contains("sockjs_session id=\"s\" transport=xhr-polling"), "{spans}");
     }
 }
+
+/// A receiver that takes no frame for a whole heartbeat delay while one is
+/// waiting is stalled: its session ends, and other sessions go on.
+#[test]
+fn stalled_receiver_ends_its_session() {
+    let mut h = Harness::new(App::Capture, Options::new("/st"));
+    let (_, mut slow) = h.post("/st/0/slow/xhr_streaming", "").stream();
+    let (_, mut fast) = h.post("/st/0/fast/xhr_streaming", "").stream();
+    h.read(&mut slow);
+    h.read(&mut fast);
+    let mut ws = h.websocket("/st/0/w/websocket");
+    h.ws_read(&mut ws);
+    h.advance(Duration::from_secs(25));
+    // `fast` and the websocket take their heartbeats; `slow` does not read.
+    assert_eq!(h.read(&mut fast), (vec!["h\n".to_string()], false));
+    assert_eq!(h.ws_read(&mut ws), vec![text("h")]);
+    h.advance(Duration::from_secs(25));
+    assert_eq!(h.read(&mut fast), (vec!["h\n".to_string()], false));
+    assert_eq!(h.ws_read(&mut ws), vec![text("h")]);
+    let slow_session = h.session(0);
+    assert_eq!(slow_session.id(), "slow");
+    assert_eq!(slow_session.close_reason(), Some(CloseReason::Stalled));
+    assert!(h.session(1).is_open() && h.session(2).is_open());
+    assert_eq!(h.read(&mut slow), (vec![], true), "its response ends");
+    assert_eq!(h.endpoint.session_count(), 1);
+}

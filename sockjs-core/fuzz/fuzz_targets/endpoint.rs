@@ -10,7 +10,6 @@
 
 #![no_main]
 
-use std::future::Future;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
