@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: unit and property tests, doctests, and
-# the conformance suite against our servers started on loopback.
+# Runs every test of the workspace: unit and property tests, doctests, the
+# conformance suite against our servers started on loopback, and the browser
+# end-to-end tests (sockjs-client in headless Chromium), whose browser and
+# node modules sockjs-tests/browser/setup.sh installs first when missing.
 set -euo pipefail
 cd "$(dirname "$0")"
+sockjs-tests/browser/setup.sh
 cargo test --workspace "$@"

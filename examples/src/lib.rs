@@ -12,7 +12,7 @@ use std::time::Duration;
 use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
 mod warp_server;
-pub use warp_server::{serve_warp, WarpServer};
+pub use warp_server::{serve_warp, serve_warp_with_static, WarpServer};
 
 /// The endpoints of the reference service; `sockjs_url` is the client URL
 /// the iframe page loads.

@@ -1,9 +1,10 @@
 //! Serving endpoints with warp, on a thread and runtime of its own.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 
 use sockjs_core::Endpoint;
-use warp::Filter;
+use warp::{Filter, Reply};
 
 /// A running warp server; stopped (with every connection) when dropped.
 pub struct WarpServer {
@@ -39,6 +40,17 @@ impl Drop for WarpServer {
 
 /// Serves `endpoints` with warp on `listener`, using `workers` threads.
 pub fn serve_warp(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usize) -> std::io::Result<WarpServer> {
+    serve_warp_with_static(listener, endpoints, workers, None)
+}
+
+/// Like [`serve_warp`], and when `static_dir` is given also serves the files
+/// under it at `/static/...` (the browser tests' same-origin page).
+pub fn serve_warp_with_static(
+    listener: TcpListener,
+    endpoints: Vec<Endpoint>,
+    workers: usize,
+    static_dir: Option<PathBuf>,
+) -> std::io::Result<WarpServer> {
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?;
@@ -48,7 +60,16 @@ pub fn serve_warp(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usiz
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let mut filters = endpoints.into_iter().map(|e| sockjs_warp::filter(e).boxed());
             let first = filters.next().ok_or_else(|| std::io::Error::other("no endpoints"))?;
-            let routes = filters.fold(first, |routes, next| routes.or(next).unify().boxed());
+            let mut routes = filters.fold(first, |routes, next| routes.or(next).unify().boxed());
+            if let Some(dir) = static_dir {
+                let files = warp::path("static")
+                    .and(warp::fs::dir(dir))
+                    .map(|file: warp::fs::File| {
+                        warp::reply::with_header(file, "cache-control", "no-store").into_response()
+                    })
+                    .boxed();
+                routes = routes.or(files).unify().boxed();
+            }
             tokio::select! {
                 () = warp::serve(routes).incoming(listener).run() => {}
                 _ = stopped => {}

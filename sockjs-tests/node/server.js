@@ -1,8 +1,11 @@
 // Reference server for the sockjs-rs conformance suite: sockjs-node 0.3.24
 // serving every service of PROTOCOL.md section 1 under one HTTP server.
 //
-// Usage: node server.js [PORT]   (PORT 0 or absent = ephemeral)
+// Usage: node server.js [PORT] [SOCKJS_URL]   (PORT 0 or absent = ephemeral)
+// SOCKJS_URL is what the iframe page loads (default: sockjs-node's CDN URL).
 // Prints one line "listening on 127.0.0.1:PORT" once it accepts connections.
+// Besides the section 1 services it serves /presence, the test-only service
+// of the browser tests (sockjs-tests/tests/browser.rs has the Rust twin).
 'use strict';
 
 var http = require('http');
@@ -10,7 +13,7 @@ var sockjs = require('sockjs');
 
 var port = parseInt(process.argv[2] || '0', 10);
 if (isNaN(port) || port < 0 || port > 65535) {
-  console.error('usage: node server.js [PORT]');
+  console.error('usage: node server.js [PORT] [SOCKJS_URL]');
   process.exit(2);
 }
 
@@ -21,8 +24,13 @@ function log(severity, line) {
   }
 }
 
+var sockjsUrl = process.argv[3];
+
 function service(options, onConnection) {
   var opts = { log: log };
+  if (sockjsUrl) {
+    opts.sockjs_url = sockjsUrl;
+  }
   Object.keys(options).forEach(function (k) { opts[k] = options[k]; });
   var srv = sockjs.createServer(opts);
   srv.on('connection', onConnection);
@@ -35,6 +43,35 @@ function echo(conn) {
 
 // A session of /broadcast stays in this map from open until close.
 var members = {};
+
+// /presence: "join TOKEN" labels the session ("joined TOKEN"); "alive? TOKEN"
+// answers "alive TOKEN" while a session so labelled is open, else "gone TOKEN".
+// Short heartbeat and disconnect delays: a client that goes away without a
+// word (jsonp-polling leaves its last poll pending) is noticed within ~4 s.
+var present = {};
+
+function presence(conn) {
+  var mine = [];
+  conn.on('data', function (m) {
+    var space = m.indexOf(' ');
+    var verb = space < 0 ? m : m.slice(0, space);
+    var token = space < 0 ? '' : m.slice(space + 1);
+    if (verb === 'join') {
+      present[token] = (present[token] || 0) + 1;
+      mine.push(token);
+      conn.write('joined ' + token);
+    } else if (verb === 'alive?') {
+      conn.write((present[token] ? 'alive ' : 'gone ') + token);
+    }
+  });
+  conn.on('close', function () {
+    mine.forEach(function (token) {
+      if (--present[token] === 0) {
+        delete present[token];
+      }
+    });
+  });
+}
 
 var services = [
   ['/echo', service({ response_limit: 4096 }, echo)],
@@ -61,6 +98,7 @@ var services = [
       Object.keys(members).forEach(function (id) { members[id].write(m); });
     });
   })],
+  ['/presence', service({ heartbeat_delay: 2000, disconnect_delay: 2000 }, presence)],
 ];
 
 var server = http.createServer();

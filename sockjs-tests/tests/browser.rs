@@ -1,0 +1,276 @@
+//! End to end with a real browser: sockjs-client 1.6.1 in headless Chromium
+//! (Debian's `/usr/bin/chromium`, driven by playwright-core) against our
+//! servers, on every transport the client can use in Chromium, from a page
+//! on another origin and from a page on the server's own origin.
+//!
+//! `sockjs-tests/browser/setup.sh` installs Chromium and the node modules;
+//! this test fails (never skips) when they are missing. The scenarios live
+//! in `browser/page.js`, the driver and its table in `browser/run.mjs`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sockjs_core::{Endpoint, Options, Session};
+
+/// Starts a SockJS server with `endpoints` on `listener`, also serving the
+/// files of the given directory at `/static/...` (for the same-origin page).
+/// The returned value stops the server when dropped.
+type StartServer = fn(TcpListener, Vec<Endpoint>, PathBuf) -> std::io::Result<Box<dyn std::any::Any>>;
+
+/// Every adapter under test: one line each.
+const ADAPTERS: &[(&str, StartServer)] = &[
+    ("actix", |listener, endpoints, dir| {
+        Ok(Box::new(sockjs_examples::serve_actix_with_static(listener, endpoints, 2, Some(dir))?))
+    }),
+    ("warp", |listener, endpoints, dir| {
+        Ok(Box::new(sockjs_examples::serve_warp_with_static(listener, endpoints, 2, Some(dir))?))
+    }),
+];
+
+/// The transports × scenarios of run.mjs, per page origin.
+const TRANSPORTS: usize = 9;
+const SCENARIOS: usize = 11;
+/// The only cells the client itself refuses (checked by run.mjs).
+const NOT_APPLICABLE: &[(&str, &str)] = &[("cross-origin", "htmlfile")];
+/// run.mjs stops itself after this; the test kills it a little later.
+const DRIVER_DEADLINE: Duration = Duration::from_secs(170);
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Writes past libtest's output capture, so the table shows in every run.
+fn show(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Fails with what to run when the browser or the node modules are missing.
+fn check_prerequisites() {
+    let dir = browser_dir();
+    let setup = "run sockjs-tests/browser/setup.sh (as root: it apt-installs chromium and npm-installs \
+                 playwright-core and sockjs-client 1.6.1)";
+    assert!(chromium().is_file(), "{} is missing: {setup}", chromium().display());
+    for module in ["playwright-core/package.json", "sockjs-client/dist/sockjs.min.js"] {
+        assert!(dir.join("node_modules").join(module).is_file(), "node_modules/{module} is missing: {setup}");
+    }
+    let node = Command::new("node").arg("--version").output();
+    assert!(node.is_ok_and(|o| o.status.success()), "node is not installed: install Node.js 20 or later");
+}
+
+/// The test-only `/presence` service: a client's close is observable from
+/// the browser. `join TOKEN` labels the session (answer `joined TOKEN`);
+/// `alive? TOKEN` answers `alive TOKEN` while a session so labelled runs,
+/// else `gone TOKEN`. Short delays: a client that leaves without a word
+/// (jsonp-polling leaves its last poll pending) is noticed within ~4 s.
+fn presence_endpoint(sockjs_url: &str) -> Endpoint {
+    let present: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let options = Options::new("/presence")
+        .sockjs_url(sockjs_url)
+        .heartbeat_delay(Duration::from_secs(2))
+        .disconnect_delay(Duration::from_secs(2));
+    Endpoint::new(options, move |session: Session| presence(present.clone(), session))
+}
+
+async fn presence(present: Arc<Mutex<HashMap<String, usize>>>, mut session: Session) {
+    let lock = || present.lock().unwrap_or_else(|p| p.into_inner());
+    let mut mine = Vec::new();
+    while let Some(message) = session.recv().await {
+        let (verb, token) = message.split_once(' ').unwrap_or((&message, ""));
+        let reply = match verb {
+            "join" => {
+                *lock().entry(token.to_string()).or_default() += 1;
+                mine.push(token.to_string());
+                format!("joined {token}")
+            }
+            "alive?" if lock().contains_key(token) => format!("alive {token}"),
+            "alive?" => format!("gone {token}"),
+            _ => continue,
+        };
+        if session.send(reply).is_err() {
+            break;
+        }
+    }
+    let mut present = lock();
+    for token in mine {
+        if let Some(count) = present.get_mut(&token) {
+            *count -= 1;
+            if *count == 0 {
+                present.remove(&token);
+            }
+        }
+    }
+}
+
+/// The node driver and everything it started: on drop (every exit path)
+/// its process group gets SIGTERM (playwright then closes Chromium), then
+/// SIGKILL, and any process still naming our private temp directory (the
+/// Chromium profile lives there) is killed.
+struct Driver {
+    child: Child,
+    tmp: PathBuf,
+}
+
+impl Driver {
+    fn spawn(args: &[String]) -> Driver {
+        let tmp = std::env::temp_dir().join(format!("sockjs-browser-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&tmp).expect("temp dir");
+        let child = {
+            use std::os::unix::process::CommandExt;
+            Command::new("node")
+                .arg("run.mjs")
+                .args(args)
+                .current_dir(browser_dir())
+                .env("TMPDIR", &tmp)
+                .env("CHROMIUM", chromium())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .process_group(0)
+                .spawn()
+                .expect("cannot start node run.mjs")
+        };
+        Driver { child, tmp }
+    }
+
+    fn signal_group(&self, signal: &str) {
+        let _ =
+            Command::new("kill").args([signal, "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status();
+    }
+
+    /// Waits up to `limit` for the driver to exit.
+    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// Pids of live processes whose command line names our temp directory.
+    fn stragglers(&self) -> Vec<u32> {
+        let marker = self.tmp.to_string_lossy().into_owned();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal_group("-TERM");
+            if self.wait(Duration::from_secs(5)).is_none() {
+                self.signal_group("-KILL");
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        for pid in self.stragglers() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// Runs run.mjs against one adapter (pages from another origin and from
+/// the server's own) and returns its `BROWSER-RESULT` JSON.
+fn run_adapter(name: &str, start: StartServer) -> serde_json::Value {
+    let dir = browser_dir();
+    let server_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let page_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_url = format!("http://{}", server_listener.local_addr().unwrap());
+    let page_origin = format!("http://{}", page_listener.local_addr().unwrap());
+    // The iframe page loads the same local copy as the test page.
+    let sockjs_url = format!("{page_origin}/static/node_modules/sockjs-client/dist/sockjs.min.js");
+
+    let mut endpoints = sockjs_examples::reference_endpoints(&sockjs_url);
+    endpoints.push(presence_endpoint(&sockjs_url));
+    let _server = start(server_listener, endpoints, dir.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _pages = sockjs_examples::serve_actix_with_static(page_listener, Vec::new(), 1, Some(dir)).unwrap();
+
+    let args: Vec<String> = [
+        "--server",
+        &server_url,
+        "--page-origin",
+        &page_origin,
+        "--page-origin",
+        &server_url,
+        "--label",
+        name,
+        "--deadline",
+        &DRIVER_DEADLINE.as_secs().to_string(),
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .chain(std::env::var_os("SOCKJS_BROWSER_VERBOSE").map(|_| "--verbose".to_string()))
+    .collect();
+    let started = Instant::now();
+    let mut driver = Driver::spawn(&args);
+    let stdout = driver.child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut result = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            match line.strip_prefix("BROWSER-RESULT ") {
+                Some(json) => result = Some(json.to_string()),
+                None => show(&line),
+            }
+        }
+        result
+    });
+    let status = driver.wait(DRIVER_DEADLINE + Duration::from_secs(30));
+    drop(driver); // ends node and Chromium (if still there) before anything else
+    let result = reader.join().ok().flatten();
+    show(&format!("{name}: browser run took {:.1} s", started.elapsed().as_secs_f64()));
+    let status = status.unwrap_or_else(|| panic!("{name}: run.mjs did not finish in time and was killed"));
+    let json = result.unwrap_or_else(|| panic!("{name}: run.mjs ({status}) printed no BROWSER-RESULT line"));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: bad BROWSER-RESULT line: {e}"))
+}
+
+#[test]
+fn every_transport_works_in_chromium() {
+    check_prerequisites();
+    let mut failures = Vec::new();
+    for (name, start) in ADAPTERS {
+        let result = run_adapter(name, *start);
+        let cells = result["cells"].as_array().cloned().unwrap_or_default();
+        let expected = 2 * TRANSPORTS * SCENARIOS;
+        if cells.len() != expected {
+            failures.push(format!("{name}: {} cells reported, expected {expected}", cells.len()));
+        }
+        for cell in &cells {
+            let field = |k: &str| cell[k].as_str().unwrap_or("?").to_string();
+            let (mode, transport, status) = (field("mode"), field("transport"), field("status"));
+            let allowed_na = NOT_APPLICABLE.contains(&(mode.as_str(), transport.as_str()));
+            let ok = status == "ok" || (status == "n/a" && allowed_na);
+            if !ok {
+                failures.push(format!(
+                    "{name}: {mode} {transport} {}: {status}: {}",
+                    field("scenario"),
+                    field("detail")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} browser cell(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
