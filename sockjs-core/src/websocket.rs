@@ -543,11 +543,11 @@ impl Hixie76Decoder {
                 Some(end) => {
                     let frame = self.buffer.split_to(end + 1);
                     Some(match std::str::from_utf8(&frame[1..end]) {
-                        Ok(text) if end <= max_len + 1 => Hixie76Frame::Text(text.to_string()),
+                        Ok(text) if end <= max_len.saturating_add(1) => Hixie76Frame::Text(text.to_string()),
                         _ => Hixie76Frame::Invalid,
                     })
                 }
-                None if self.buffer.len() > max_len + 1 => Some(Hixie76Frame::Invalid),
+                None if self.buffer.len() > max_len.saturating_add(1) => Some(Hixie76Frame::Invalid),
                 None => None,
             },
             0xFF => {
@@ -640,5 +640,15 @@ mod tests {
         d.extend(b"\x80");
         assert_eq!(d.next_frame(3), Some(Hixie76Frame::Invalid));
         assert_eq!(&Hixie76::encode(b"o")[..], b"\x00o\xff");
+    }
+
+    /// Found by the hixie76 fuzz target: a limit of usize::MAX overflowed.
+    #[test]
+    fn hixie76_unbounded_limit() {
+        let mut d = Hixie76Decoder::new();
+        d.extend(b"\x00abc");
+        assert_eq!(d.next_frame(usize::MAX), None);
+        d.extend(b"\xff");
+        assert_eq!(d.next_frame(usize::MAX), Some(Hixie76Frame::Text("abc".into())));
     }
 }
