@@ -1,0 +1,350 @@
+//! Hostile clients against both adapters, over real sockets: malformed and
+//! oversized input, injection attempts, websocket abuse, clients that
+//! vanish mid-request, and a churn of thousands of sessions. Nothing may
+//! panic a worker, every bad request gets a clear answer, and no session
+//! may be left behind.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use sockjs_core::{Endpoint, Options, Session};
+use sockjs_tests::http1::{fetch, Connection, Request};
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+type Server = Box<dyn std::any::Any>;
+type Start = fn(TcpListener, Vec<Endpoint>) -> std::io::Result<Server>;
+
+const DISCONNECT_DELAY: Duration = Duration::from_millis(300);
+
+async fn echo(mut session: Session) {
+    while let Some(message) = session.recv().await {
+        if session.send(message).is_err() {
+            break;
+        }
+    }
+}
+
+async fn close(session: Session) {
+    session.close(3000, "Go away!");
+}
+
+fn endpoints() -> (Endpoint, Endpoint) {
+    let options = |prefix: &str| Options::new(prefix).disconnect_delay(DISCONNECT_DELAY);
+    (Endpoint::new(options("/h"), echo), Endpoint::new(options("/hc"), close))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+struct Checks {
+    addr: String,
+    failures: Vec<String>,
+}
+
+impl Checks {
+    fn expect(&mut self, what: &str, ok: bool, detail: impl std::fmt::Display) {
+        if !ok {
+            self.failures.push(format!("{what}: {detail}"));
+        }
+    }
+
+    async fn fetch(&mut self, request: Request) -> Option<sockjs_tests::http1::Response> {
+        match fetch(&self.addr, &request).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.failures.push(format!("{} {}: {e}", request.method, request.target));
+                None
+            }
+        }
+    }
+
+    /// The server still answers normally.
+    async fn still_alive(&mut self, after: &str) {
+        let r = self.fetch(Request::get("/h")).await;
+        self.expect(after, r.as_ref().is_some_and(|r| r.status == 200), "the server stopped answering");
+    }
+
+    fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
+async fn bad_http_input(c: &mut Checks) {
+    // Oversized path and query: a clear 4xx, never a crash.
+    let long = "a".repeat(20_000);
+    if let Some(r) = c.fetch(Request::get(&format!("/h/{long}"))).await {
+        c.expect("oversized path", (400..500).contains(&r.status), format!("status {}", r.status));
+    }
+    c.still_alive("after an oversized path").await;
+    if let Some(r) = c.fetch(Request::get(&format!("/h/0/q/jsonp?c=x&{long}"))).await {
+        c.expect("oversized query", r.status == 200 || (400..500).contains(&r.status), r.status);
+    }
+    // A huge Origin and Access-Control-Request-Headers.
+    let huge = format!("http://{}", "o".repeat(6000));
+    let request =
+        Request::new("OPTIONS", "/h/0/o/xhr").header("Origin", &huge).header("Access-Control-Request-Headers", &huge);
+    if let Some(r) = c.fetch(request).await {
+        let ok = r.status == 204 && r.headers.get("access-control-allow-origin") == Some(huge.as_str());
+        c.expect("huge Origin is echoed intact", ok || r.status == 431, format!("status {}", r.status));
+    }
+    // Callbacks: injection and XSS attempts are refused, never reflected.
+    for callback in ["%0d%0aSet-Cookie:%20evil=1", "alert(1)//", "%3C/script%3E", "a%22b", &"c".repeat(33)] {
+        for url in ["jsonp", "htmlfile"] {
+            let Some(r) = c.fetch(Request::get(&format!("/h/0/cb/{url}?c={callback}"))).await else { continue };
+            let text = r.text();
+            c.expect(&format!("{url} callback {callback}"), r.status == 500, format!("status {}", r.status));
+            c.expect(&format!("{url} callback {callback} body"), text == "invalid \"callback\" parameter", &text);
+            c.expect(
+                &format!("{url} callback {callback} cookie"),
+                !r.headers.contains("set-cookie"),
+                "a cookie was set",
+            );
+        }
+    }
+    // Bodies.
+    let poll = c.fetch(Request::post("/h/0/b/xhr")).await;
+    c.expect("open a session for bodies", poll.is_some_and(|r| r.body == b"o\n"), "no open frame");
+    let cases: [(&str, Vec<u8>, u16, &str); 5] = [
+        ("deep nesting", "[".repeat(100_000).into_bytes(), 500, "Broken JSON encoding."),
+        ("invalid UTF-8", b"[\"\xff\xfe\"]".to_vec(), 500, "Broken JSON encoding."),
+        ("not an array", b"{\"a\":1}".to_vec(), 500, "Payload expected."),
+        ("lone surrogate", br#"["\ud800"]"#.to_vec(), 500, "Broken JSON encoding."),
+        ("over the payload limit", format!("[\"{}\"]", "x".repeat(300 * 1024)).into_bytes(), 413, "Payload too large."),
+    ];
+    for (what, body, status, message) in cases {
+        if let Some(r) = c.fetch(Request::post("/h/0/b/xhr_send").body(body)).await {
+            c.expect(what, r.status == status && r.text() == message, format!("{} {:?}", r.status, r.text()));
+        }
+    }
+    // A huge array of tiny messages is fine within the limit.
+    let many = format!("[{}\"\"]", "\"\",".repeat(60_000));
+    if let Some(r) = c.fetch(Request::post("/h/0/b/xhr_send").body(many)).await {
+        c.expect("60001 tiny messages", r.status == 204, r.status);
+    }
+    c.still_alive("after hostile bodies").await;
+}
+
+async fn vanishing_clients(c: &mut Checks) {
+    // Half a request head, then gone.
+    if let Ok(mut conn) = Connection::connect(&c.addr).await {
+        let _ = conn.send_raw(b"POST /h/0/v1/xhr HTTP/1.1\r\nHost: x\r\nContent-Le").await;
+    }
+    // A send body cut short: nothing may be delivered.
+    let open = c.fetch(Request::post("/h/0/v2/xhr")).await;
+    c.expect("open v2", open.is_some_and(|r| r.body == b"o\n"), "no open frame");
+    if let Ok(conn) = Connection::connect(&c.addr).await {
+        let (mut stream, _) = conn.into_parts();
+        let head = "POST /h/0/v2/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[\"partial";
+        let _ = stream.write_all(head.as_bytes()).await;
+        drop(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Ok(mut conn) = Connection::connect(&c.addr).await {
+        if conn.send(&Request::post("/h/0/v2/xhr_send").body("[\"whole\"]")).await.is_ok() {
+            let _ = conn.read_response("POST").await;
+        }
+    }
+    let r = c.fetch(Request::post("/h/0/v2/xhr")).await;
+    c.expect(
+        "a cut-short body delivers nothing",
+        r.as_ref().is_some_and(|r| r.body == b"a[\"whole\"]\n"),
+        r.map(|r| r.text()).unwrap_or_default(),
+    );
+    // A streaming receiver dropped mid-response.
+    if let Ok(mut conn) = Connection::connect(&c.addr).await {
+        let _ = conn.send(&Request::post("/h/0/v3/xhr_streaming")).await;
+        let _ = conn.read_head().await;
+    }
+    c.still_alive("after vanishing clients").await;
+}
+
+async fn websocket_abuse(c: &mut Checks) {
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(c.ws_url("/h/0/w1/websocket")).await else {
+        c.failures.push("websocket connect".into());
+        return;
+    };
+    let open = next_message(&mut ws).await;
+    c.expect("ws open", open == Some(Message::text("o")), format!("{open:?}"));
+    // A ping flood is answered and does not starve the session.
+    for _ in 0..500 {
+        if ws.feed(Message::Ping(b"p".to_vec().into())).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.flush().await;
+    // A fragmented text message arrives whole.
+    let first = Frame::message(b"[\"frag".to_vec(), OpCode::Data(Data::Text), false);
+    let rest = Frame::message(b"mented\"]".to_vec(), OpCode::Data(Data::Continue), true);
+    let _ = ws.send(Message::Frame(first)).await;
+    let _ = ws.send(Message::Frame(rest)).await;
+    // A binary frame with valid JSON is read as text.
+    let _ = ws.send(Message::Binary(b"[\"bin\"]".to_vec().into())).await;
+    // The echoes may come in one frame or two.
+    let mut messages: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while messages.len() < 2 && Instant::now() < deadline {
+        match next_message(&mut ws).await {
+            Some(Message::Text(t)) => {
+                let batch = t.strip_prefix('a').and_then(|a| serde_json::from_str::<Vec<String>>(a).ok());
+                messages.extend(batch.unwrap_or_else(|| vec![format!("unexpected frame {t}")]));
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    c.expect("fragments and binary", messages == ["fragmented", "bin"], format!("{messages:?}"));
+    // Invalid UTF-8 in a binary frame closes with 1007.
+    let _ = ws.send(Message::Binary(b"\xff\xfe".to_vec().into())).await;
+    let closed = close_code(&mut ws).await;
+    c.expect("invalid UTF-8 closes with 1007", closed == Some(1007), format!("{closed:?}"));
+
+    // A message over the payload limit closes with 1009.
+    if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(c.ws_url("/h/0/w2/websocket")).await {
+        let _ = next_message(&mut ws).await;
+        let _ = ws.send(Message::text(format!("[\"{}\"]", "x".repeat(300 * 1024)))).await;
+        let closed = close_code(&mut ws).await;
+        c.expect("oversized message closes with 1009", closed == Some(1009), format!("{closed:?}"));
+    }
+    c.still_alive("after websocket abuse").await;
+}
+
+/// The next message, if one comes within 3 s.
+async fn next_message<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Option<Message>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(3), ws.next()).await.ok().flatten().and_then(Result::ok)
+}
+
+/// Reads until the close frame; its code.
+async fn close_code<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Option<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(message)) =
+        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), ws.next()).await
+    {
+        match message {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Opens and ends `count` sessions on every transport and in every way a
+/// session ends: clean close by expiry, client abort, server close,
+/// websocket client close.
+async fn churn(c: &mut Checks, count: usize) {
+    let addr = c.addr.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let addr = addr.clone();
+        tasks.spawn(async move {
+            match i % 4 {
+                // Opened by a poll, then left to expire.
+                0 => {
+                    fetch(&addr, &Request::post(&format!("/h/0/c{i}/xhr"))).await.map(|_| ()).map_err(|e| e.to_string())
+                }
+                // A streaming receiver aborted after its open frame.
+                1 => {
+                    let mut conn = Connection::connect(&addr).await.map_err(|e| e.to_string())?;
+                    conn.send(&Request::post(&format!("/h/0/c{i}/xhr_streaming"))).await.map_err(|e| e.to_string())?;
+                    conn.read_head().await.map_err(|e| e.to_string())?;
+                    Ok(())
+                }
+                // Closed by the server.
+                2 => {
+                    let url = format!("ws://{addr}/hc/0/c{i}/websocket");
+                    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_close() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }
+                // Closed by the client.
+                _ => {
+                    let url = format!("ws://{addr}/h/0/c{i}/websocket");
+                    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+                    ws.next().await;
+                    ws.close(None).await.map_err(|e| e.to_string())
+                }
+            }
+        });
+        while tasks.len() >= 64 {
+            if let Some(Ok(Err(e))) = tasks.join_next().await {
+                c.failures.push(format!("churn: {e}"));
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        if let Ok(Err(e)) = result {
+            c.failures.push(format!("churn: {e}"));
+        }
+    }
+}
+
+/// Waits (bounded) until every session of the endpoints has ended.
+async fn all_sessions_end(c: &mut Checks, endpoints: &[Endpoint]) {
+    let deadline = Instant::now() + DISCONNECT_DELAY * 10 + Duration::from_secs(5);
+    loop {
+        let live: u64 = endpoints.iter().map(|e| e.metrics().live_sessions()).sum();
+        let registered: usize = endpoints.iter().map(Endpoint::session_count).sum();
+        if live == 0 && registered == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            c.failures.push(format!("sessions left behind: {live} live, {registered} registered"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for e in endpoints {
+        let m = e.metrics();
+        c.expect("every opened session closed", m.sessions_opened == m.sessions_closed, format!("{m:?}"));
+    }
+}
+
+fn run(name: &str, start: Start) {
+    let (echo, close) = endpoints();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = start(listener, vec![echo.clone(), close.clone()]).unwrap();
+    let mut c = Checks { addr, failures: Vec::new() };
+    runtime().block_on(async {
+        bad_http_input(&mut c).await;
+        vanishing_clients(&mut c).await;
+        websocket_abuse(&mut c).await;
+        churn(&mut c, 2000).await;
+        c.still_alive("after the churn").await;
+        all_sessions_end(&mut c, &[echo.clone(), close.clone()]).await;
+    });
+    drop(server);
+    let m = echo.metrics();
+    println!(
+        "{name}: {} sessions opened and closed on /h, {} on /hc",
+        m.sessions_closed,
+        close.metrics().sessions_closed
+    );
+    assert!(m.sessions_opened >= 1000, "{name}: the churn did not run: {m:?}");
+    assert!(c.failures.is_empty(), "{name}: {} failures:\n{}", c.failures.len(), c.failures.join("\n"));
+}
+
+#[test]
+fn actix_withstands_hostile_clients() {
+    run("actix", |listener, endpoints| Ok(Box::new(sockjs_examples::serve_actix(listener, endpoints, 2)?)));
+}
+
+#[test]
+fn warp_withstands_hostile_clients() {
+    run("warp", |listener, endpoints| Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?)));
+}
