@@ -1243,22 +1243,28 @@ mod observability {
 
     /// Session open and end, server closes and rejected requests are
     /// traced; the application task runs inside a session span.
+    ///
+    /// The collector is the process-wide default: a dispatcher scoped to
+    /// this thread can miss callsites that tests on other threads hit first.
+    /// Other tests' events are collected too, so only this test's ids count.
     #[test]
     fn sessions_and_rejections_are_traced() {
         let collect: &'static Collect = Box::leak(Box::default());
-        tracing::subscriber::with_default(collect, || {
-            let mut h = Harness::new(App::Close, Options::new("/t"));
-            h.poll_body("/t/0/s/xhr");
-            h.get("/t/missing");
-            h.advance(Duration::from_secs(5));
-        });
+        tracing::subscriber::set_global_default(collect).expect("the only global subscriber");
+        let mut h = Harness::new(App::Close, Options::new("/traced"));
+        h.poll_body("/traced/0/traced-id/xhr");
+        h.get("/traced/missing");
+        h.advance(Duration::from_secs(5));
         let lines = collect.lines.lock().unwrap().join("\n");
-        assert!(lines.contains("session opened session=s transport=xhr-polling"), "{lines}");
-        assert!(lines.contains("session closed by the server session=s code=3000 reason=\"Go away!\""), "{lines}");
-        assert!(lines.contains("session ended session=s transport=xhr-polling reason=Server"), "{lines}");
-        assert!(lines.contains("request rejected status=404 method=GET path=\"/t/missing\""), "{lines}");
+        assert!(lines.contains("session opened session=traced-id transport=xhr-polling"), "{lines}");
+        assert!(
+            lines.contains("session closed by the server session=traced-id code=3000 reason=\"Go away!\""),
+            "{lines}"
+        );
+        assert!(lines.contains("session ended session=traced-id transport=xhr-polling reason=Server"), "{lines}");
+        assert!(lines.contains("request rejected status=404 method=GET path=\"/traced/missing\""), "{lines}");
         let spans = collect.spans.lock().unwrap().join("\n");
-        assert!(spans.contains("sockjs_session id=\"s\" transport=xhr-polling"), "{spans}");
+        assert!(spans.contains("sockjs_session id=\"traced-id\" transport=xhr-polling"), "{spans}");
     }
 }
 
