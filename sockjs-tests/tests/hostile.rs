@@ -239,60 +239,6 @@ where
     None
 }
 
-/// Opens and ends `count` sessions on every transport and in every way a
-/// session ends: clean close by expiry, client abort, server close,
-/// websocket client close.
-async fn churn(c: &mut Checks, count: usize) {
-    let addr = c.addr.clone();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..count {
-        let addr = addr.clone();
-        tasks.spawn(async move {
-            match i % 4 {
-                // Opened by a poll, then left to expire.
-                0 => {
-                    fetch(&addr, &Request::post(&format!("/h/0/c{i}/xhr"))).await.map(|_| ()).map_err(|e| e.to_string())
-                }
-                // A streaming receiver aborted after its open frame.
-                1 => {
-                    let mut conn = Connection::connect(&addr).await.map_err(|e| e.to_string())?;
-                    conn.send(&Request::post(&format!("/h/0/c{i}/xhr_streaming"))).await.map_err(|e| e.to_string())?;
-                    conn.read_head().await.map_err(|e| e.to_string())?;
-                    Ok(())
-                }
-                // Closed by the server.
-                2 => {
-                    let url = format!("ws://{addr}/hc/0/c{i}/websocket");
-                    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
-                    while let Some(Ok(m)) = ws.next().await {
-                        if m.is_close() {
-                            break;
-                        }
-                    }
-                    Ok(())
-                }
-                // Closed by the client.
-                _ => {
-                    let url = format!("ws://{addr}/h/0/c{i}/websocket");
-                    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
-                    ws.next().await;
-                    ws.close(None).await.map_err(|e| e.to_string())
-                }
-            }
-        });
-        while tasks.len() >= 64 {
-            if let Some(Ok(Err(e))) = tasks.join_next().await {
-                c.failures.push(format!("churn: {e}"));
-            }
-        }
-    }
-    while let Some(result) = tasks.join_next().await {
-        if let Ok(Err(e)) = result {
-            c.failures.push(format!("churn: {e}"));
-        }
-    }
-}
-
 /// Waits (bounded) until every session of the endpoints has ended.
 async fn all_sessions_end(c: &mut Checks, endpoints: &[Endpoint]) {
     let deadline = Instant::now() + DISCONNECT_DELAY * 10 + Duration::from_secs(5);
@@ -324,7 +270,8 @@ fn run(name: &str, start: Start) {
         bad_http_input(&mut c).await;
         vanishing_clients(&mut c).await;
         websocket_abuse(&mut c).await;
-        churn(&mut c, 2000).await;
+        let errors = sockjs_tests::churn::churn(&c.addr, "/h", "/hc", 2000, 64).await;
+        c.failures.extend(errors.into_iter().map(|e| format!("churn: {e}")));
         c.still_alive("after the churn").await;
         all_sessions_end(&mut c, &[echo.clone(), close.clone()]).await;
     });
