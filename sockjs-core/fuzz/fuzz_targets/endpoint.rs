@@ -66,10 +66,19 @@ struct Req {
     method: u8,
     target: Target,
     query: Query,
+    /// Websocket handshake headers added before `headers`.
+    handshake: Handshake,
     headers: Vec<(Name, Value)>,
     body: Body,
     /// Keep the stream or websocket open for later steps.
     keep: bool,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Handshake {
+    None,
+    Rfc6455,
+    Hixie76,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -346,6 +355,26 @@ impl Driver {
             }
         }
         let mut builder = Request::builder().method(method).uri(uri);
+        let handshake: &[(&str, &str)] = match req.handshake {
+            Handshake::None => &[],
+            Handshake::Rfc6455 => &[
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+            ],
+            Handshake::Hixie76 => &[
+                ("upgrade", "WebSocket"),
+                ("connection", "Upgrade"),
+                ("host", "127.0.0.1:8081"),
+                ("origin", "http://127.0.0.1:8081"),
+                ("sec-websocket-key1", "4 @1  46546xW%0l 1 5"),
+                ("sec-websocket-key2", "12998 5 Y3 1  .P00"),
+            ],
+        };
+        for (name, value) in handshake {
+            builder = builder.header(*name, *value);
+        }
         for (name, value) in req.headers.iter().take(MAX_HEADERS) {
             let name = match name {
                 Name::Known(i) => pick(&NAMES, *i).as_bytes(),
