@@ -422,7 +422,7 @@ impl Endpoint {
             }
         };
         let info = || self.session_info(request, &cx, transport, id);
-        let (receiver, task) = match self.receive(id, info, framing, prelude, cx.now) {
+        let (receiver, task) = match self.receive(id, transport, info, framing, prelude, cx.now) {
             Ok(receiving) => receiving,
             Err(StatusCode::SERVICE_UNAVAILABLE) => return Dispatch::Response(service_unavailable(h)),
             Err(status) => return Dispatch::Response(error_status(status, h)),
@@ -433,73 +433,84 @@ impl Endpoint {
         Dispatch::Stream { response, task }
     }
 
-    /// Attaches a receiving request to its session, creating the session if
-    /// needed (PROTOCOL.md §6). Fails with 503 when a new session would
-    /// exceed `max_sessions`, or with the status the `authorize` hook
-    /// chose.
+    /// Attaches a receiving request of `transport` to its session,
+    /// creating the session if needed (PROTOCOL.md §6). Fails with 503 when
+    /// a new session would exceed `max_sessions`, or with the status the
+    /// `authorize` hook chose. The hook runs without any lock held.
     fn receive(
         &self,
         id: &str,
+        transport: Transport,
         info: impl FnOnce() -> Result<SessionInfo, StatusCode>,
         framing: Framing,
         prelude: Option<Bytes>,
         now: Instant,
     ) -> Result<(Receiver, Option<AppTask>), StatusCode> {
         let shared = &self.shared;
-        let mode = |transport: Transport| {
-            if transport.is_polling() {
-                Mode::Polling
-            } else {
-                Mode::Streaming(shared.options.response_limit)
-            }
-        };
-        let mut sessions = shared.sessions();
-        if let Some(session) = sessions.get(id).cloned() {
-            let mut state = session.lock();
-            let fixed = |frame: Frame| Receiver::fixed(prelude.clone().into_iter().chain([framing.wrap(&frame)]));
-            match &state.phase {
-                // Messages queued before the close go out first (§11).
-                Phase::Closing(_) if !state.outbox.is_empty() && state.receiver.is_none() => {}
-                Phase::Closing(close) => {
-                    let close = close.clone();
-                    if state.receiver.is_none() {
-                        // Each later receiver restarts the disconnect timer (§11).
-                        state.epoch += 1;
-                        let at = now + shared.options.disconnect_delay;
-                        shared.timers().schedule(at, TimerKind::Disconnect, state.epoch, &session);
-                    }
-                    return Ok((fixed(close), None));
-                }
-                Phase::Open if state.receiver.is_some() && state.contender.is_none() => {
-                    let transport = session.info.transport;
-                    let receiver =
-                        Receiver::contend(shared, &session, &mut state, framing, mode(transport), prelude, now);
-                    return Ok((receiver, None));
-                }
-                Phase::Open if state.receiver.is_some() => {
-                    return Ok((fixed(crate::frame::another_connection()), None))
-                }
-                Phase::Open => {}
-                Phase::Ended => unreachable!("ended sessions leave the registry"),
-            }
-            let transport = session.info.transport;
-            let receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
-            return Ok((receiver, None));
+        // The current request's transport decides how its response ends:
+        // a session opened by xhr_streaming can be polled through xhr.
+        let mode = if transport.is_polling() { Mode::Polling } else { Mode::Streaming(shared.options.response_limit) };
+        let existing = shared.sessions().get(id).cloned();
+        if let Some(session) = existing {
+            return Ok((self.join(&session, framing, mode, prelude, now), None));
         }
         if shared.full() {
             return Err(StatusCode::SERVICE_UNAVAILABLE);
         }
         let info = info()?;
-        let transport = info.transport;
+        let mut sessions = shared.sessions();
+        if let Some(session) = sessions.get(id).cloned() {
+            // Another request opened it while the hook ran.
+            drop(sessions);
+            return Ok((self.join(&session, framing, mode, prelude, now), None));
+        }
         let session = shared.new_session(info, true);
         let mut state = session.lock();
-        let mut receiver = Receiver::attach(shared, &session, &mut state, framing, mode(transport), prelude, now);
+        let mut receiver = Receiver::attach(shared, &session, &mut state, framing, mode, prelude, now);
         receiver.open(&mut state, now);
         drop(state);
         sessions.insert(id.into(), session.clone());
         drop(sessions);
         let task = shared.start_app(Session::new(session));
         Ok((receiver, Some(task)))
+    }
+
+    /// A receiver for an existing session: attached, waiting as a
+    /// contender, or a fixed answer (the close frame, or 2010).
+    fn join(
+        &self,
+        session: &Arc<SessionCell>,
+        framing: Framing,
+        mode: Mode,
+        prelude: Option<Bytes>,
+        now: Instant,
+    ) -> Receiver {
+        let shared = &self.shared;
+        let mut state = session.lock();
+        let fixed = |frame: Frame| Receiver::fixed(prelude.clone().into_iter().chain([framing.wrap(&frame)]));
+        match &state.phase {
+            // Messages queued before the close go out first (§11).
+            Phase::Closing(_) if !state.outbox.is_empty() && state.receiver.is_none() => {}
+            Phase::Closing(close) => {
+                let close = close.clone();
+                if state.receiver.is_none() {
+                    // Each later receiver restarts the disconnect timer (§11).
+                    state.epoch += 1;
+                    let at = now + shared.options.disconnect_delay;
+                    shared.timers().schedule(at, TimerKind::Disconnect, state.epoch, session);
+                }
+                return fixed(close);
+            }
+            Phase::Open if state.receiver.is_some() && state.contender.is_none() => {
+                return Receiver::contend(shared, session, &mut state, framing, mode, prelude, now);
+            }
+            Phase::Open if state.receiver.is_some() => return fixed(crate::frame::another_connection()),
+            Phase::Open => {}
+            // Ended between the lookup and now: it ended because its
+            // receiver was dropped, or it expired.
+            Phase::Ended => return fixed(Frame::close(1002, "Connection interrupted")),
+        }
+        Receiver::attach(shared, session, &mut state, framing, mode, prelude, now)
     }
 
     /// The earliest deadline at which [`Endpoint::handle_timeout`] may have

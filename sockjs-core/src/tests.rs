@@ -1293,3 +1293,39 @@ fn stalled_receiver_ends_its_session() {
     assert_eq!(h.read(&mut slow), (vec![], true), "its response ends");
     assert_eq!(h.endpoint.session_count(), 1);
 }
+
+/// §6: how a response ends depends on the request's transport, not on the
+/// one that opened the session.
+#[test]
+fn the_requests_transport_decides_how_its_response_ends() {
+    // Opened by a poll, then read by a stream: the stream keeps going.
+    let mut h = Harness::new(App::Capture, Options::new("/mix"));
+    h.poll_body("/mix/0/p/xhr");
+    let session = h.session(0);
+    let (_, mut stream) = h.post("/mix/0/p/xhr_streaming", "").stream();
+    session.send("one").unwrap();
+    let (chunks, ended) = h.read(&mut stream);
+    assert_eq!((chunks.last().unwrap().as_str(), ended), ("a[\"one\"]\n", false));
+    session.send("two").unwrap();
+    assert_eq!(h.read(&mut stream), (vec!["a[\"two\"]\n".to_string()], false), "still streaming");
+    drop(stream);
+
+    // Opened by a stream, then polled: the poll ends after one frame.
+    let mut h = Harness::new(App::Capture, Options::new("/mix"));
+    let (_, mut stream) = h.post("/mix/0/s/xhr_streaming", "").stream();
+    h.read(&mut stream);
+    h.session(0).send("x").unwrap();
+    h.read(&mut stream);
+    drop(stream);
+    let mut h2 = Harness::new(App::Capture, Options::new("/mix"));
+    let (_, mut opened) = h2.post("/mix/0/t/xhr_streaming", "").stream();
+    let (chunks, _) = h2.read(&mut opened);
+    assert_eq!(chunks.last().unwrap(), "o\n");
+    // Finish the stream by size so that the session has no receiver.
+    let session = h2.session(0);
+    session.send("y".repeat(200 * 1024)).unwrap();
+    assert!(h2.read(&mut opened).1, "the stream ends past response_limit");
+    session.send("a").unwrap();
+    session.send("b").unwrap();
+    assert_eq!(h2.poll_body("/mix/0/t/xhr"), "a[\"a\",\"b\"]\n", "one frame, then the poll ends");
+}
