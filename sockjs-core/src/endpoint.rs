@@ -43,6 +43,32 @@ pub type AppTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///     }
 /// });
 /// ```
+///
+/// Or implement it for a type of your own, for example to hold shared
+/// state:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use sockjs_core::{AppTask, Endpoint, Handler, Options, Session};
+///
+/// struct Counter {
+///     sessions: Arc<AtomicUsize>,
+/// }
+///
+/// impl Handler for Counter {
+///     fn call(&self, mut session: Session) -> AppTask {
+///         let n = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+///         Box::pin(async move {
+///             let _ = session.send(format!("you are visitor {n}"));
+///             while session.recv().await.is_some() {}
+///         })
+///     }
+/// }
+///
+/// let endpoint = Endpoint::new(Options::new("/count"), Counter { sessions: Arc::default() });
+/// # drop(endpoint);
+/// ```
 pub trait Handler: Send + Sync + 'static {
     /// Runs the application for one session; the returned future is
     /// spawned and runs for as long as the application wants.
