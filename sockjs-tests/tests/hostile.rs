@@ -260,6 +260,30 @@ async fn all_sessions_end(c: &mut Checks, endpoints: &[Endpoint]) {
     }
 }
 
+/// `Endpoint::shutdown` reaches clients: a stream and a websocket get the
+/// 1001 close frame, and the websocket a 1001 close.
+async fn shutdown_reaches_clients(c: &mut Checks, endpoint: &Endpoint) {
+    let Ok(mut stream) = Connection::connect(&c.addr).await else { return };
+    let _ = stream.send(&Request::post("/h/0/sd1/xhr_streaming")).await;
+    let _ = stream.read_head().await;
+    let _ = stream.read_chunk().await; // prelude
+    let _ = stream.read_chunk().await; // o
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(c.ws_url("/h/0/sd2/websocket")).await else { return };
+    let _ = next_message(&mut ws).await;
+    endpoint.shutdown();
+    let chunk = stream.read_chunk().await.ok().flatten();
+    let expected = b"c[1001,\"Server shutting down\"]\n".to_vec();
+    c.expect("shutdown frame on xhr_streaming", chunk.as_ref() == Some(&expected), format!("{chunk:?}"));
+    let frame = next_message(&mut ws).await;
+    c.expect(
+        "shutdown frame on websocket",
+        frame == Some(Message::text("c[1001,\"Server shutting down\"]")),
+        format!("{frame:?}"),
+    );
+    let code = close_code(&mut ws).await;
+    c.expect("websocket closes with 1001", code == Some(1001), format!("{code:?}"));
+}
+
 fn run(name: &str, start: Start) {
     let (echo, close) = endpoints();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -274,6 +298,7 @@ fn run(name: &str, start: Start) {
         c.failures.extend(errors.into_iter().map(|e| format!("churn: {e}")));
         c.still_alive("after the churn").await;
         all_sessions_end(&mut c, &[echo.clone(), close.clone()]).await;
+        shutdown_reaches_clients(&mut c, &echo).await;
     });
     drop(server);
     let m = echo.metrics();
