@@ -81,10 +81,16 @@ impl SockJs {
     }
 
     /// Starts the timer task on the first request. It runs on the worker
-    /// that spawned it until the endpoint is dropped.
+    /// that spawned it until the endpoint is dropped; if that worker stops
+    /// first, the next request starts it again.
     fn start_timers(&self) {
         if !self.timers_started.swap(true, Ordering::AcqRel) {
-            rt::spawn(self.endpoint.run_timers(Instant::now, |at| rt::time::sleep_until(at.into())));
+            let restart = RestartOnDrop(self.timers_started.clone());
+            let timers = self.endpoint.run_timers(Instant::now, |at| rt::time::sleep_until(at.into()));
+            rt::spawn(async move {
+                let _restart = restart;
+                timers.await;
+            });
         }
     }
 
@@ -146,6 +152,15 @@ impl SockJs {
             }
             _ => HttpResponse::InternalServerError().finish(),
         }
+    }
+}
+
+/// Clears the "timers started" flag when the timer task goes away.
+struct RestartOnDrop(Arc<AtomicBool>);
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
