@@ -2,11 +2,18 @@
 //!
 //! ```text
 //! cargo run --release -p sockjs-examples --bin test-server -- \
-//!     --framework actix --listen 127.0.0.1:8081 [--sockjs-url URL]
+//!     --framework actix --listen 127.0.0.1:8081 [--sockjs-url URL] \
+//!     [--heartbeat-ms MS]
 //! ```
+//!
+//! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
+//! the benchmarks use it to measure idle sessions across heartbeats.
 
 use std::net::TcpListener;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use sockjs_core::{Endpoint, Jsessionid, Options};
 
 enum Server {
     Actix(sockjs_examples::ActixServer),
@@ -17,6 +24,7 @@ fn main() -> ExitCode {
     let mut framework = "actix".to_string();
     let mut listen = "127.0.0.1:8081".to_string();
     let mut sockjs_url = sockjs_core::DEFAULT_SOCKJS_URL.to_string();
+    let mut heartbeat = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -24,8 +32,13 @@ fn main() -> ExitCode {
             ("--framework", Some(v)) => framework = v,
             ("--listen", Some(v)) => listen = v,
             ("--sockjs-url", Some(v)) => sockjs_url = v,
+            ("--heartbeat-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
+                heartbeat = v.parse().ok().map(Duration::from_millis);
+            }
             _ => {
-                eprintln!("usage: test-server [--framework actix|warp] [--listen ADDR] [--sockjs-url URL]");
+                eprintln!(
+                    "usage: test-server [--framework actix|warp] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS]"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -37,7 +50,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let endpoints = sockjs_examples::reference_endpoints(&sockjs_url);
+    let endpoints = match heartbeat {
+        None => sockjs_examples::reference_endpoints(&sockjs_url),
+        Some(delay) => endpoints_with_heartbeat(&sockjs_url, delay),
+    };
     let server = match framework.as_str() {
         "actix" => sockjs_examples::serve_actix(listener, endpoints, 2).map(|s| (s.addr(), Server::Actix(s))),
         "warp" => sockjs_examples::serve_warp(listener, endpoints, 2).map(|s| (s.addr(), Server::Warp(s))),
@@ -66,4 +82,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The services of [`sockjs_examples::reference_endpoints`], each with
+/// `heartbeat_delay` set to `delay`.
+fn endpoints_with_heartbeat(sockjs_url: &str, delay: Duration) -> Vec<Endpoint> {
+    let options = |prefix: &str| Options::new(prefix).sockjs_url(sockjs_url).heartbeat_delay(delay);
+    vec![
+        Endpoint::new(options("/echo").response_limit(4096), sockjs_examples::echo),
+        Endpoint::new(options("/close"), sockjs_examples::close),
+        Endpoint::new(options("/disabled_websocket_echo").websocket(false), sockjs_examples::echo),
+        Endpoint::new(options("/cookie_needed_echo").jsessionid(Jsessionid::On), sockjs_examples::echo),
+        Endpoint::new(options("/ticker"), sockjs_examples::ticker),
+        Endpoint::new(options("/amplify"), sockjs_examples::amplify),
+        Endpoint::new(options("/broadcast"), sockjs_examples::Broadcast::default().handler()),
+    ]
 }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Regenerates the tables of BENCHMARKS.md in one go (about 5-6 minutes):
+#
+#     bench/run.sh [OUT_DIR]        # default OUT_DIR: target-bench/bench-results
+#
+# Builds the release binaries, installs sockjs-node's npm dependencies when
+# they are missing, then for each peer (our actix and warp servers,
+# sockjs-node 0.3.24, the bare tokio-tungstenite echo) starts the server on
+# an ephemeral 127.0.0.1 port, runs the scenarios against it with the fixed
+# parameters below and stops it. Every server is killed on every exit path
+# (trap on EXIT). Results: OUT_DIR/results.jsonl (one JSON line per
+# scenario), OUT_DIR/table.md (printed at the end), OUT_DIR/machine.txt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
+OUT=${1:-$CARGO_TARGET_DIR/bench-results}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+BIN=$CARGO_TARGET_DIR/release
+
+# ---- fixed parameters ------------------------------------------------------
+ECHO_SECONDS_MS=6000      # measured time of each echo scenario
+WS_SESSIONS=100           # ws echo sessions
+WS_INFLIGHT=4             # messages in flight per ws session
+XHR_CLIENTS=50            # xhr-polling / xhr-streaming clients
+FANOUT_SESSIONS=10000     # broadcast receivers
+FANOUT_ROUNDS=5
+IDLE_SESSIONS=5000        # idle sessions for RSS per session
+TIMER_SESSIONS=50000      # idle sessions for the timer scenario
+# The servers' heartbeat delay in the timer scenario: longer than it takes to
+# open every session, so that there is a quiet window before the first
+# heartbeats come due, then one whole heartbeat period is measured.
+TIMER_HEARTBEAT_MS=30000
+# Source addresses of the timer scenario's connections: one loopback address
+# has ~28,000 ephemeral ports (32768-60999), so 50,000 connections to one
+# server port need several. All of 127.0.0.0/8 is loopback.
+TIMER_SOURCES=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
+
+# ---- file descriptors ------------------------------------------------------
+# Client and server each hold one descriptor per connection.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FDS=$(ulimit -n)
+if [ "$FDS" != unlimited ] && [ "$FDS" -lt $((TIMER_SESSIONS + 1000)) ]; then
+    TIMER_SESSIONS=$((FDS - 1000))
+    echo "note: fd limit $FDS: the timer scenario uses $TIMER_SESSIONS sessions" >&2
+fi
+if [ "$FDS" != unlimited ] && [ "$FDS" -lt $((FANOUT_SESSIONS + 1000)) ]; then
+    FANOUT_SESSIONS=$((FDS - 1000))
+fi
+
+# ---- servers ---------------------------------------------------------------
+# At most one server runs at a time; SERVER_PID is it (empty when none), so
+# the EXIT trap never signals a PID that has been reused.
+SERVER_PID=
+SERVER_ADDR=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server LOGNAME COMMAND...: starts it, waits for "listening on ADDR".
+start_server() {
+    local log=$OUT/$1.log
+    shift
+    "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do
+        SERVER_ADDR=$(grep -o 'listening on [0-9.]*:[0-9]*' "$log" | head -1 | cut -d' ' -f3 || true)
+        [ -n "$SERVER_ADDR" ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "server did not start: $*" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+stop_server() {
+    cleanup
+    sleep 1 # let the kernel reap the sockets
+}
+
+# bench LABEL CASE SCENARIO [ARGS...]: one scenario against the running server.
+bench() {
+    local label=$1 case=$2 scenario=$3
+    shift 3
+    echo "== $label $case" >&2
+    if ! timeout 400 "$BIN/sockjs-bench" run --addr "$SERVER_ADDR" --pid "$SERVER_PID" \
+        --label "$label" --case "$case" --scenario "$scenario" "$@" | tee -a "$RESULTS"; then
+        echo "warning: $label $case failed" >&2
+    fi
+}
+
+echo_scenarios() {
+    local label=$1
+    bench "$label" ws-echo-32 ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
+    bench "$label" ws-echo-4k ws-echo --sessions $WS_SESSIONS --size 4096 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
+    bench "$label" raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
+    bench "$label" xhr-polling xhr-polling --sessions $XHR_CLIENTS --size 32 --duration-ms $ECHO_SECONDS_MS
+    bench "$label" xhr-streaming xhr-streaming --sessions $XHR_CLIENTS --size 32 --duration-ms $ECHO_SECONDS_MS
+    bench "$label" fanout-eventsource fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport eventsource --concurrency 128
+    bench "$label" fanout-xhr-streaming fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport xhr-streaming --concurrency 128
+}
+
+# peer LABEL START_COMMAND...: idle figures on fresh servers, then the load.
+peer() {
+    local label=$1
+    shift
+    start_server "$label-idle-ws" "$@"
+    bench "$label" idle-ws idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128
+    stop_server
+    start_server "$label-idle-xhr" "$@"
+    bench "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128
+    stop_server
+    start_server "$label-load" "$@"
+    echo_scenarios "$label"
+    stop_server
+}
+
+# ---- build -----------------------------------------------------------------
+echo "building (release, $CARGO_TARGET_DIR)" >&2
+(cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
+    -p sockjs-tests --bin sockjs-bench --bin bare-echo)
+if [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
+    echo "installing sockjs-node (npm, no lockfile)" >&2
+    (cd "$ROOT/sockjs-tests/node" && npm install --no-package-lock --no-audit --no-fund --silent)
+fi
+
+{
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "nproc: $(nproc)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "memory: $(grep MemTotal /proc/meminfo | awk '{printf "%.1f GiB", $2/1048576}')"
+    echo "kernel: $(uname -r)"
+    echo "rustc: $(rustc --version)"
+    echo "node: $(node --version)"
+    echo "fd limit: $FDS"
+    echo "load before: $(uptime)"
+} >"$OUT/machine.txt"
+
+# ---- the peers -------------------------------------------------------------
+peer actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
+peer warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
+peer node node "$ROOT/sockjs-tests/node/server.js" 0
+
+start_server bare "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
+bench bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
+stop_server
+
+# Timer scaling: many idle websocket sessions with heartbeats due.
+for framework in actix warp; do
+    start_server "$framework-timers" "$BIN/test-server" --framework $framework --listen 127.0.0.1:0 \
+        --heartbeat-ms $TIMER_HEARTBEAT_MS
+    bench $framework timers timers --sessions $TIMER_SESSIONS --heartbeat-ms $TIMER_HEARTBEAT_MS \
+        --duration-ms $TIMER_HEARTBEAT_MS --source-ips $TIMER_SOURCES --concurrency 256
+    stop_server
+done
+
+echo "load after: $(uptime)" >>"$OUT/machine.txt"
+"$BIN/sockjs-bench" table "$RESULTS" >"$OUT/table.md"
+echo
+cat "$OUT/machine.txt"
+echo
+cat "$OUT/table.md"

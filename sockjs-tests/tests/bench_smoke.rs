@@ -1,0 +1,70 @@
+//! A short smoke run of the load generator (`sockjs-bench`) against the
+//! actix reference server started in-process: proves the scenarios work
+//! end to end. No timing assertions; the figures live in BENCHMARKS.md.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use serde_json::Value;
+use sockjs_tests::bench::{run, Config, FanoutTransport, Scenario};
+
+fn field(report: &Value, key: &str) -> u64 {
+    report.get(key).and_then(Value::as_u64).unwrap_or_else(|| panic!("no {key} in {report}"))
+}
+
+/// Every message sent was echoed (and matched), with no errors.
+fn assert_echo_sane(report: &Value) {
+    println!("{report}");
+    assert!(field(report, "messages") > 0, "no message went through: {report}");
+    assert_eq!(field(report, "errors"), 0, "{report}");
+    assert_eq!(field(report, "unechoed"), 0, "{report}");
+    assert_eq!(field(report, "mismatched"), 0, "{report}");
+    assert!(report.get("server_cpu_us_per_msg").and_then(Value::as_f64).is_some(), "{report}");
+}
+
+#[test]
+fn load_generator_scenarios_run_against_actix() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoints = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
+    let server = sockjs_examples::serve_actix(listener, endpoints, 2).unwrap();
+    let addr = server.addr().to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+
+    // The server runs in this process: its PID is ours.
+    let config = |scenario| {
+        let mut c = Config::new(scenario, &addr);
+        c.server_pid = Some(std::process::id());
+        c.sessions = 4;
+        c.inflight = 2;
+        c.duration = Duration::from_millis(700);
+        c
+    };
+
+    let ws = runtime.block_on(run(&config(Scenario::WsEcho)));
+    assert_echo_sane(&ws);
+    assert_eq!(ws["scenario"], "ws-echo");
+
+    let mut streaming = config(Scenario::XhrStreaming);
+    streaming.size = 512;
+    let streaming = runtime.block_on(run(&streaming));
+    assert_echo_sane(&streaming);
+    // 512-byte messages against response_limit 4096: the stream reopens.
+    assert!(field(&streaming, "reconnects") > 0, "{streaming}");
+
+    let polling = runtime.block_on(run(&config(Scenario::XhrPolling)));
+    assert_echo_sane(&polling);
+
+    let mut fanout = config(Scenario::Fanout);
+    fanout.sessions = 20;
+    fanout.rounds = 2;
+    fanout.fanout_transport = FanoutTransport::EventSource;
+    let fanout = runtime.block_on(run(&fanout));
+    println!("{fanout}");
+    assert_eq!(field(&fanout, "receivers"), 20, "{fanout}");
+    assert_eq!(field(&fanout, "delivered"), 40, "every receiver got both broadcasts: {fanout}");
+    assert_eq!(field(&fanout, "missing"), 0, "{fanout}");
+    assert_eq!(field(&fanout, "errors"), 0, "{fanout}");
+
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(server);
+}
