@@ -25,15 +25,45 @@ pub(crate) enum Extra {
     Html,
 }
 
+/// Bytes that may need escaping: control characters, `"`, `\\`, and the
+/// lead bytes of the three-byte sequences holding the escaped ranges
+/// (0xE2 for U+2000..U+2FFF, 0xEF for U+F000..U+FFFF). `HTML_SPECIAL` adds
+/// `<` and `>`.
+const SPECIAL: [bool; 256] = special(false);
+const HTML_SPECIAL: [bool; 256] = special(true);
+
+const fn special(html: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0xE2] = true;
+    table[0xEF] = true;
+    if html {
+        table[b'<' as usize] = true;
+        table[b'>' as usize] = true;
+    }
+    table
+}
+
 /// Appends `s` to `out` as a JSON string literal, quotes included.
 pub(crate) fn quote_into(out: &mut Vec<u8>, s: &str, extra: Extra) {
     let bytes = s.as_bytes();
+    let table = if extra == Extra::Html { &HTML_SPECIAL } else { &SPECIAL };
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    loop {
+        // Skip plain bytes: one table load each.
+        while i < bytes.len() && !table[bytes[i] as usize] {
+            i += 1;
+        }
+        let Some(&b) = bytes.get(i) else { break };
         let (escape, width): (Escape, usize) = match b {
             b'"' => (Escape::Short(b'"'), 1),
             b'\\' => (Escape::Short(b'\\'), 1),
@@ -42,25 +72,18 @@ pub(crate) fn quote_into(out: &mut Vec<u8>, s: &str, extra: Extra) {
             b'\t' => (Escape::Short(b't'), 1),
             0x08 => (Escape::Short(b'b'), 1),
             0x0c => (Escape::Short(b'f'), 1),
-            0x00..=0x1f => (Escape::Unicode(u32::from(b)), 1),
-            b'<' | b'>' if extra == Extra::Html => (Escape::Unicode(u32::from(b)), 1),
-            // Three-byte sequences: U+2000..U+2FFF start with 0xE2,
-            // U+F000..U+FFFF with 0xEF. `s` is valid UTF-8, so both
-            // continuation bytes exist.
-            0xE2 | 0xEF => {
+            0x00..=0x1f | b'<' | b'>' => (Escape::Unicode(u32::from(b)), 1),
+            // 0xE2 or 0xEF: `s` is valid UTF-8, so both continuation bytes
+            // exist.
+            _ => {
                 let cp = (u32::from(b & 0x0F) << 12)
                     | (u32::from(bytes[i + 1] & 0x3F) << 6)
                     | u32::from(bytes[i + 2] & 0x3F);
-                if in_escape_set(cp) {
-                    (Escape::Unicode(cp), 3)
-                } else {
+                if !in_escape_set(cp) {
                     i += 3;
                     continue;
                 }
-            }
-            _ => {
-                i += 1;
-                continue;
+                (Escape::Unicode(cp), 3)
             }
         };
         out.extend_from_slice(&bytes[copied..i]);
