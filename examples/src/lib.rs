@@ -157,6 +157,7 @@ pub fn serve_actix_with_static(
             })
             .workers(workers)
             .h1_allow_half_closed(false)
+            .on_connect(sockjs_actix::on_connect)
             .listen(listener)?
             .run();
             let _ = tx.send(server.handle());

@@ -53,6 +53,8 @@ pub fn serve_warp_with_static(
 ) -> std::io::Result<WarpServer> {
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
+    // Accepted connections inherit TCP_NODELAY from the listener (Linux).
+    socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {

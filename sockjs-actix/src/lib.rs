@@ -12,7 +12,7 @@
 //! streaming response alive after the client closed its socket until the
 //! next write fails, so a client that drops a polling or streaming request
 //! and reconnects at once would find its session still taken (PROTOCOL.md
-//! §6 "Abort"):
+//! §6 "Abort"). Also set [`on_connect`], which turns on `TCP_NODELAY`:
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer};
@@ -27,6 +27,7 @@
 //!     });
 //!     HttpServer::new(move || App::new().service(echo.clone()))
 //!         .h1_allow_half_closed(false)
+//!         .on_connect(sockjs_actix::on_connect)
 //!         .bind(("127.0.0.1", 8080))?
 //!         .run()
 //!         .await
@@ -161,6 +162,16 @@ struct RestartOnDrop(Arc<AtomicBool>);
 impl Drop for RestartOnDrop {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Sets `TCP_NODELAY` on each connection; pass it to
+/// `HttpServer::on_connect`. Without it, a poll answered in two small
+/// writes (head, then the frame) waits for the client's delayed ACK, about
+/// 40 ms, and streamed frames can be held back the same way.
+pub fn on_connect(connection: &dyn std::any::Any, _data: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = tcp.set_nodelay(true);
     }
 }
 

@@ -19,7 +19,9 @@
 //!         }
 //!     });
 //!     let hello = warp::path("hello").map(|| "Hello!");
-//!     warp::serve(echo.or(hello)).run(([127, 0, 0, 1], 8080)).await;
+//!     // A listener with TCP_NODELAY, so that small frames go out at once.
+//!     let listener = sockjs_warp::listener(([127, 0, 0, 1], 8080).into()).await.unwrap();
+//!     warp::serve(echo.or(hello)).incoming(listener).run().await;
 //! }
 //! ```
 #![forbid(unsafe_code)]
@@ -90,6 +92,18 @@ pub fn filter(
             let request = Request { path, method, query, headers, remote, upgrade };
             async move { Ok::<_, Rejection>(server.serve(request, body).await) }
         })
+}
+
+/// Binds a listener for `warp::serve(...).incoming(...)` with
+/// `TCP_NODELAY` set, which the connections it accepts inherit (on Linux
+/// and the BSDs). Without it, a poll answered in two small writes (head,
+/// then the frame) waits for the client's delayed ACK, about 40 ms.
+pub async fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 #[derive(Clone)]
@@ -197,7 +211,10 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
     let limit = upgrade.max_message_size();
     tokio::spawn(async move {
         let Ok(io) = on_upgrade.await else { return };
-        let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
+        // A small read buffer: tungstenite's default (128 KiB, zeroed on the
+        // first read) would dominate an idle session's memory.
+        let config =
+            WebSocketConfig::default().read_buffer_size(4096).max_message_size(Some(limit)).max_frame_size(Some(limit));
         let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
         let (sink, stream) = socket.split();
         let (ws, task) = upgrade.accept(Instant::now());

@@ -110,6 +110,8 @@ async fn main() -> std::io::Result<()> {
     println!("bare-hyper listening on http://{addr}/echo");
     loop {
         let (stream, peer) = listener.accept().await?;
+        // Small frames go out at once, without waiting for delayed ACKs.
+        stream.set_nodelay(true)?;
         let endpoint = endpoint.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {

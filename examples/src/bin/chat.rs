@@ -85,6 +85,7 @@ async fn main() -> std::io::Result<()> {
         )
     })
     .h1_allow_half_closed(false)
+    .on_connect(sockjs_actix::on_connect)
     .bind(&listen)?;
     println!("chat listening on http://{listen}/");
     server.run().await
