@@ -685,6 +685,11 @@ impl Endpoint {
     }
 
     #[cfg(test)]
+    pub(crate) fn timers_point_at(&self, session: &std::sync::Weak<SessionCell>) -> bool {
+        self.shared.timers().points_at(session)
+    }
+
+    #[cfg(test)]
     pub(crate) fn timer_entries(&self) -> usize {
         self.shared.timers().len()
     }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -266,10 +266,28 @@ pub(crate) fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
+/// What a timer entry holds of its session: a small allocation of its
+/// own, so that entries still waiting in the heap after their session went
+/// away keep these few bytes alive rather than the whole session.
+#[derive(Debug, Default)]
+pub(crate) struct TimerTarget(Mutex<Weak<SessionCell>>);
+
+impl TimerTarget {
+    pub(crate) fn upgrade(&self) -> Option<Arc<SessionCell>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).upgrade()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn points_at(&self, session: &Weak<SessionCell>) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).ptr_eq(session)
+    }
+}
+
 /// The shared part of a session.
 #[derive(Debug)]
 pub(crate) struct SessionCell {
     pub(crate) info: SessionInfo,
+    pub(crate) timer_target: Arc<TimerTarget>,
     /// False for raw websockets: no SockJS frames.
     pub(crate) framed: bool,
     state: Mutex<SessionState>,
@@ -282,8 +300,10 @@ impl SessionCell {
         tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
         let transport = info.transport;
         let id = info.id.clone();
-        Arc::new(SessionCell {
+        let timer_target = Arc::new(TimerTarget::default());
+        let cell = Arc::new(SessionCell {
             info,
+            timer_target: timer_target.clone(),
             framed,
             state: Mutex::new(SessionState {
                 phase: Phase::Open,
@@ -303,7 +323,9 @@ impl SessionCell {
                 epoch: 0,
             }),
             app_handles: AtomicUsize::new(0),
-        })
+        });
+        *timer_target.0.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&cell);
+        cell
     }
 
     /// Locks the session state. A panic elsewhere while it was held does
@@ -342,6 +364,11 @@ impl Session {
     pub(crate) fn new(cell: Arc<SessionCell>) -> Session {
         cell.app_handles.fetch_add(1, Ordering::Relaxed);
         Session { cell }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cell(&self) -> &Arc<SessionCell> {
+        &self.cell
     }
 
     /// The session id from the URL (for websockets, the id in the URL;
@@ -439,6 +466,14 @@ impl Session {
         }
         store_waker(&mut state.app_waker, cx);
         Poll::Pending
+    }
+}
+
+impl Drop for SessionCell {
+    fn drop(&mut self) {
+        // Release the timer target's weak reference, so that the session's
+        // memory goes now, not when its last timer entry comes due.
+        *self.timer_target.0.lock().unwrap_or_else(|p| p.into_inner()) = Weak::new();
     }
 }
 

@@ -1329,3 +1329,20 @@ fn the_requests_transport_decides_how_its_response_ends() {
     session.send("b").unwrap();
     assert_eq!(h2.poll_body("/mix/0/t/xhr"), "a[\"a\",\"b\"]\n", "one frame, then the poll ends");
 }
+
+/// Timer entries still waiting after their session is gone hold a few
+/// bytes, not the session: its memory is released when it ends (found by
+/// the 100 000-session soak, where pending heartbeat entries kept 54 MB).
+#[test]
+fn pending_timers_do_not_hold_ended_sessions() {
+    let mut h = Harness::new(App::Capture, Options::new("/m"));
+    h.poll_body("/m/0/s/xhr");
+    let weak = Arc::downgrade(h.session(0).cell());
+    assert!(h.endpoint.timers_point_at(&weak));
+    h.sessions.lock().unwrap().clear();
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.endpoint.session_count(), 0);
+    assert_eq!(weak.strong_count(), 0, "the session is gone");
+    assert!(h.endpoint.timer_entries() > 0, "the first heartbeat entry is still pending");
+    assert!(!h.endpoint.timers_point_at(&weak), "and no longer holds the session's memory");
+}

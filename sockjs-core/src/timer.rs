@@ -8,11 +8,11 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
-use crate::session::{store_waker, wake, SessionCell};
+use crate::session::{store_waker, wake, SessionCell, TimerTarget};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimerKind {
@@ -30,7 +30,7 @@ pub(crate) struct Entry {
     seq: u64,
     pub(crate) kind: TimerKind,
     pub(crate) epoch: u64,
-    pub(crate) session: Weak<SessionCell>,
+    pub(crate) session: Arc<TimerTarget>,
 }
 
 impl PartialEq for Entry {
@@ -68,7 +68,7 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) fn schedule(&mut self, at: Instant, kind: TimerKind, epoch: u64, session: &Arc<SessionCell>) {
         self.seq += 1;
-        self.heap.push(Entry { at, seq: self.seq, kind, epoch, session: Arc::downgrade(session) });
+        self.heap.push(Entry { at, seq: self.seq, kind, epoch, session: session.timer_target.clone() });
         if self.announced.is_none_or(|announced| at < announced) {
             self.changed = true;
             wake(&mut self.driver);
@@ -105,6 +105,12 @@ impl Timers {
     pub(crate) fn wake_driver(&mut self) {
         self.changed = true;
         wake(&mut self.driver);
+    }
+
+    /// Whether any pending entry still points at `session`'s allocation.
+    #[cfg(test)]
+    pub(crate) fn points_at(&self, session: &std::sync::Weak<SessionCell>) -> bool {
+        self.heap.iter().any(|e| e.session.points_at(session))
     }
 
     #[cfg(test)]
