@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
+mod page;
 mod warp_server;
+pub use page::{serve_page, PageArgs};
 pub use warp_server::{serve_warp, serve_warp_with_static, WarpServer};
 
 /// The endpoints of the reference service; `sockjs_url` is the client URL

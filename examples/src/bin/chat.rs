@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Serialize;
 use sockjs_actix::{Message, Options, Session, SockJs};
 
@@ -58,35 +57,9 @@ impl Room {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let mut listen = "127.0.0.1:8080".to_string();
-    let mut sockjs_url = sockjs_core::DEFAULT_SOCKJS_URL.to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--listen", Some(v)) => listen = v,
-            ("--sockjs-url", Some(v)) => sockjs_url = v,
-            _ => {
-                eprintln!("usage: chat [--listen ADDR] [--sockjs-url URL]");
-                std::process::exit(2);
-            }
-        }
-    }
+    let args = sockjs_examples::PageArgs::parse("chat");
     let room = Room::default();
-    let chat = SockJs::new(Options::new("/chat").sockjs_url(&sockjs_url), move |session| room.clone().join(session));
-    let page = PAGE.replace("SOCKJS_URL", &sockjs_url);
-    let server = HttpServer::new(move || {
-        let page = page.clone();
-        App::new().service(chat.clone()).route(
-            "/",
-            web::get().to(move || {
-                let page = page.clone();
-                async move { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page) }
-            }),
-        )
-    })
-    .h1_allow_half_closed(false)
-    .on_connect(sockjs_actix::on_connect)
-    .bind(&listen)?;
-    println!("chat listening on http://{listen}/");
-    server.run().await
+    let options = Options::new("/chat").sockjs_url(&args.sockjs_url);
+    let chat = SockJs::new(options, move |session| room.clone().join(session));
+    sockjs_examples::serve_page("chat", &args, PAGE, chat).await
 }
