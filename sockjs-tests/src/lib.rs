@@ -3,7 +3,7 @@
 //!
 //! * [`conformance`]: the PROTOCOL.md conformance suite, runnable against any
 //!   base URL (`cargo run -p sockjs-tests --bin sockjs-conformance -- URL`).
-//! * [`bench`]: the load generator behind `sockjs-bench` (BENCHMARKS.md).
+//! * [`bench`](mod@bench): the load generator behind `sockjs-bench` (BENCHMARKS.md).
 //! * [`churn`]: session churn for the leak and soak tests.
 //! * [`http1`]: the small raw HTTP/1.x client the suite uses wherever the
 //!   wire matters (chunk boundaries, framing headers, socket closure).
