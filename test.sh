@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 sockjs-tests/browser/setup.sh
+sockjs-tests/scaling/setup.sh
 cargo test --workspace "$@"
