@@ -576,10 +576,7 @@ impl Endpoint {
                     if state.epoch == entry.epoch && state.heartbeat_due {
                         state.end(CloseReason::Stalled);
                         drop(state);
-                        let id = &session.info.id;
-                        if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, &session)) {
-                            sessions.remove(id);
-                        }
+                        forget(&mut sessions, &session);
                     }
                 }
                 TimerKind::Contention => {
@@ -595,10 +592,7 @@ impl Endpoint {
                     if state.epoch == entry.epoch && state.receiver.is_none() {
                         state.end(CloseReason::TimedOut);
                         drop(state);
-                        let id = &session.info.id;
-                        if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, &session)) {
-                            sessions.remove(id);
-                        }
+                        forget(&mut sessions, &session);
                     }
                 }
             }
@@ -669,11 +663,7 @@ impl Endpoint {
     /// server, and give the close frames a moment to go out.
     pub fn shutdown(&self) {
         for session in self.open_sessions() {
-            let mut state = session.lock();
-            state.close(1001, "Server shutting down");
-            if matches!(state.reason, Some(CloseReason::Server { code: 1001, .. })) {
-                state.reason = Some(CloseReason::Shutdown);
-            }
+            session.lock().close_as(1001, "Server shutting down", CloseReason::Shutdown);
         }
     }
 
@@ -766,6 +756,15 @@ impl PendingBody {
         tracing::debug!(target: "sockjs", session = %self.id, status = status.as_u16(), %error, "send rejected");
         let h = with_content_type(self.headers, headers::TEXT_PLAIN);
         response(status, h, Bytes::from_static(error.message().as_bytes()))
+    }
+}
+
+/// Removes `session` from the registry, unless its id now names another
+/// (newer) session.
+pub(crate) fn forget(sessions: &mut HashMap<Box<str>, Arc<SessionCell>>, session: &Arc<SessionCell>) {
+    let id = &session.info.id;
+    if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, session)) {
+        sessions.remove(id);
     }
 }
 

@@ -98,7 +98,7 @@ impl Receiver {
         now: Instant,
     ) -> Receiver {
         let receiver = Receiver::new(endpoint, session, framing, mode, prelude);
-        take_slot(&endpoint.clone(), session, state, receiver.id, now);
+        take_slot(endpoint, session, state, receiver.id, now);
         receiver
     }
 
@@ -275,9 +275,7 @@ impl Receiver {
         state.end(reason);
         drop(state);
         if let Some(mut sessions) = sessions {
-            if sessions.get(&link.session.info.id).is_some_and(|s| Arc::ptr_eq(s, &link.session)) {
-                sessions.remove(&link.session.info.id);
-            }
+            crate::endpoint::forget(&mut sessions, &link.session);
         }
     }
 }

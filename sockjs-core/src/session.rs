@@ -177,14 +177,20 @@ impl SessionState {
         }
     }
 
-    /// Closes the session from the server side.
+    /// Closes the session from the server side, at the application's word.
     pub(crate) fn close(&mut self, code: u16, reason: &str) {
+        self.close_as(code, reason, CloseReason::Server { code, reason: reason.to_string() });
+    }
+
+    /// Closes the session from the server side with `c[code,"reason"]`;
+    /// `why` is what [`Session::close_reason`] will report.
+    pub(crate) fn close_as(&mut self, code: u16, reason: &str, why: CloseReason) {
         if !self.is_open() {
             return;
         }
         tracing::debug!(target: "sockjs", session = %self.id, code, reason, "session closed by the server");
         self.phase = Phase::Closing(Frame::close(code, reason));
-        self.reason = Some(CloseReason::Server { code, reason: reason.to_string() });
+        self.reason = Some(why);
         wake(&mut self.app_waker);
         wake(&mut self.receiver_waker);
     }
@@ -214,8 +220,7 @@ impl SessionState {
             // The client is not taking what it is sent: drop the backlog
             // and close, rather than grow without bound.
             self.clear_outbox();
-            self.close(1009, "Outgoing queue full");
-            self.reason = Some(CloseReason::QueueFull);
+            self.close_as(1009, "Outgoing queue full", CloseReason::QueueFull);
             return Err(SendError::QueueFull);
         }
         self.queued += item.len();
