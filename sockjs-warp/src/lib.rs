@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
@@ -142,21 +142,16 @@ impl Server {
         parts.headers = request.headers;
         let cx = driver::request_context(request.remote);
         match self.endpoint.handle(&parts, cx) {
-            Dispatch::Response(response) => response.map(warp::hyper::body::Bytes::from).map(Into::into),
+            Dispatch::Response(response) => into_reply(response),
             Dispatch::ReadBody(pending) => {
                 let limit = pending.limit();
                 let mut collected = BytesMut::new();
                 while let Some(chunk) = body.next().await {
-                    let Ok(mut chunk) = chunk else { return status(http::StatusCode::BAD_REQUEST) };
+                    let Ok(chunk) = chunk else { return status(http::StatusCode::BAD_REQUEST) };
                     if collected.len() + chunk.remaining() > limit {
                         return into_reply(pending.too_large());
                     }
-                    while chunk.has_remaining() {
-                        let part = chunk.chunk();
-                        collected.extend_from_slice(part);
-                        let n = part.len();
-                        chunk.advance(n);
-                    }
+                    collected.put(chunk);
                 }
                 into_reply(pending.finish(&collected))
             }
