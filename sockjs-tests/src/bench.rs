@@ -177,7 +177,10 @@ impl Config {
 
 /// Runs the scenario and returns its figures as one JSON object. Failures
 /// are reported in the object (`errors`, `first_error`), never by panic.
+/// Runs in one process take fresh session ids each; run them one after
+/// another, not concurrently.
 pub async fn run(config: &Config) -> Value {
+    RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let config = Arc::new(config.clone());
     let started = Instant::now();
     let body = match config.scenario {
@@ -341,9 +344,15 @@ fn payload(seq: u64, size: usize) -> String {
     text
 }
 
+/// The session id of the `i`-th session of the current run: unique per
+/// process and per run, so that scenarios run one after another in one
+/// process (as in the smoke test) never land on each other's sessions.
 fn session_id(i: usize) -> String {
-    format!("{:x}b{i}", std::process::id())
+    format!("{:x}r{}b{i}", std::process::id(), RUN.load(std::sync::atomic::Ordering::Relaxed))
 }
+
+/// Counts the scenario runs of this process; see [`session_id`].
+static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Runs `open(i)` for `0..n` with at most `concurrency` at once; returns
 /// the successes in order of completion and the failures' first message.
