@@ -37,10 +37,7 @@
 #![deny(missing_docs)]
 
 use std::convert::Infallible;
-use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -50,9 +47,9 @@ use actix_web::http::ConnectionType;
 use actix_web::http::StatusCode;
 use actix_web::{rt, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use actix_ws::{AggregatedMessage, CloseReason, ProtocolError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_core::Stream;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, Hixie76, Incoming, Outgoing, Sink, WebSocket};
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, Hixie76, WebSocket, WsIncoming, WsOutgoing, WsSink};
 
 pub use sockjs_core::{self as core, CloseReason as SessionCloseReason, Handler, Message, Options, Session, Transport};
 
@@ -61,7 +58,6 @@ pub use sockjs_core::{self as core, CloseReason as SessionCloseReason, Handler, 
 #[derive(Clone, Debug)]
 pub struct SockJs {
     endpoint: Endpoint,
-    timers_started: Arc<AtomicBool>,
 }
 
 impl SockJs {
@@ -73,7 +69,7 @@ impl SockJs {
 
     /// Serves an existing [`Endpoint`].
     pub fn from_endpoint(endpoint: Endpoint) -> SockJs {
-        SockJs { endpoint, timers_started: Arc::new(AtomicBool::new(false)) }
+        SockJs { endpoint }
     }
 
     /// The endpoint (for its session count, `close_all`, ...).
@@ -81,43 +77,20 @@ impl SockJs {
         &self.endpoint
     }
 
-    /// Starts the timer task on the first request. It runs on the worker
-    /// that spawned it until the endpoint is dropped; if that worker stops
-    /// first, the next request starts it again.
-    fn start_timers(&self) {
-        if !self.timers_started.swap(true, Ordering::AcqRel) {
-            let restart = RestartOnDrop(self.timers_started.clone());
-            let timers = self.endpoint.run_timers(Instant::now, |at| rt::time::sleep_until(at.into()));
-            rt::spawn(async move {
-                let _restart = restart;
-                timers.await;
-            });
-        }
-    }
-
     /// Handles one request under the prefix.
-    pub async fn serve(&self, req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
-        self.start_timers();
+    pub async fn serve(&self, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+        // The timer task runs on the worker that started it; if that worker
+        // stops, the next request starts it again.
+        driver::start_timers(&self.endpoint, |at| rt::time::sleep_until(at.into()), |task| drop(rt::spawn(task)));
         let Some(parts) = request_parts(&req) else {
             return HttpResponse::BadRequest().finish();
         };
         let cx = driver::request_context(req.peer_addr());
         match self.endpoint.handle(&parts, cx) {
             Dispatch::Response(response) => full_response(response),
-            Dispatch::ReadBody(pending) => {
-                let limit = pending.limit();
-                let mut body = BytesMut::new();
-                while let Some(chunk) = poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
-                    let Ok(chunk) = chunk else { return HttpResponse::BadRequest().finish() };
-                    if body.len() + chunk.len() > limit {
-                        return full_response(pending.too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                full_response(pending.finish(&body))
-            }
+            Dispatch::ReadBody(pending) => full_response(driver::send_body(pending, payload).await),
             Dispatch::Stream { response, task } => {
-                if let Some(task) = task.and_then(driver::start) {
+                if let Some(task) = task {
                     rt::spawn(task);
                 }
                 let (head, receiver) = response.into_parts();
@@ -133,7 +106,7 @@ impl SockJs {
             Dispatch::WebSocket(upgrade) => {
                 if let Some(hixie) = upgrade.hixie76().cloned() {
                     let (ws, task) = upgrade.accept(Instant::now());
-                    if let Some(task) = driver::start(task) {
+                    if let Some(task) = task {
                         rt::spawn(task);
                     }
                     return hixie76(hixie, ws, payload);
@@ -145,23 +118,13 @@ impl SockJs {
                 };
                 let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
                 let (ws, task) = upgrade.accept(Instant::now());
-                if let Some(task) = driver::start(task) {
+                if let Some(task) = task {
                     rt::spawn(task);
                 }
-                rt::spawn(async move { ws.run(stream, incoming, &mut WsSink(session), Instant::now).await });
+                rt::spawn(async move { ws.run(stream, incoming, &mut Sink(session), Instant::now).await });
                 response
             }
-            _ => HttpResponse::InternalServerError().finish(),
         }
-    }
-}
-
-/// Clears the "timers started" flag when the timer task goes away.
-struct RestartOnDrop(Arc<AtomicBool>);
-
-impl Drop for RestartOnDrop {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -218,7 +181,7 @@ fn full_response(response: http::Response<Bytes>) -> HttpResponse {
 /// A receiver as an actix body: each chunk becomes one HTTP chunk, and
 /// actix flushes as soon as the receiver has nothing more ready. Dropping
 /// it (when the client disconnects) tells the core at once.
-struct ChunkedBody(sockjs_core::Receiver);
+struct ChunkedBody(sockjs_core::ReceiverBody);
 
 impl MessageBody for ChunkedBody {
     type Error = Infallible;
@@ -233,34 +196,33 @@ impl MessageBody for ChunkedBody {
 }
 
 /// The sending half of an actix-ws connection.
-struct WsSink(actix_ws::Session);
+struct Sink(actix_ws::Session);
 
-impl Sink<Outgoing> for WsSink {
-    async fn send(&mut self, output: Outgoing) -> Result<(), Closed> {
+impl WsSink<WsOutgoing> for Sink {
+    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
         match output {
-            Outgoing::Text(text) => {
+            WsOutgoing::Text(text) => {
                 let text = bytestring::ByteString::try_from(text).map_err(|_| Closed)?;
                 self.0.text(text).await.map_err(|_| Closed)
             }
-            Outgoing::Pong(data) => self.0.pong(&data).await.map_err(|_| Closed),
-            Outgoing::Close { code, reason } => {
-                let reason = CloseReason { code: code.into(), description: Some(reason.into()) };
+            WsOutgoing::Pong(data) => self.0.pong(&data).await.map_err(|_| Closed),
+            WsOutgoing::Close { code, reason } => {
+                let reason = CloseReason { code: code.into(), description: Some(reason.into_owned()) };
                 self.0.clone().close(Some(reason)).await.map_err(|_| Closed)
             }
-            _ => Ok(()),
         }
     }
 }
 
-fn incoming(message: Result<AggregatedMessage, ProtocolError>) -> Incoming<bytestring::ByteString> {
+fn incoming(message: Result<AggregatedMessage, ProtocolError>) -> WsIncoming<bytestring::ByteString> {
     match message {
-        Ok(AggregatedMessage::Text(text)) => Incoming::Text(text),
-        Ok(AggregatedMessage::Binary(data)) => Incoming::Binary(data),
-        Ok(AggregatedMessage::Ping(data)) => Incoming::Ping(data),
-        Ok(AggregatedMessage::Pong(_)) => Incoming::Pong,
-        Ok(AggregatedMessage::Close(_)) => Incoming::Close,
-        Err(ProtocolError::Overflow) => Incoming::TooLarge,
-        Err(_) => Incoming::Error,
+        Ok(AggregatedMessage::Text(text)) => WsIncoming::Text(text),
+        Ok(AggregatedMessage::Binary(data)) => WsIncoming::Binary(data),
+        Ok(AggregatedMessage::Ping(data)) => WsIncoming::Ping(data),
+        Ok(AggregatedMessage::Pong(_)) => WsIncoming::Pong,
+        Ok(AggregatedMessage::Close(_)) => WsIncoming::Close,
+        Err(ProtocolError::Overflow) => WsIncoming::TooLarge,
+        Err(_) => WsIncoming::Error,
     }
 }
 
@@ -288,7 +250,7 @@ impl Stream for PayloadBytes {
 
 struct ChannelSink(tokio::sync::mpsc::Sender<Bytes>);
 
-impl Sink<Bytes> for ChannelSink {
+impl WsSink<Bytes> for ChannelSink {
     async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
         self.0.send(bytes).await.map_err(|_| Closed)
     }

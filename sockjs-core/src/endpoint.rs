@@ -1,13 +1,11 @@
 //! The endpoint: one SockJS service under one prefix, its session registry
 //! and its timers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::{Instant, SystemTime};
 
@@ -15,75 +13,22 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{request, Method, Response, StatusCode};
 
+use crate::app::{self, AppTask, Handler};
 use crate::headers::{self, Cors};
-use crate::metrics::{Counters, Metrics};
-use crate::payload::{self, PayloadError};
-use crate::receiver::{Mode, Receiver};
+use crate::metrics::Metrics;
+use crate::options::OptionsError;
+use crate::payload;
+use crate::receiver::{Limit, ReceiverBody};
+use crate::responses::{
+    error_status, forbidden, method_not_allowed, not_found, response, service_unavailable, text, with_content_type,
+};
 use crate::route::{route, Route, SessionUrl};
-use crate::session::{CloseReason, Phase, Session, SessionCell, SessionInfo};
-use crate::timer::{TimerKind, Timers};
+use crate::send::PendingBody;
+use crate::session::{Hub, SessionInfo};
+use crate::state::{CloseReason, Limits};
 use crate::transport::{self, Framing};
-use crate::websocket::{self, WebSocketUpgrade};
-use crate::{Frame, Options, Transport};
-
-/// A boxed application task, to be spawned by the adapter.
-pub type AppTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// Application code that runs once for every new session.
-///
-/// Implemented for every `Fn(Session) -> impl Future<Output = ()>` closure
-/// that is `Send + Sync + 'static`:
-///
-/// ```
-/// use sockjs_core::{Handler, Session};
-/// fn assert_handler(_: impl Handler) {}
-/// assert_handler(|mut session: Session| async move {
-///     while let Some(m) = session.recv().await {
-///         let _ = session.send(m);
-///     }
-/// });
-/// ```
-///
-/// Or implement it for a type of your own, for example to hold shared
-/// state:
-///
-/// ```
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use sockjs_core::{AppTask, Endpoint, Handler, Options, Session};
-///
-/// struct Counter {
-///     sessions: Arc<AtomicUsize>,
-/// }
-///
-/// impl Handler for Counter {
-///     fn call(&self, mut session: Session) -> AppTask {
-///         let n = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
-///         Box::pin(async move {
-///             let _ = session.send(format!("you are visitor {n}"));
-///             while session.recv().await.is_some() {}
-///         })
-///     }
-/// }
-///
-/// let endpoint = Endpoint::new(Options::new("/count"), Counter { sessions: Arc::default() });
-/// # drop(endpoint);
-/// ```
-pub trait Handler: Send + Sync + 'static {
-    /// Runs the application for one session; the returned future is
-    /// spawned and runs for as long as the application wants.
-    fn call(&self, session: Session) -> AppTask;
-}
-
-impl<F, Fut> Handler for F
-where
-    F: Fn(Session) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    fn call(&self, session: Session) -> AppTask {
-        Box::pin(self(session))
-    }
-}
+use crate::upgrade::{self, WebSocketUpgrade};
+use crate::{Options, Transport};
 
 /// What the caller supplies with each request: the time, entropy, and the
 /// peer address. The core reads no clock and no random source itself.
@@ -99,19 +44,21 @@ pub struct RequestContext {
     pub remote_addr: Option<SocketAddr>,
 }
 
-/// What the adapter must do with a request.
-#[non_exhaustive]
+/// What the adapter must do with a request. Exhaustive: a new case is a
+/// compile error in every driver, not a silent fallback.
 pub enum Dispatch {
     /// Send this complete response.
     Response(Response<Bytes>),
     /// Read the request body, at most [`PendingBody::limit`] bytes, then
-    /// call [`PendingBody::finish`] (or [`PendingBody::too_large`]).
+    /// call [`PendingBody::finish`] (or [`PendingBody::too_large`]) and
+    /// send the response its [`crate::Delivery`] resolves to.
     ReadBody(PendingBody),
-    /// Send the head now, then every chunk of the [`Receiver`] as its own
-    /// flushed chunk. If `task` is set, a session was opened: spawn it.
+    /// Send the head now, then every chunk of the [`ReceiverBody`] as its
+    /// own flushed chunk. If `task` is set, a session was opened and its
+    /// application already ran up to its first suspension point: spawn it.
     Stream {
         /// The response head and its streaming body.
-        response: Response<Receiver>,
+        response: Response<ReceiverBody>,
         /// The application task of a new session.
         task: Option<AppTask>,
     },
@@ -144,101 +91,83 @@ impl fmt::Debug for Dispatch {
 /// [`Endpoint::poll_timeout`] and [`Endpoint::handle_timeout`] itself).
 #[derive(Clone)]
 pub struct Endpoint {
-    shared: Arc<Shared>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Shared {
-    pub(crate) options: Options,
-    handler: Box<dyn Handler>,
-    sessions: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
-    /// Open websocket sessions (they are not in `sessions`: their ids need
-    /// not be unique), for `close_all`.
-    pub(crate) websockets: Mutex<HashMap<u64, Weak<SessionCell>>>,
-    timers: Mutex<Timers>,
-    next_id: AtomicU64,
+/// What an endpoint holds: its options and pages, the application, and
+/// its sessions (the hub: registry, timers, limits, counters).
+struct Inner {
+    options: Options,
+    handler: Arc<dyn Handler>,
+    hub: Arc<Hub>,
     iframe: Bytes,
     etag: HeaderValue,
-    pub(crate) counters: Arc<Counters>,
-}
-
-impl Shared {
-    /// A new session for `info`.
-    pub(crate) fn new_session(&self, info: SessionInfo, framed: bool) -> Arc<SessionCell> {
-        SessionCell::new(info, framed, self.options.max_queue, self.counters.clone())
-    }
-
-    /// Whether the endpoint holds as many sessions as it may.
-    pub(crate) fn full(&self) -> bool {
-        self.counters.live_total() >= self.options.max_sessions as u64
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Lock order: `sessions`, then one session's state, then `timers`.
-    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<Box<str>, Arc<SessionCell>>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn timers(&self) -> MutexGuard<'_, Timers> {
-        self.timers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The application task for a new session, inside a `sockjs_session`
-    /// span so that the application's own events carry the session.
-    pub(crate) fn start_app(&self, session: Session) -> AppTask {
-        use tracing::Instrument;
-        let span = tracing::debug_span!(target: "sockjs", "sockjs_session", id = session.id(), transport = %session.transport());
-        Box::pin(self.handler.call(session).instrument(span))
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.timers().wake_driver();
-    }
+    /// Whether a task runs the timers (see [`crate::driver::start_timers`]).
+    timers_running: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint").field("options", &self.shared.options).finish_non_exhaustive()
+        f.debug_struct("Endpoint").field("options", &self.inner.options).finish_non_exhaustive()
     }
 }
 
 const IFRAME_TEMPLATE: &str = include_str!("templates/iframe.html");
-const NOT_FOUND_BODY: &str = "404 Error: Page not found\n";
 
 impl Endpoint {
     /// Creates an endpoint with these options, running `handler` for every
     /// new session.
+    ///
+    /// # Panics
+    ///
+    /// When the options fail [`Options::validate`]; see
+    /// [`Endpoint::try_new`].
     pub fn new(options: Options, handler: impl Handler) -> Endpoint {
+        match Endpoint::try_new(options, handler) {
+            Ok(endpoint) => endpoint,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Creates an endpoint, or says which option is out of range.
+    pub fn try_new(options: Options, handler: impl Handler) -> Result<Endpoint, OptionsError> {
+        options.validate()?;
         let iframe = IFRAME_TEMPLATE.replace("SOCKJS_URL", &options.sockjs_url);
         let etag = format!("\"{:016x}\"", fnv1a(iframe.as_bytes()));
-        Endpoint {
-            shared: Arc::new(Shared {
+        let limits = Limits {
+            heartbeat_delay: options.heartbeat_delay,
+            disconnect_delay: options.disconnect_delay,
+            contention_grace: options.contention_grace,
+            send_timeout: options.send_timeout,
+            max_queue: options.max_queue,
+            max_inbox: options.max_inbox,
+            max_payload: options.max_payload,
+        };
+        Ok(Endpoint {
+            inner: Arc::new(Inner {
+                hub: Arc::new(Hub::new(limits, options.max_sessions)),
                 options,
-                handler: Box::new(handler),
-                sessions: Mutex::new(HashMap::new()),
-                websockets: Mutex::new(HashMap::new()),
-                timers: Mutex::new(Timers::default()),
-                next_id: AtomicU64::new(1),
+                handler: Arc::new(handler),
                 iframe: Bytes::from(iframe),
                 etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
-                counters: Arc::default(),
+                timers_running: Arc::default(),
             }),
-        }
+        })
+    }
+
+    pub(crate) fn timers_running(&self) -> &Arc<AtomicBool> {
+        &self.inner.timers_running
     }
 
     /// The endpoint's options.
     pub fn options(&self) -> &Options {
-        &self.shared.options
+        &self.inner.options
     }
 
     /// Whether `path` (raw, without the query) is under this endpoint's
     /// prefix, so that [`Endpoint::handle`] should see the request.
     pub fn matches(&self, path: &str) -> bool {
-        let prefix = self.shared.options.prefix.as_str();
+        let prefix = self.inner.options.prefix.as_str();
         path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
@@ -248,7 +177,7 @@ impl Endpoint {
         let dispatch = self.dispatch(request, cx);
         if let Dispatch::Response(r) = &dispatch {
             if r.status().as_u16() >= 400 {
-                self.shared.counters.rejected();
+                self.inner.hub.counters.rejected();
                 tracing::debug!(
                     target: "sockjs",
                     status = r.status().as_u16(),
@@ -263,11 +192,11 @@ impl Endpoint {
 
     /// A snapshot of the endpoint's counters.
     pub fn metrics(&self) -> Metrics {
-        self.shared.counters.snapshot()
+        self.inner.hub.counters.snapshot(self.inner.hub.pending_timers())
     }
 
     fn dispatch(&self, request: &request::Parts, cx: RequestContext) -> Dispatch {
-        let options = &self.shared.options;
+        let options = &self.inner.options;
         let Some(route) = route(&options.prefix, request.uri.path()) else {
             return Dispatch::Response(not_found(HeaderMap::new()));
         };
@@ -289,7 +218,7 @@ impl Endpoint {
     }
 
     fn session_url_enabled(&self, kind: SessionUrl) -> bool {
-        let o = &self.shared.options;
+        let o = &self.inner.options;
         match kind {
             SessionUrl::XhrSend => {
                 [Transport::XhrPolling, Transport::XhrStreaming, Transport::EventSource, Transport::HtmlFile]
@@ -302,7 +231,7 @@ impl Endpoint {
     }
 
     fn info(&self, request: &request::Parts, cx: RequestContext) -> Response<Bytes> {
-        let options = &self.shared.options;
+        let options = &self.inner.options;
         let mut h = HeaderMap::new();
         headers::cors(&mut h, &request.headers, options, Cors::Echo);
         if request.method == Method::OPTIONS {
@@ -326,7 +255,7 @@ impl Endpoint {
     }
 
     fn iframe(&self, request: &request::Parts, cx: RequestContext) -> Response<Bytes> {
-        let shared = &self.shared;
+        let shared = &self.inner;
         let mut h = HeaderMap::new();
         headers::long_cache(&mut h, cx.wall_clock);
         if request.headers.get(header::IF_NONE_MATCH) == Some(&shared.etag) {
@@ -338,28 +267,34 @@ impl Endpoint {
     }
 
     fn websocket(&self, request: &request::Parts, cx: RequestContext, transport: Transport, id: &str) -> Dispatch {
-        if !self.shared.options.is_enabled(transport) {
+        if !self.inner.options.is_enabled(transport) {
             return Dispatch::Response(not_found(HeaderMap::new()));
         }
-        let kind = match websocket::check_upgrade(request, transport) {
+        let kind = match upgrade::check_upgrade(request, transport) {
             Ok(kind) => kind,
             Err(message) => return Dispatch::Response(text(StatusCode::BAD_REQUEST, headers::TEXT_PLAIN, message)),
         };
         if !self.origin_allowed(request) {
             return Dispatch::Response(forbidden(HeaderMap::new()));
         }
-        if self.shared.full() {
+        if self.inner.hub.full() {
             return Dispatch::Response(service_unavailable(HeaderMap::new()));
         }
         match self.session_info(request, &cx, transport, id) {
-            Ok(info) => Dispatch::WebSocket(WebSocketUpgrade::new(self.shared.clone(), kind, info)),
+            Ok(info) => Dispatch::WebSocket(WebSocketUpgrade::new(
+                self.inner.hub.clone(),
+                self.inner.handler.clone(),
+                kind,
+                info,
+                request,
+            )),
             Err(status) => Dispatch::Response(error_status(status, HeaderMap::new())),
         }
     }
 
     fn origin_allowed(&self, request: &request::Parts) -> bool {
         let origin = request.headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("\u{0}"));
-        self.shared.options.origins.allows(origin)
+        self.inner.options.origins.allows(origin)
     }
 
     /// What a new session keeps of its opening request, once the
@@ -371,7 +306,7 @@ impl Endpoint {
         transport: Transport,
         id: &str,
     ) -> Result<SessionInfo, StatusCode> {
-        let extensions = match &self.shared.options.authorize {
+        let extensions = match &self.inner.options.authorize {
             Some(authorize) => authorize(request)?,
             None => http::Extensions::new(),
         };
@@ -380,13 +315,13 @@ impl Endpoint {
             transport,
             uri: request.uri.clone(),
             headers: headers::exposed(&request.headers),
-            remote_addr: headers::client_addr(&request.headers, cx.remote_addr, self.shared.options.trusted_proxies),
+            remote_addr: headers::client_addr(&request.headers, cx.remote_addr, self.inner.options.trusted_proxies),
             extensions,
         })
     }
 
     fn session_url(&self, request: &request::Parts, cx: RequestContext, id: &str, kind: SessionUrl) -> Dispatch {
-        let options = &self.shared.options;
+        let options = &self.inner.options;
         let cors = match kind {
             SessionUrl::Xhr | SessionUrl::XhrSend | SessionUrl::XhrStreaming => Cors::Echo,
             SessionUrl::EventSource => Cors::NullAsStar,
@@ -407,7 +342,7 @@ impl Endpoint {
             SessionUrl::WebSocket => return self.websocket(request, cx, Transport::WebSocket, id),
             SessionUrl::XhrSend | SessionUrl::JsonpSend => {
                 return Dispatch::ReadBody(PendingBody {
-                    endpoint: self.shared.clone(),
+                    hub: self.inner.hub.clone(),
                     id: id.into(),
                     jsonp: kind == SessionUrl::JsonpSend,
                     content_type: request.headers.get(header::CONTENT_TYPE).cloned(),
@@ -471,132 +406,42 @@ impl Endpoint {
         framing: Framing,
         prelude: Option<Bytes>,
         now: Instant,
-    ) -> Result<(Receiver, Option<AppTask>), StatusCode> {
-        let shared = &self.shared;
+    ) -> Result<(ReceiverBody, Option<AppTask>), StatusCode> {
+        let hub = &self.inner.hub;
         // The current request's transport decides how its response ends:
         // a session opened by xhr_streaming can be polled through xhr.
-        let mode = if transport.is_polling() { Mode::Polling } else { Mode::Streaming(shared.options.response_limit) };
-        let existing = shared.sessions().get(id).cloned();
-        if let Some(session) = existing {
-            return Ok((self.join(&session, framing, mode, prelude, now), None));
+        let limit =
+            if transport.is_polling() { Limit::Polling } else { Limit::Streaming(self.inner.options.response_limit) };
+        if let Some(session) = hub.lookup(id) {
+            return Ok((ReceiverBody::joining(&session, framing, limit, prelude, now), None));
         }
-        if shared.full() {
+        if hub.full() {
             return Err(StatusCode::SERVICE_UNAVAILABLE);
         }
         let info = info()?;
-        let mut sessions = shared.sessions();
-        if let Some(session) = sessions.get(id).cloned() {
-            // Another request opened it while the hook ran.
-            drop(sessions);
-            return Ok((self.join(&session, framing, mode, prelude, now), None));
+        // Another request may have opened it while the hook ran.
+        match hub.register(id, || hub.create(info, true, false)) {
+            Err(session) => Ok((ReceiverBody::joining(&session, framing, limit, prelude, now), None)),
+            Ok(session) => {
+                let receiver = ReceiverBody::opening(&session, framing, limit, prelude, true, now);
+                let task = app::start(&*self.inner.handler, session);
+                Ok((receiver, task))
+            }
         }
-        let session = shared.new_session(info, true);
-        let mut state = session.lock();
-        let mut receiver = Receiver::attach(shared, &session, &mut state, framing, mode, prelude, now);
-        receiver.open(&mut state, now);
-        drop(state);
-        sessions.insert(id.into(), session.clone());
-        drop(sessions);
-        let task = shared.start_app(Session::new(session));
-        Ok((receiver, Some(task)))
     }
 
-    /// A receiver for an existing session: attached, waiting as a
-    /// contender, or a fixed answer (the close frame, or 2010).
-    fn join(
-        &self,
-        session: &Arc<SessionCell>,
-        framing: Framing,
-        mode: Mode,
-        prelude: Option<Bytes>,
-        now: Instant,
-    ) -> Receiver {
-        let shared = &self.shared;
-        let mut state = session.lock();
-        let fixed = |frame: Frame| Receiver::fixed(prelude.clone().into_iter().chain([framing.wrap(&frame)]));
-        match &state.phase {
-            // Messages queued before the close go out first (§11).
-            Phase::Closing(_) if !state.outbox.is_empty() && state.receiver.is_none() => {}
-            Phase::Closing(close) => {
-                let close = close.clone();
-                if state.receiver.is_none() {
-                    // Each later receiver restarts the disconnect timer (§11).
-                    state.epoch += 1;
-                    let at = now + shared.options.disconnect_delay;
-                    shared.timers().schedule(at, TimerKind::Disconnect, state.epoch, session);
-                }
-                return fixed(close);
-            }
-            Phase::Open if state.receiver.is_some() && state.contender.is_none() => {
-                return Receiver::contend(shared, session, &mut state, framing, mode, prelude, now);
-            }
-            Phase::Open if state.receiver.is_some() => return fixed(crate::frame::another_connection()),
-            Phase::Open => {}
-            // Ended between the lookup and now: it ended because its
-            // receiver was dropped, or it expired.
-            Phase::Ended => return fixed(Frame::close(1002, "Connection interrupted")),
-        }
-        Receiver::attach(shared, session, &mut state, framing, mode, prelude, now)
-    }
-
-    /// The earliest deadline at which [`Endpoint::handle_timeout`] may have
-    /// work to do, if any. Timers are not cancelled early, so a deadline can
-    /// turn out to need nothing (its session moved on); that costs one
-    /// wake-up.
+    /// The earliest deadline at which [`Endpoint::handle_timeout`] has
+    /// work to do, if any. The timer queue holds one deadline per session
+    /// at most, kept up to date as sessions change.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.shared.timers().next_deadline()
+        self.inner.hub.next_deadline()
     }
 
-    /// Runs every timer due at `now`: heartbeats and session expiry.
-    /// Harmless when called early or more than once.
+    /// Runs every timer due at `now`: heartbeats, session expiry, and the
+    /// waits of second receivers and of sends. Harmless when called early
+    /// or more than once. `now` must not go backwards between calls.
     pub fn handle_timeout(&self, now: Instant) {
-        let shared = &self.shared;
-        let due = shared.timers().pop_due(now);
-        for entry in due {
-            let Some(session) = entry.session.upgrade() else { continue };
-            match entry.kind {
-                TimerKind::Heartbeat => {
-                    let mut state = session.lock();
-                    if state.epoch != entry.epoch || state.receiver.is_none() || !state.is_open() {
-                        continue;
-                    }
-                    if !state.heartbeat_due {
-                        state.heartbeat_due = true;
-                        crate::session::wake(&mut state.receiver_waker);
-                        let at = now + shared.options.heartbeat_delay;
-                        shared.timers().schedule(at, TimerKind::Heartbeat, entry.epoch, &session);
-                        continue;
-                    }
-                    // The last heartbeat is still waiting: the client took no
-                    // frame for a whole heartbeat delay. Its connection is
-                    // stalled; end the session rather than queue for it.
-                    drop(state);
-                    let mut sessions = shared.sessions();
-                    let mut state = session.lock();
-                    if state.epoch == entry.epoch && state.heartbeat_due {
-                        state.end(CloseReason::Stalled);
-                        drop(state);
-                        forget(&mut sessions, &session);
-                    }
-                }
-                TimerKind::Contention => {
-                    let mut state = session.lock();
-                    if let Some(contender) = state.contender.as_mut().filter(|c| c.id == entry.epoch) {
-                        contender.expired = true;
-                        crate::session::wake(&mut contender.waker);
-                    }
-                }
-                TimerKind::Disconnect => {
-                    let mut sessions = shared.sessions();
-                    let mut state = session.lock();
-                    if state.epoch == entry.epoch && state.receiver.is_none() {
-                        state.end(CloseReason::TimedOut);
-                        drop(state);
-                        forget(&mut sessions, &session);
-                    }
-                }
-            }
-        }
+        self.inner.hub.handle_timeout(now);
     }
 
     /// Drives the endpoint's timers until the endpoint is dropped: sleeps
@@ -607,19 +452,20 @@ impl Endpoint {
     /// that completes at a given instant, so this works on any runtime;
     /// with tokio: `endpoint.run_timers(Instant::now, |at|
     /// tokio::time::sleep_until(at.into()))`. The future holds only a weak
-    /// reference to the endpoint.
+    /// reference to the endpoint. [`crate::driver::start_timers`] starts it once
+    /// per endpoint and again if its task died.
     pub fn run_timers<C, S, F>(&self, clock: C, sleep_until: S) -> impl Future<Output = ()> + Send + 'static
     where
         C: Fn() -> Instant + Send + 'static,
         S: Fn(Instant) -> F + Send + 'static,
         F: Future<Output = ()> + Send,
     {
-        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let weak: Weak<Hub> = Arc::downgrade(&self.inner.hub);
         async move {
             loop {
-                let Some(shared) = weak.upgrade() else { return };
-                let deadline = Endpoint { shared }.poll_timeout();
-                let sleep = deadline.map(&sleep_until);
+                let Some(hub) = weak.upgrade() else { return };
+                let sleep = hub.next_deadline().map(&sleep_until);
+                drop(hub);
                 let mut sleep = std::pin::pin!(async move {
                     match sleep {
                         Some(sleep) => sleep.await,
@@ -631,30 +477,29 @@ impl Endpoint {
                         return Poll::Ready(());
                     }
                     match weak.upgrade() {
-                        Some(shared) if !shared.timers().poll_changed(cx) => Poll::Pending,
+                        Some(hub) if !hub.poll_deadline_changed(cx) => Poll::Pending,
                         _ => Poll::Ready(()),
                     }
                 })
                 .await;
-                let Some(shared) = weak.upgrade() else { return };
-                Endpoint { shared }.handle_timeout(clock());
+                let Some(hub) = weak.upgrade() else { return };
+                hub.handle_timeout(clock());
             }
         }
     }
 
-    /// The number of live sessions in the registry (HTTP transports only;
-    /// websocket sessions are tied to their connection).
+    /// The number of live sessions, every transport (the same as
+    /// [`Metrics::live_sessions`]).
     pub fn session_count(&self) -> usize {
-        self.shared.sessions().len()
+        self.inner.hub.counters.live_total() as usize
     }
 
     /// Closes every open session with `code` and `reason`: receivers get
     /// the close frame, then their responses end; websockets get it and
     /// then a close frame.
     pub fn close_all(&self, code: u16, reason: &str) {
-        for session in self.open_sessions() {
-            session.lock().close(code, reason);
-        }
+        let why = || CloseReason::Server { code, reason: reason.to_string() };
+        self.inner.hub.close_all(code, reason, why);
     }
 
     /// Closes every open session for a shutdown, with `c[1001,"Server
@@ -662,157 +507,8 @@ impl Endpoint {
     /// [`CloseReason::Shutdown`] as the reason. Call it before stopping the
     /// server, and give the close frames a moment to go out.
     pub fn shutdown(&self) {
-        for session in self.open_sessions() {
-            session.lock().close_as(1001, "Server shutting down", CloseReason::Shutdown);
-        }
+        self.inner.hub.close_all(1001, "Server shutting down", || CloseReason::Shutdown);
     }
-
-    fn open_sessions(&self) -> Vec<Arc<SessionCell>> {
-        let mut all: Vec<_> = self.shared.sessions().values().cloned().collect();
-        let websockets = self.shared.websockets.lock().unwrap_or_else(|p| p.into_inner());
-        all.extend(websockets.values().filter_map(Weak::upgrade));
-        all
-    }
-
-    #[cfg(test)]
-    pub(crate) fn timers_point_at(&self, session: &std::sync::Weak<SessionCell>) -> bool {
-        self.shared.timers().points_at(session)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn timer_entries(&self) -> usize {
-        self.shared.timers().len()
-    }
-}
-
-/// A send request (`xhr_send` or `jsonp_send`) waiting for its body.
-pub struct PendingBody {
-    endpoint: Arc<Shared>,
-    id: Box<str>,
-    jsonp: bool,
-    content_type: Option<HeaderValue>,
-    headers: HeaderMap,
-}
-
-impl fmt::Debug for PendingBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingBody").field("id", &self.id).field("jsonp", &self.jsonp).finish_non_exhaustive()
-    }
-}
-
-impl PendingBody {
-    /// The largest body to read; answer a longer one with
-    /// [`PendingBody::too_large`].
-    pub fn limit(&self) -> usize {
-        self.endpoint.options.max_payload
-    }
-
-    /// Answers a body over [`PendingBody::limit`] with 413.
-    pub fn too_large(self) -> Response<Bytes> {
-        self.error(StatusCode::PAYLOAD_TOO_LARGE, PayloadError::TooLarge)
-    }
-
-    /// Delivers the messages in `body` to the session and returns the
-    /// response (PROTOCOL.md §7.5, §7.9, §11).
-    pub fn finish(self, body: &[u8]) -> Response<Bytes> {
-        if body.len() > self.limit() {
-            return self.too_large();
-        }
-        let content_type = self.content_type.as_ref().map(HeaderValue::as_bytes);
-        let messages = if self.jsonp {
-            if payload::is_form(content_type) {
-                match payload::form_field(body, "d") {
-                    Some(d) => payload::decode_messages(&d),
-                    None => Err(PayloadError::Expected),
-                }
-            } else {
-                payload::decode_messages(body)
-            }
-        } else if payload::xhr_send_accepts(content_type) {
-            payload::decode_messages(body)
-        } else {
-            Err(PayloadError::Expected)
-        };
-        let messages = match messages {
-            Ok(messages) => messages,
-            Err(e) => return self.error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        };
-        let session = self.endpoint.sessions().get(&*self.id).cloned();
-        let Some(session) = session else {
-            self.endpoint.counters.rejected();
-            return not_found(self.headers);
-        };
-        session.lock().deliver(messages);
-        let h = with_content_type(self.headers, headers::TEXT_PLAIN);
-        if self.jsonp {
-            response(StatusCode::OK, h, Bytes::from_static(b"ok"))
-        } else {
-            response(StatusCode::NO_CONTENT, h, Bytes::new())
-        }
-    }
-
-    fn error(self, status: StatusCode, error: PayloadError) -> Response<Bytes> {
-        self.endpoint.counters.rejected();
-        tracing::debug!(target: "sockjs", session = %self.id, status = status.as_u16(), %error, "send rejected");
-        let h = with_content_type(self.headers, headers::TEXT_PLAIN);
-        response(status, h, Bytes::from_static(error.message().as_bytes()))
-    }
-}
-
-/// Removes `session` from the registry, unless its id now names another
-/// (newer) session.
-pub(crate) fn forget(sessions: &mut HashMap<Box<str>, Arc<SessionCell>>, session: &Arc<SessionCell>) {
-    let id = &session.info.id;
-    if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, session)) {
-        sessions.remove(id);
-    }
-}
-
-/// 403 for a disallowed origin.
-fn forbidden(h: HeaderMap) -> Response<Bytes> {
-    error_status(StatusCode::FORBIDDEN, h)
-}
-
-/// An error status with its reason phrase as the body.
-fn error_status(status: StatusCode, h: HeaderMap) -> Response<Bytes> {
-    let h = with_content_type(h, headers::TEXT_PLAIN);
-    let body = format!("{}\n", status.canonical_reason().unwrap_or("Error"));
-    response(status, h, Bytes::from(body))
-}
-
-fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Bytes> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
-}
-
-fn with_content_type(mut h: HeaderMap, content_type: HeaderValue) -> HeaderMap {
-    h.insert(header::CONTENT_TYPE, content_type);
-    h
-}
-
-fn text(status: StatusCode, content_type: HeaderValue, body: &'static str) -> Response<Bytes> {
-    response(status, with_content_type(HeaderMap::new(), content_type), Bytes::from_static(body.as_bytes()))
-}
-
-/// The standard 404, keeping the headers the URL normally carries (§11).
-fn not_found(h: HeaderMap) -> Response<Bytes> {
-    let h = with_content_type(h, headers::TEXT_PLAIN);
-    response(StatusCode::NOT_FOUND, h, Bytes::from_static(NOT_FOUND_BODY.as_bytes()))
-}
-
-/// 503 when the endpoint holds `max_sessions` sessions.
-fn service_unavailable(h: HeaderMap) -> Response<Bytes> {
-    let h = with_content_type(h, headers::TEXT_PLAIN);
-    response(StatusCode::SERVICE_UNAVAILABLE, h, Bytes::from_static(b"Too many sessions.\n"))
-}
-
-/// 405 with `Allow`, no `Content-Type` and an empty body (§3).
-fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
-    let mut h = HeaderMap::new();
-    h.insert(header::ALLOW, HeaderValue::from_static(allow));
-    response(StatusCode::METHOD_NOT_ALLOWED, h, Bytes::new())
 }
 
 /// 64-bit FNV-1a, for a stable ETag.

@@ -18,20 +18,31 @@
 //!    [`Handler`]; share it between threads (it is an `Arc`).
 //! 2. For each HTTP request under the prefix, call [`Endpoint::handle`]
 //!    with the request head and a [`RequestContext`], and carry out the
-//!    [`Dispatch`]:
+//!    [`Dispatch`] (an exhaustive enum: a new case is a compile error):
 //!    * [`Dispatch::Response`]: send it.
-//!    * [`Dispatch::ReadBody`]: read the body, pass it to
-//!      [`PendingBody::finish`], send the response.
+//!    * [`Dispatch::ReadBody`]: read the body ([`driver::send_body`] does
+//!      it for any byte stream), pass it to [`PendingBody::finish`], and
+//!      send the response its [`Delivery`] resolves to (it waits while the
+//!      session's inbox is full).
 //!    * [`Dispatch::Stream`]: send the head, then each chunk of the
-//!      [`Receiver`] as its own flushed HTTP chunk; spawn the application
-//!      task if there is one. Drop the receiver as soon as the client
+//!      [`ReceiverBody`] as its own flushed HTTP chunk; spawn the
+//!      application task if there is one (it already ran up to its first
+//!      suspension point). Drop the body as soon as the client
 //!      disconnects.
-//!    * [`Dispatch::WebSocket`]: do the handshake, then
-//!      [`WebSocketUpgrade::accept`] and pump messages between the socket
-//!      and the [`WebSocket`] driver.
-//! 3. Run the timers: [`Endpoint::run_timers`], or call
-//!    [`Endpoint::poll_timeout`] for the next deadline and
-//!    [`Endpoint::handle_timeout`] when it comes.
+//!    * [`Dispatch::WebSocket`]: answer the handshake
+//!      ([`WebSocketUpgrade::response`], or [`Hixie76::response`]), then
+//!      [`WebSocketUpgrade::accept`], spawn the task, and pump messages
+//!      between the socket and the [`WebSocket`] driver
+//!      ([`WebSocket::run`]): after every input, poll its output; read the
+//!      next message only once [`WebSocket::poll_ready`] is ready.
+//! 3. Run the timers: [`driver::start_timers`] on every request (it starts
+//!    [`Endpoint::run_timers`] once), or call [`Endpoint::poll_timeout`]
+//!    for the next deadline and [`Endpoint::handle_timeout`] when it comes.
+//!
+//! Every `now` passed in must come from one monotonic clock and never go
+//! backwards. Wakers are woken after the engine's locks are released, so an
+//! executor that polls on wake is safe. No input from a peer can make the
+//! engine panic or grow without the bounds in [`Options`].
 //!
 //! # Example: a whole session with a simulated clock
 //!
@@ -51,7 +62,7 @@
 //!
 //! // The first poll opens the session and answers `o\n`.
 //! let Dispatch::Stream { response, task } = endpoint.handle(&request, cx) else { panic!() };
-//! assert!(task.is_some(), "a new session: spawn the application task");
+//! assert!(task.is_some(), "a new session: spawn its application task");
 //! let mut body = response.into_body();
 //! let mut waker_cx = Context::from_waker(Waker::noop());
 //! assert_eq!(body.poll_chunk(&mut waker_cx, now), Poll::Ready(Some("o\n".into())));
@@ -65,33 +76,41 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app;
 pub mod driver;
 mod endpoint;
 mod frame;
 mod headers;
+mod hixie76;
 mod json;
 mod metrics;
 mod options;
 mod payload;
 mod receiver;
+mod responses;
 mod route;
+mod send;
 mod session;
+mod state;
 mod timer;
 mod transport;
+mod upgrade;
 mod websocket;
 
-pub use endpoint::{AppTask, Dispatch, Endpoint, Handler, PendingBody, RequestContext};
+pub use app::{AppTask, Handler, Message, Recv, SendJsonError, Session};
+pub use endpoint::{Dispatch, Endpoint, RequestContext};
 pub use frame::Frame;
+pub use hixie76::{Hixie76, Hixie76Decoder, Hixie76Frame};
 pub use metrics::Metrics;
-pub use options::{Authorize, CookieFn, Jsessionid, Options, Origins, DEFAULT_SOCKJS_URL};
+pub use options::{Authorize, CookieFn, Jsessionid, Options, OptionsError, Origins, DEFAULT_SOCKJS_URL, MAX_DELAY};
 pub use payload::{decode_messages, decode_websocket_text, PayloadError};
-pub use receiver::{Receiver, ReceiverStream, CONTENTION_GRACE};
+pub use receiver::{ReceiverBody, ReceiverStream};
 pub use route::{route, Route, SessionUrl};
-pub use session::{CloseReason, Message, Recv, SendError, Session};
+pub use send::{Delivery, PendingBody};
+pub use state::{CloseReason, SendError};
 pub use transport::Transport;
-pub use websocket::{
-    Closed, Hixie76, Hixie76Decoder, Hixie76Frame, Incoming, Outgoing, Sink, WebSocket, WebSocketUpgrade,
-};
+pub use upgrade::WebSocketUpgrade;
+pub use websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
 
 #[cfg(test)]
 mod tests;

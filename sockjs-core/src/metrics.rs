@@ -15,6 +15,8 @@ pub(crate) struct Counters {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     rejected: AtomicU64,
+    inbox_bytes: AtomicU64,
+    inbound_waits: AtomicU64,
 }
 
 fn index(transport: Transport) -> usize {
@@ -49,11 +51,25 @@ impl Counters {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// A session's inbox went from `before` to `after` bytes.
+    pub(crate) fn inbox_changed(&self, before: usize, after: usize) {
+        if after > before {
+            self.inbox_bytes.fetch_add((after - before) as u64, Ordering::Relaxed);
+        } else if before > after {
+            self.inbox_bytes.fetch_sub((before - after) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A client's messages had to wait for room in an inbox.
+    pub(crate) fn inbound_wait(&self) {
+        self.inbound_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> Metrics {
+    pub(crate) fn snapshot(&self, pending_timers: usize) -> Metrics {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Metrics {
             live: std::array::from_fn(|i| load(&self.live[i])),
@@ -64,6 +80,9 @@ impl Counters {
             bytes_received: load(&self.bytes_in),
             bytes_sent: load(&self.bytes_out),
             requests_rejected: load(&self.rejected),
+            inbox_bytes: load(&self.inbox_bytes),
+            inbound_waits: load(&self.inbound_waits),
+            pending_timers: pending_timers as u64,
         }
     }
 }
@@ -95,6 +114,15 @@ pub struct Metrics {
     pub bytes_sent: u64,
     /// Requests answered with an error status (4xx or 5xx).
     pub requests_rejected: u64,
+    /// What the inboxes of all sessions hold now, counted as
+    /// [`crate::Options::max_inbox`] counts (text plus a fixed overhead per
+    /// message).
+    pub inbox_bytes: u64,
+    /// How often a client's messages found the inbox full and had to wait
+    /// (a send request held, or a websocket no longer read).
+    pub inbound_waits: u64,
+    /// Entries in the endpoint's timer queue: at most one per live session.
+    pub pending_timers: u64,
 }
 
 impl Metrics {

@@ -14,6 +14,31 @@ pub const DEFAULT_SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client
 /// ([`crate::Session::extensions`]); `Err` is the status to answer with.
 pub type Authorize = Arc<dyn Fn(&http::request::Parts) -> Result<http::Extensions, http::StatusCode> + Send + Sync>;
 
+/// The longest delay an option may hold: one day.
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// An option out of its range (see [`Options::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionsError {
+    field: &'static str,
+    problem: &'static str,
+}
+
+impl OptionsError {
+    /// The option's name, such as `heartbeat_delay`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SockJS option `{}` {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
 /// Which browser origins may use an endpoint.
 ///
 /// Restricting origins refuses (403) session requests and websockets whose
@@ -144,6 +169,30 @@ pub struct Options {
     /// closes the session with `1009 "Outgoing queue full"` and fails with
     /// [`crate::SendError::QueueFull`]. Default: 1 MiB.
     pub max_queue: usize,
+    /// The most bytes of received messages a session holds for an
+    /// application that has not taken them yet (each message counts its
+    /// text plus 32 bytes). When the inbox is full the client is slowed
+    /// down, never dropped: a websocket is no longer read until the
+    /// application makes room, and an `xhr_send`/`jsonp_send` waits for room
+    /// for up to [`Options::send_timeout`]. One send whose messages count
+    /// more than this is refused with 413. Default: 1 MiB.
+    pub max_inbox: usize,
+    /// How long an `xhr_send`/`jsonp_send` waits for room in a full inbox
+    /// before it is answered `503` (sockjs-client then closes the session
+    /// with 1006). Only one send per session waits; another one arriving
+    /// meanwhile gets the 503 at once. Default: 10 s.
+    pub send_timeout: Duration,
+    /// How long a receiving request that finds its session busy waits
+    /// before it is answered `c[2010,"Another connection still open"]`.
+    ///
+    /// A client that drops a receiving request and reconnects at once races
+    /// the server: the new request can be handled on another thread before
+    /// the old connection's end is noticed (PROTOCOL.md §6 "Abort"). Waiting
+    /// this long for the attached receiver to go away lets the server win
+    /// that race: if it was aborted, the new request gets `c[1002,
+    /// "Connection interrupted"]`; if it finished, the new request takes its
+    /// place. Only a genuine second receiver pays the delay. Default: 250 ms.
+    pub contention_grace: Duration,
     /// The most live sessions (every transport) the endpoint holds; a
     /// request that would open one more gets 503. Default: 100 000.
     pub max_sessions: usize,
@@ -174,6 +223,9 @@ impl fmt::Debug for Options {
             .field("cors", &self.cors)
             .field("max_payload", &self.max_payload)
             .field("max_queue", &self.max_queue)
+            .field("max_inbox", &self.max_inbox)
+            .field("send_timeout", &self.send_timeout)
+            .field("contention_grace", &self.contention_grace)
             .field("max_sessions", &self.max_sessions)
             .field("origins", &self.origins)
             .field("authorize", &self.authorize.as_ref().map(|_| ".."))
@@ -196,6 +248,9 @@ impl Default for Options {
             cors: true,
             max_payload: 256 * 1024,
             max_queue: 1024 * 1024,
+            max_inbox: 1024 * 1024,
+            send_timeout: Duration::from_secs(10),
+            contention_grace: Duration::from_millis(250),
             max_sessions: 100_000,
             origins: Origins::Any,
             authorize: None,
@@ -279,6 +334,24 @@ impl Options {
         self
     }
 
+    /// Sets [`Options::max_inbox`].
+    pub fn max_inbox(mut self, bytes: usize) -> Self {
+        self.max_inbox = bytes;
+        self
+    }
+
+    /// Sets [`Options::send_timeout`].
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::contention_grace`].
+    pub fn contention_grace(mut self, grace: Duration) -> Self {
+        self.contention_grace = grace;
+        self
+    }
+
     /// Sets [`Options::max_sessions`].
     pub fn max_sessions(mut self, sessions: usize) -> Self {
         self.max_sessions = sessions;
@@ -330,6 +403,37 @@ impl Options {
     pub fn disable(mut self, transport: Transport) -> Self {
         self.disabled |= transport.bit();
         self
+    }
+
+    /// Checks that the options make sense: every delay nonzero and at most
+    /// [`MAX_DELAY`] (the grace period may be zero), every size nonzero.
+    /// [`crate::Endpoint::new`] panics on options that fail this check;
+    /// [`crate::Endpoint::try_new`] returns the error.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        let delays = [
+            ("heartbeat_delay", self.heartbeat_delay, false),
+            ("disconnect_delay", self.disconnect_delay, false),
+            ("send_timeout", self.send_timeout, false),
+            ("contention_grace", self.contention_grace, true),
+        ];
+        for (name, delay, zero_ok) in delays {
+            if delay > MAX_DELAY || (delay.is_zero() && !zero_ok) {
+                return Err(OptionsError { field: name, problem: "must be more than zero and at most one day" });
+            }
+        }
+        let sizes = [
+            ("response_limit", self.response_limit),
+            ("max_payload", self.max_payload),
+            ("max_queue", self.max_queue),
+            ("max_inbox", self.max_inbox),
+            ("max_sessions", self.max_sessions),
+        ];
+        for (name, size) in sizes {
+            if size == 0 {
+                return Err(OptionsError { field: name, problem: "must be more than zero" });
+            }
+        }
+        Ok(())
     }
 
     /// Whether `transport` is served.

@@ -1,113 +1,32 @@
-//! Sessions: the state shared by receivers, senders and the application,
-//! and the [`Session`] handle that application code holds.
+//! The sessions of one endpoint: each session's cell (its state machine
+//! behind a lock, and what it knows of its opening request), and the hub
+//! that holds them: the registry of HTTP sessions, the set of websocket
+//! sessions, the timer queue, the limits and the counters.
+//!
+//! Every change to a session goes through [`SessionCell::update`], which
+//! locks the state, runs one transition, registers the session's next
+//! deadline with the timer queue, forgets an ended session, and wakes
+//! whoever the transition released, after the lock is gone.
+//!
+//! Lock order: the registry, then one session, then the timer queue.
 
-use std::collections::VecDeque;
-use std::fmt;
-use std::future::Future;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
-use bytes::Bytes;
-use futures_core::Stream;
 use http::{HeaderMap, Uri};
 
 use crate::metrics::Counters;
-use crate::{Frame, Transport};
+use crate::state::{CloseReason, Limits, SessionState, Wakes};
+use crate::timer::TimerQueue;
+use crate::Transport;
 
-/// Why a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The application closed the session with this code and reason (or
-    /// dropped every [`Session`] handle: `1000`, `"Normal closure"`).
-    Server {
-        /// The close code sent to the client.
-        code: u16,
-        /// The close reason sent to the client.
-        reason: String,
-    },
-    /// The client closed its websocket.
-    Client,
-    /// The client dropped its receiving connection (PROTOCOL.md §6
-    /// "Abort"), or the websocket connection was lost.
-    Interrupted,
-    /// No receiving request came within the disconnect delay.
-    TimedOut,
-    /// The client sent something that could not be decoded, such as
-    /// broken JSON on a websocket.
-    ProtocolError,
-    /// The endpoint shut down.
-    Shutdown,
-    /// The application queued more than [`crate::Options::max_queue`]
-    /// bytes that the client did not take.
-    QueueFull,
-    /// The client's connection took no frame for a whole
-    /// [`crate::Options::heartbeat_delay`] while one was waiting (a reader
-    /// too slow, or a connection that died without a word).
-    Stalled,
-}
-
-/// Why a [`Session::send`] failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The session is closed; the message was dropped.
-    Closed,
-    /// The message would have overflowed the session's outgoing queue
-    /// ([`crate::Options::max_queue`]): the session is now closed.
-    QueueFull,
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SendError::Closed => "the SockJS session is closed",
-            SendError::QueueFull => "the SockJS session's outgoing queue is full; the session was closed",
-        })
-    }
-}
-
-impl std::error::Error for SendError {}
-
-/// A message encoded once, to be sent to many sessions (a broadcast).
-///
-/// Each recipient shares the encoded bytes; nothing is copied per session.
-///
-/// ```
-/// use sockjs_core::Message;
-/// let m = Message::new("tick!");
-/// assert_eq!(m.text(), "tick!");
-/// ```
-#[derive(Debug, Clone)]
-pub struct Message {
-    text: Bytes,
-    frame: Frame,
-}
-
-impl Message {
-    /// Encodes `text` as a SockJS message frame.
-    pub fn new(text: &str) -> Message {
-        Message { text: Bytes::copy_from_slice(text.as_bytes()), frame: Frame::message(text) }
-    }
-
-    /// The message text.
-    pub fn text(&self) -> &str {
-        std::str::from_utf8(&self.text).expect("built from a str")
-    }
-}
-
-/// Where a session is in its life.
-#[derive(Debug)]
-pub(crate) enum Phase {
-    Open,
-    /// Closed by the application; later receivers get this close frame
-    /// until the session expires.
-    Closing(Frame),
-    /// Gone: expired, aborted, or its websocket ended.
-    Ended,
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while a lock was held leaves the data consistent:
+    // every change is made in single steps.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What a session knows about the request that opened it.
@@ -121,406 +40,229 @@ pub(crate) struct SessionInfo {
     pub(crate) extensions: http::Extensions,
 }
 
-#[derive(Debug)]
-pub(crate) struct SessionState {
-    pub(crate) phase: Phase,
-    pub(crate) reason: Option<CloseReason>,
-    /// Outgoing messages: `a[...]` frames for SockJS-framed sessions, raw
-    /// texts for raw websockets.
-    pub(crate) outbox: VecDeque<Bytes>,
-    /// Bytes in `outbox`.
-    pub(crate) queued: usize,
-    max_queue: usize,
-    counters: Arc<Counters>,
-    transport: Transport,
-    /// The session id, for logs.
-    id: Box<str>,
-    /// The attached receiver's id.
-    pub(crate) receiver: Option<u64>,
-    pub(crate) receiver_waker: Option<Waker>,
-    pub(crate) heartbeat_due: bool,
-    /// A second receiving request waiting to see whether the attached one
-    /// is gone (see `CONTENTION_GRACE`).
-    pub(crate) contender: Option<Contender>,
-    pub(crate) inbox: VecDeque<String>,
-    pub(crate) app_waker: Option<Waker>,
-    /// Changes on every attach and detach; timers carry the epoch they
-    /// were set in and are ignored once it changed.
-    pub(crate) epoch: u64,
-}
-
-impl SessionState {
-    pub(crate) fn is_open(&self) -> bool {
-        matches!(self.phase, Phase::Open)
-    }
-
-    /// Ends the session: no more frames, the application sees the end.
-    pub(crate) fn end(&mut self, reason: CloseReason) {
-        if matches!(self.phase, Phase::Ended) {
-            return;
-        }
-        self.phase = Phase::Ended;
-        let reason = self.reason.get_or_insert(reason);
-        tracing::debug!(target: "sockjs", session = %self.id, transport = %self.transport, reason = ?reason, "session ended");
-        self.counters.closed(self.transport);
-        self.clear_outbox();
-        self.heartbeat_due = false;
-        wake(&mut self.app_waker);
-        wake(&mut self.receiver_waker);
-        self.wake_contender();
-    }
-
-    /// Tells a waiting second receiver that something changed.
-    pub(crate) fn wake_contender(&mut self) {
-        if let Some(contender) = &mut self.contender {
-            wake(&mut contender.waker);
-        }
-    }
-
-    /// Closes the session from the server side, at the application's word.
-    pub(crate) fn close(&mut self, code: u16, reason: &str) {
-        self.close_as(code, reason, CloseReason::Server { code, reason: reason.to_string() });
-    }
-
-    /// Closes the session from the server side with `c[code,"reason"]`;
-    /// `why` is what [`Session::close_reason`] will report.
-    pub(crate) fn close_as(&mut self, code: u16, reason: &str, why: CloseReason) {
-        if !self.is_open() {
-            return;
-        }
-        tracing::debug!(target: "sockjs", session = %self.id, code, reason, "session closed by the server");
-        self.phase = Phase::Closing(Frame::close(code, reason));
-        self.reason = Some(why);
-        wake(&mut self.app_waker);
-        wake(&mut self.receiver_waker);
-    }
-
-    /// Queues messages from the client for the application.
-    pub(crate) fn deliver(&mut self, messages: impl IntoIterator<Item = String>) {
-        if !self.is_open() {
-            return;
-        }
-        let (mut count, mut bytes) = (0, 0);
-        for message in messages {
-            count += 1;
-            bytes += message.len();
-            self.inbox.push_back(message);
-        }
-        self.counters.received(count, bytes);
-        if count > 0 {
-            wake(&mut self.app_waker);
-        }
-    }
-
-    fn push(&mut self, item: Bytes) -> Result<(), SendError> {
-        if !self.is_open() {
-            return Err(SendError::Closed);
-        }
-        if self.queued + item.len() > self.max_queue {
-            // The client is not taking what it is sent: drop the backlog
-            // and close, rather than grow without bound.
-            self.clear_outbox();
-            self.close_as(1009, "Outgoing queue full", CloseReason::QueueFull);
-            return Err(SendError::QueueFull);
-        }
-        self.queued += item.len();
-        self.outbox.push_back(item);
-        self.counters.sent_message();
-        wake(&mut self.receiver_waker);
-        Ok(())
-    }
-
-    /// Takes every queued item.
-    pub(crate) fn take_outbox(&mut self) -> std::collections::vec_deque::Drain<'_, Bytes> {
-        self.queued = 0;
-        self.outbox.drain(..)
-    }
-
-    /// Takes the oldest queued item.
-    pub(crate) fn pop_outbox(&mut self) -> Option<Bytes> {
-        let item = self.outbox.pop_front()?;
-        self.queued -= item.len();
-        Some(item)
-    }
-
-    fn clear_outbox(&mut self) {
-        self.outbox.clear();
-        self.queued = 0;
-    }
-}
-
-/// A receiving request that arrived while another was attached.
-#[derive(Debug)]
-pub(crate) struct Contender {
-    pub(crate) id: u64,
-    pub(crate) waker: Option<Waker>,
-    /// The grace period is over: answer 2010.
-    pub(crate) expired: bool,
-}
-
-pub(crate) fn wake(waker: &mut Option<Waker>) {
-    if let Some(w) = waker.take() {
-        w.wake();
-    }
-}
-
-pub(crate) fn store_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
-    }
-}
-
-/// What a timer entry holds of its session: a small allocation of its
-/// own, so that entries still waiting in the heap after their session went
-/// away keep these few bytes alive rather than the whole session.
-#[derive(Debug, Default)]
-pub(crate) struct TimerTarget(Mutex<Weak<SessionCell>>);
-
-impl TimerTarget {
-    pub(crate) fn upgrade(&self) -> Option<Arc<SessionCell>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).upgrade()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn points_at(&self, session: &Weak<SessionCell>) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).ptr_eq(session)
-    }
-}
-
-/// The shared part of a session.
+/// One session: its state machine and what it knows of its request.
 #[derive(Debug)]
 pub(crate) struct SessionCell {
+    key: u64,
     pub(crate) info: SessionInfo,
-    pub(crate) timer_target: Arc<TimerTarget>,
     /// False for raw websockets: no SockJS frames.
     pub(crate) framed: bool,
-    state: Mutex<SessionState>,
-    app_handles: AtomicUsize,
+    pub(crate) counters: Arc<Counters>,
+    state: Mutex<Guarded>,
+    hub: Weak<Hub>,
+    /// Live [`crate::Session`] handles.
+    pub(crate) app_handles: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Guarded {
+    state: SessionState,
+    /// The deadline registered with the timer queue.
+    registered: Option<Instant>,
 }
 
 impl SessionCell {
-    pub(crate) fn new(info: SessionInfo, framed: bool, max_queue: usize, counters: Arc<Counters>) -> Arc<SessionCell> {
-        counters.opened(info.transport);
-        tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
-        let transport = info.transport;
-        let id = info.id.clone();
-        let timer_target = Arc::new(TimerTarget::default());
-        let cell = Arc::new(SessionCell {
-            info,
-            timer_target: timer_target.clone(),
-            framed,
-            state: Mutex::new(SessionState {
-                phase: Phase::Open,
-                reason: None,
-                outbox: VecDeque::new(),
-                queued: 0,
-                max_queue,
-                counters,
-                transport,
-                id,
-                receiver: None,
-                receiver_waker: None,
-                heartbeat_due: false,
-                contender: None,
-                inbox: VecDeque::new(),
-                app_waker: None,
-                epoch: 0,
-            }),
-            app_handles: AtomicUsize::new(0),
-        });
-        *timer_target.0.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&cell);
-        cell
+    /// Runs one transition. See the module docs.
+    pub(crate) fn update<R>(self: &Arc<Self>, f: impl FnOnce(&mut SessionState, &mut Wakes) -> R) -> R {
+        self.transition(false, f)
     }
 
-    /// Locks the session state. A panic elsewhere while it was held does
-    /// not make the session unusable: its state is updated in single
-    /// steps that leave it consistent.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// The application's handle to one SockJS session.
-///
-/// Cheap to clone; every clone refers to the same session. The session
-/// stays open while a handle exists: when the last one is dropped, the
-/// session is closed with `1000 "Normal closure"` (keep a clone, for
-/// example in a broadcast list, to keep it open).
-///
-/// Incoming messages arrive through [`Session::recv`] or the [`Stream`]
-/// implementation; receive from one task only.
-///
-/// ```
-/// # use sockjs_core::Session;
-/// async fn echo(mut session: Session) {
-///     while let Some(message) = session.recv().await {
-///         if session.send(message).is_err() {
-///             break;
-///         }
-///     }
-/// }
-/// ```
-pub struct Session {
-    cell: Arc<SessionCell>,
-}
-
-impl Session {
-    pub(crate) fn new(cell: Arc<SessionCell>) -> Session {
-        cell.app_handles.fetch_add(1, Ordering::Relaxed);
-        Session { cell }
+    /// `update` after the timer queue popped this session's entry: its
+    /// deadline is registered again whatever it is.
+    fn update_popped<R>(self: &Arc<Self>, f: impl FnOnce(&mut SessionState, &mut Wakes) -> R) -> R {
+        self.transition(true, f)
     }
 
-    #[cfg(test)]
-    pub(crate) fn cell(&self) -> &Arc<SessionCell> {
-        &self.cell
-    }
-
-    /// The session id from the URL (for websockets, the id in the URL;
-    /// several websocket sessions may share one).
-    pub fn id(&self) -> &str {
-        &self.cell.info.id
-    }
-
-    /// The transport that opened the session.
-    pub fn transport(&self) -> Transport {
-        self.cell.info.transport
-    }
-
-    /// The URL of the request that opened the session.
-    pub fn uri(&self) -> &Uri {
-        &self.cell.info.uri
-    }
-
-    /// A whitelist of the opening request's headers (`host`, `origin`,
-    /// `user-agent`, `referer`, `accept-language`, `x-forwarded-*`, ...).
-    /// Never `cookie` or `authorization`.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.cell.info.headers
-    }
-
-    /// The client's address: the peer of the connection that opened the
-    /// session, or behind [`crate::Options::trusted_proxies`] the address
-    /// from `X-Forwarded-For` (with port 0). `None` when the server does not
-    /// know it.
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.cell.info.remote_addr
-    }
-
-    /// What the endpoint's [`crate::Options::authorize`] hook attached to
-    /// the session (empty without a hook).
-    pub fn extensions(&self) -> &http::Extensions {
-        &self.cell.info.extensions
-    }
-
-    /// Queues a message for the client.
-    ///
-    /// Fails once the session is closed; the message is then dropped.
-    pub fn send(&self, message: impl AsRef<str>) -> Result<(), SendError> {
-        let message = message.as_ref();
-        let item = if self.cell.framed {
-            Frame::message(message).into_bytes()
-        } else {
-            Bytes::copy_from_slice(message.as_bytes())
-        };
-        self.cell.lock().push(item)
-    }
-
-    /// Queues a message encoded once for many sessions (see [`Message`]).
-    pub fn send_message(&self, message: &Message) -> Result<(), SendError> {
-        let item = if self.cell.framed { message.frame.as_bytes().clone() } else { message.text.clone() };
-        self.cell.lock().push(item)
-    }
-
-    /// Serialises `value` as JSON and sends it as one message.
-    pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-        let text = serde_json::to_string(value).map_err(|_| SendError::Closed)?;
-        self.send(text)
-    }
-
-    /// Closes the session with a code and reason, such as `3000,
-    /// "Go away!"`. Queued messages are delivered first. Closing a session
-    /// that is no longer open does nothing.
-    pub fn close(&self, code: u16, reason: &str) {
-        self.cell.lock().close(code, reason);
-    }
-
-    /// Whether the session is open: not closed by either side.
-    pub fn is_open(&self) -> bool {
-        self.cell.lock().is_open()
-    }
-
-    /// Why the session closed, once it has.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.cell.lock().reason.clone()
-    }
-
-    /// Receives the next message from the client; `None` once the session
-    /// is closed and every received message was taken.
-    pub fn recv(&mut self) -> Recv<'_> {
-        Recv { session: self }
-    }
-
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        let mut state = self.cell.lock();
-        if let Some(message) = state.inbox.pop_front() {
-            return Poll::Ready(Some(message));
+    fn transition<R>(self: &Arc<Self>, popped: bool, f: impl FnOnce(&mut SessionState, &mut Wakes) -> R) -> R {
+        let mut wakes = Wakes::default();
+        let mut guard = lock(&self.state);
+        let inbox_before = guard.state.inbox_cost();
+        let result = f(&mut guard.state, &mut wakes);
+        let deadline = guard.state.next_deadline();
+        let mut driver = None;
+        if popped || deadline != guard.registered {
+            guard.registered = deadline;
+            if let Some(hub) = self.hub.upgrade() {
+                driver = lock(&hub.timers).set(self.key, deadline, || Arc::downgrade(self));
+            }
         }
-        if !state.is_open() {
-            return Poll::Ready(None);
+        let ended = guard.state.take_ended().then(|| guard.state.reason().cloned()).flatten();
+        let inbox_after = guard.state.inbox_cost();
+        drop(guard);
+        self.counters.inbox_changed(inbox_before, inbox_after);
+        if let Some(reason) = ended {
+            self.counters.closed(self.info.transport);
+            tracing::debug!(target: "sockjs", session = %self.info.id, transport = %self.info.transport, reason = ?reason, "session ended");
+            if let Some(hub) = self.hub.upgrade() {
+                hub.forget(self);
+            }
         }
-        store_waker(&mut state.app_waker, cx);
-        Poll::Pending
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+        wakes.wake();
+        result
+    }
+
+    /// Reads the state without changing it.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&SessionState) -> R) -> R {
+        f(&lock(&self.state).state)
+    }
+
+    /// Closes the session from the server side (see `SessionState::close`).
+    pub(crate) fn close(self: &Arc<Self>, code: u16, reason: &str, why: CloseReason) {
+        if self.update(|state, w| state.close(code, reason.into(), why, w)) {
+            tracing::debug!(target: "sockjs", session = %self.info.id, code, reason, "session closed by the server");
+        }
+    }
+
+    /// A fresh id for a receiver or a waiting send of this endpoint.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.hub.upgrade().map_or(0, |hub| hub.next_key())
     }
 }
 
 impl Drop for SessionCell {
     fn drop(&mut self) {
-        // Release the timer target's weak reference, so that the session's
-        // memory goes now, not when its last timer entry comes due.
-        *self.timer_target.0.lock().unwrap_or_else(|p| p.into_inner()) = Weak::new();
+        let state = &self.state.get_mut().unwrap_or_else(|p| p.into_inner()).state;
+        self.counters.inbox_changed(state.inbox_cost(), 0);
     }
 }
 
-impl Clone for Session {
-    fn clone(&self) -> Session {
-        Session::new(self.cell.clone())
-    }
+/// The sessions of one endpoint. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    pub(crate) limits: Limits,
+    pub(crate) counters: Arc<Counters>,
+    max_sessions: usize,
+    /// HTTP sessions by id.
+    registry: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
+    /// Open websocket sessions (their ids need not be unique), for
+    /// `close_all` and `shutdown`.
+    websockets: Mutex<HashMap<u64, Weak<SessionCell>>>,
+    timers: Mutex<TimerQueue<Weak<SessionCell>>>,
+    next_key: AtomicU64,
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        if self.cell.app_handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.cell.lock().close(1000, "Normal closure");
+impl Hub {
+    pub(crate) fn new(limits: Limits, max_sessions: usize) -> Hub {
+        Hub {
+            limits,
+            counters: Arc::default(),
+            max_sessions,
+            registry: Mutex::default(),
+            websockets: Mutex::default(),
+            timers: Mutex::default(),
+            next_key: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn next_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether the endpoint holds as many sessions as it may.
+    pub(crate) fn full(&self) -> bool {
+        self.counters.live_total() >= self.max_sessions as u64
+    }
+
+    /// A new session (not yet registered).
+    pub(crate) fn create(self: &Arc<Self>, info: SessionInfo, framed: bool, websocket: bool) -> Arc<SessionCell> {
+        self.counters.opened(info.transport);
+        tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
+        Arc::new(SessionCell {
+            key: self.next_key(),
+            info,
+            framed,
+            counters: self.counters.clone(),
+            state: Mutex::new(Guarded { state: SessionState::new(framed, websocket, self.limits), registered: None }),
+            hub: Arc::downgrade(self),
+            app_handles: AtomicUsize::new(0),
+        })
+    }
+
+    /// The HTTP session registered under `id`.
+    pub(crate) fn lookup(&self, id: &str) -> Option<Arc<SessionCell>> {
+        lock(&self.registry).get(id).cloned()
+    }
+
+    /// Registers the session `make` creates under `id`, unless one is
+    /// there already (then `Err` with it).
+    pub(crate) fn register(
+        &self,
+        id: &str,
+        make: impl FnOnce() -> Arc<SessionCell>,
+    ) -> Result<Arc<SessionCell>, Arc<SessionCell>> {
+        let mut registry = lock(&self.registry);
+        if let Some(existing) = registry.get(id) {
+            return Err(existing.clone());
+        }
+        let cell = make();
+        registry.insert(id.into(), cell.clone());
+        Ok(cell)
+    }
+
+    /// Removes an ended session from the registry, unless its id now names
+    /// a newer session.
+    fn forget(&self, cell: &Arc<SessionCell>) {
+        let mut registry = lock(&self.registry);
+        if registry.get(&cell.info.id).is_some_and(|s| Arc::ptr_eq(s, cell)) {
+            registry.remove(&cell.info.id);
+        }
+        drop(registry);
+        lock(&self.websockets).remove(&cell.key);
+    }
+
+    /// Lists an open websocket session for `close_all` and `shutdown`.
+    pub(crate) fn add_websocket(&self, cell: &Arc<SessionCell>) {
+        lock(&self.websockets).insert(cell.key, Arc::downgrade(cell));
+    }
+
+    /// Every session that is not known to have ended.
+    pub(crate) fn sessions(&self) -> Vec<Arc<SessionCell>> {
+        let mut all: Vec<_> = lock(&self.registry).values().cloned().collect();
+        all.extend(lock(&self.websockets).values().filter_map(Weak::upgrade));
+        all
+    }
+
+    /// The earliest deadline, remembered as the one the driver sleeps to.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        lock(&self.timers).next_deadline()
+    }
+
+    /// Whether an earlier deadline came since `next_deadline`; otherwise
+    /// stores the driver's waker.
+    pub(crate) fn poll_deadline_changed(&self, cx: &std::task::Context<'_>) -> bool {
+        lock(&self.timers).poll_changed(cx)
+    }
+
+    /// Runs every session timer due at `now`.
+    pub(crate) fn handle_timeout(&self, now: Instant) {
+        let due = lock(&self.timers).pop_due(now);
+        for session in due.iter().filter_map(Weak::upgrade) {
+            session.update_popped(|state, w| state.handle_timeout(now, w));
+        }
+    }
+
+    /// Entries in the timer queue (at most one per live session).
+    pub(crate) fn pending_timers(&self) -> usize {
+        lock(&self.timers).len()
+    }
+
+    /// Closes every session with `code` and `reason`.
+    pub(crate) fn close_all(&self, code: u16, reason: &str, why: impl Fn() -> CloseReason) {
+        for session in self.sessions() {
+            session.close(code, reason, why());
         }
     }
 }
 
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("id", &self.id()).field("transport", &self.transport()).finish()
-    }
-}
-
-impl Stream for Session {
-    type Item = String;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        self.poll_recv(cx)
-    }
-}
-
-/// The future of [`Session::recv`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct Recv<'a> {
-    session: &'a mut Session,
-}
-
-impl Future for Recv<'_> {
-    type Output = Option<String>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        self.session.poll_recv(cx)
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Let the timer driver see that the endpoint is gone.
+        let driver = lock(&self.timers).take_driver();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
     }
 }

@@ -1,120 +1,132 @@
-//! Session timers as data: a min-heap of deadlines.
+//! The endpoint's timer queue: at most one entry per session.
 //!
-//! Entries are never removed early. Each carries the session's epoch from
-//! when it was set; a session bumps its epoch on every attach and detach,
-//! so an entry that comes due after its epoch changed is simply dropped.
-//! The cost therefore follows the deadlines that come due, not the number
-//! of live sessions.
+//! Each session keeps its own small table of deadlines (see
+//! `state::TimerTable`) and registers only the earliest of them here, under
+//! its key. Registering again replaces the entry, so the queue never holds
+//! more entries than there are sessions with a deadline, whatever the
+//! request rate.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::task::{Context, Waker};
 use std::time::Instant;
 
-use crate::session::{store_waker, wake, SessionCell, TimerTarget};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TimerKind {
-    /// A receiver is attached: send `h` if nothing else went out.
-    Heartbeat,
-    /// No receiver is attached: the session expires.
-    Disconnect,
-    /// A second receiver's grace period is over (its id is the epoch).
-    Contention,
-}
-
+/// Deadlines keyed by session, earliest first.
 #[derive(Debug)]
-pub(crate) struct Entry {
-    pub(crate) at: Instant,
-    seq: u64,
-    pub(crate) kind: TimerKind,
-    pub(crate) epoch: u64,
-    pub(crate) session: Arc<TimerTarget>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Entry {}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    /// Reversed, so that `BinaryHeap` pops the earliest deadline first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    heap: BinaryHeap<Entry>,
-    seq: u64,
+pub(crate) struct TimerQueue<T> {
+    order: BTreeMap<(Instant, u64), T>,
+    by_key: HashMap<u64, Instant>,
     /// The deadline the driver was last told about.
     announced: Option<Instant>,
-    /// Set when a deadline earlier than `announced` was added.
+    /// Set when a deadline earlier than `announced` was registered.
     changed: bool,
     driver: Option<Waker>,
 }
 
-impl Timers {
-    pub(crate) fn schedule(&mut self, at: Instant, kind: TimerKind, epoch: u64, session: &Arc<SessionCell>) {
-        self.seq += 1;
-        self.heap.push(Entry { at, seq: self.seq, kind, epoch, session: session.timer_target.clone() });
+impl<T> Default for TimerQueue<T> {
+    fn default() -> Self {
+        TimerQueue { order: BTreeMap::new(), by_key: HashMap::new(), announced: None, changed: false, driver: None }
+    }
+}
+
+impl<T> TimerQueue<T> {
+    /// Sets (or with `None` removes) `key`'s deadline. Returns the driver's
+    /// waker when the new deadline is earlier than the one it sleeps to:
+    /// wake it once the lock is released.
+    #[must_use]
+    pub(crate) fn set(&mut self, key: u64, at: Option<Instant>, target: impl FnOnce() -> T) -> Option<Waker> {
+        let old = match at {
+            Some(at) => self.by_key.insert(key, at),
+            None => self.by_key.remove(&key),
+        };
+        let reused = old.and_then(|old| self.order.remove(&(old, key)));
+        let at = at?;
+        self.order.insert((at, key), reused.unwrap_or_else(target));
         if self.announced.is_none_or(|announced| at < announced) {
             self.changed = true;
-            wake(&mut self.driver);
+            return self.driver.take();
         }
+        None
     }
 
     /// Removes and returns every entry due at `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Vec<Entry> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Vec<T> {
         let mut due = Vec::new();
-        while self.heap.peek().is_some_and(|e| e.at <= now) {
-            due.extend(self.heap.pop());
+        while let Some(entry) = self.order.first_entry() {
+            let &(at, key) = entry.key();
+            if at > now {
+                break;
+            }
+            due.push(entry.remove());
+            self.by_key.remove(&key);
         }
         due
     }
 
     /// The earliest deadline, remembered as the one the driver sleeps to.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        self.announced = self.heap.peek().map(|e| e.at);
+        self.announced = self.order.keys().next().map(|&(at, _)| at);
         self.changed = false;
         self.announced
     }
 
-    /// Whether an earlier deadline was added since `next_deadline`;
-    /// otherwise registers the driver's waker.
+    /// Whether an earlier deadline was registered since `next_deadline`;
+    /// otherwise stores the driver's waker.
     pub(crate) fn poll_changed(&mut self, cx: &Context<'_>) -> bool {
         if self.changed {
             return true;
         }
-        store_waker(&mut self.driver, cx);
+        match &self.driver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.driver = Some(cx.waker().clone()),
+        }
         false
     }
 
-    /// Wakes the driver (on shutdown).
-    pub(crate) fn wake_driver(&mut self) {
+    /// Marks the queue changed and returns the driver's waker (on shutdown).
+    #[must_use]
+    pub(crate) fn take_driver(&mut self) -> Option<Waker> {
         self.changed = true;
-        wake(&mut self.driver);
+        self.driver.take()
     }
 
-    /// Whether any pending entry still points at `session`'s allocation.
-    #[cfg(test)]
-    pub(crate) fn points_at(&self, session: &std::sync::Weak<SessionCell>) -> bool {
-        self.heap.iter().any(|e| e.session.points_at(session))
-    }
-
-    #[cfg(test)]
+    /// The number of pending entries.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn one_entry_per_key() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::default();
+        for i in 0..100u64 {
+            let _ = q.set(1, Some(t0 + Duration::from_millis(i % 7)), || "a");
+            let _ = q.set(2, Some(t0 + Duration::from_millis(i)), || "b");
+        }
+        assert_eq!(q.len(), 2);
+        let _ = q.set(1, None, || "a");
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.pop_due(t0 + Duration::from_millis(98)), Vec::<&str>::new());
+        assert_eq!(q.pop_due(t0 + Duration::from_millis(99)), vec!["b"]);
+        assert_eq!(q.len(), 0);
+        assert_eq!(q.next_deadline(), None);
+    }
+
+    #[test]
+    fn an_earlier_deadline_wakes_the_driver() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::default();
+        let _ = q.set(1, Some(t0 + Duration::from_secs(5)), || ());
+        assert_eq!(q.next_deadline(), Some(t0 + Duration::from_secs(5)));
+        let cx = Context::from_waker(Waker::noop());
+        assert!(!q.poll_changed(&cx));
+        assert!(q.set(2, Some(t0 + Duration::from_secs(9)), || ()).is_none(), "later: no wake");
+        assert!(q.set(3, Some(t0 + Duration::from_secs(1)), || ()).is_some(), "earlier: wake");
+        assert!(q.poll_changed(&cx));
     }
 }

@@ -30,17 +30,15 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, Incoming, Outgoing, Sink, WebSocketUpgrade};
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, WebSocketUpgrade, WsIncoming, WsOutgoing, WsSink};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
@@ -67,7 +65,7 @@ pub fn sockjs(
 pub fn filter(
     endpoint: Endpoint,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
-    let server = Server { endpoint, timers_started: Arc::new(AtomicBool::new(false)) };
+    let server = Server { endpoint };
     let prefix = server.clone();
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::path::full()
@@ -109,7 +107,6 @@ pub async fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListen
 #[derive(Clone)]
 struct Server {
     endpoint: Endpoint,
-    timers_started: Arc<AtomicBool>,
 }
 
 struct Request {
@@ -127,10 +124,7 @@ impl Server {
         B: Stream<Item = Result<D, warp::Error>>,
         D: Buf,
     {
-        let mut body = std::pin::pin!(body);
-        if !self.timers_started.swap(true, Ordering::AcqRel) {
-            tokio::spawn(self.endpoint.run_timers(Instant::now, |at| tokio::time::sleep_until(at.into())));
-        }
+        driver::start_timers(&self.endpoint, |at| tokio::time::sleep_until(at.into()), |task| drop(tokio::spawn(task)));
         let uri = match request.query.as_str() {
             "" => request.path.as_str().to_string(),
             query => format!("{}?{query}", request.path.as_str()),
@@ -143,20 +137,9 @@ impl Server {
         let cx = driver::request_context(request.remote);
         match self.endpoint.handle(&parts, cx) {
             Dispatch::Response(response) => into_reply(response),
-            Dispatch::ReadBody(pending) => {
-                let limit = pending.limit();
-                let mut collected = BytesMut::new();
-                while let Some(chunk) = body.next().await {
-                    let Ok(chunk) = chunk else { return status(http::StatusCode::BAD_REQUEST) };
-                    if collected.len() + chunk.remaining() > limit {
-                        return into_reply(pending.too_large());
-                    }
-                    collected.put(chunk);
-                }
-                into_reply(pending.finish(&collected))
-            }
+            Dispatch::ReadBody(pending) => into_reply(driver::send_body(pending, body).await),
             Dispatch::Stream { response, task } => {
-                if let Some(task) = task.and_then(driver::start) {
+                if let Some(task) = task {
                     tokio::spawn(task);
                 }
                 let (head, receiver) = response.into_parts();
@@ -167,10 +150,9 @@ impl Server {
                 response
             }
             Dispatch::WebSocket(upgrade) => match request.upgrade {
-                Some(on_upgrade) => websocket(upgrade, &parts, on_upgrade),
+                Some(on_upgrade) => websocket(upgrade, on_upgrade),
                 None => status(http::StatusCode::BAD_REQUEST),
             },
-            _ => status(http::StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }
@@ -187,13 +169,13 @@ fn into_reply(response: http::Response<Bytes>) -> Response {
 
 /// Answers the handshake with 101 and takes the connection over from
 /// hyper once it has sent that head.
-fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade: OnUpgrade) -> Response {
+fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
     if let Some(hixie) = upgrade.hixie76().cloned() {
         let head = hixie.response();
         tokio::spawn(async move {
             let Ok(io) = on_upgrade.await else { return };
             let (ws, task) = upgrade.accept(Instant::now());
-            if let Some(task) = driver::start(task) {
+            if let Some(task) = task {
                 tokio::spawn(task);
             }
             let (reader, writer) = tokio::io::split(TokioIo::new(io));
@@ -201,8 +183,7 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
         });
         return into_reply(head.map(|()| Bytes::new()));
     }
-    let key = parts.headers.get(http::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes()).unwrap_or_default();
-    let accept = tungstenite::handshake::derive_accept_key(key);
+    let Some(head) = upgrade.response() else { return status(http::StatusCode::BAD_REQUEST) };
     let limit = upgrade.max_message_size();
     tokio::spawn(async move {
         let Ok(io) = on_upgrade.await else { return };
@@ -213,49 +194,41 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
         let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
         let (sink, stream) = socket.split();
         let (ws, task) = upgrade.accept(Instant::now());
-        if let Some(task) = driver::start(task) {
+        if let Some(task) = task {
             tokio::spawn(task);
         }
-        ws.run(stream, incoming, &mut WsSink(sink), Instant::now).await;
+        ws.run(stream, incoming, &mut Sink(sink), Instant::now).await;
     });
-    let mut response = status(http::StatusCode::SWITCHING_PROTOCOLS);
-    let h = response.headers_mut();
-    h.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
-    h.insert(http::header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
-    if let Ok(accept) = http::HeaderValue::from_str(&accept) {
-        h.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    response
+    into_reply(head.map(|()| Bytes::new()))
 }
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// The sending half of a tungstenite connection.
-struct WsSink(futures_util::stream::SplitSink<Socket, WsMessage>);
+struct Sink(futures_util::stream::SplitSink<Socket, WsMessage>);
 
-impl Sink<Outgoing> for WsSink {
-    async fn send(&mut self, output: Outgoing) -> Result<(), Closed> {
+impl WsSink<WsOutgoing> for Sink {
+    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
         let message = match output {
-            Outgoing::Text(text) => WsMessage::Text(text.try_into().map_err(|_| Closed)?),
-            Outgoing::Pong(data) => WsMessage::Pong(data),
-            Outgoing::Close { code, reason } => {
-                WsMessage::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))
+            WsOutgoing::Text(text) => WsMessage::Text(text.try_into().map_err(|_| Closed)?),
+            WsOutgoing::Pong(data) => WsMessage::Pong(data),
+            WsOutgoing::Close { code, reason } => {
+                WsMessage::Close(Some(CloseFrame { code: code.into(), reason: reason.into_owned().into() }))
             }
-            _ => return Ok(()),
         };
         self.0.send(message).await.map_err(|_| Closed)
     }
 }
 
-fn incoming(message: Result<WsMessage, tungstenite::Error>) -> Incoming<tungstenite::Utf8Bytes> {
+fn incoming(message: Result<WsMessage, tungstenite::Error>) -> WsIncoming<tungstenite::Utf8Bytes> {
     match message {
-        Ok(WsMessage::Text(text)) => Incoming::Text(text),
-        Ok(WsMessage::Binary(data)) => Incoming::Binary(data),
+        Ok(WsMessage::Text(text)) => WsIncoming::Text(text),
+        Ok(WsMessage::Binary(data)) => WsIncoming::Binary(data),
         // tungstenite answers pings itself.
-        Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => Incoming::Pong,
-        Ok(WsMessage::Close(_)) => Incoming::Close,
-        Err(tungstenite::Error::Capacity(_)) => Incoming::TooLarge,
-        Err(_) => Incoming::Error,
+        Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => WsIncoming::Pong,
+        Ok(WsMessage::Close(_)) => WsIncoming::Close,
+        Err(tungstenite::Error::Capacity(_)) => WsIncoming::TooLarge,
+        Err(_) => WsIncoming::Error,
     }
 }
 
@@ -286,7 +259,7 @@ impl Stream for ReadStream {
 /// Raw bytes written to an upgraded connection, flushed each time.
 struct WriteSink(WriteHalf<TokioIo<Upgraded>>);
 
-impl Sink<Bytes> for WriteSink {
+impl WsSink<Bytes> for WriteSink {
     async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
         self.0.write_all(&bytes).await.map_err(|_| Closed)?;
         self.0.flush().await.map_err(|_| Closed)

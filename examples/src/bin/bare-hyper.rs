@@ -13,14 +13,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, Incoming as WsIncoming, Options, Outgoing, Sink};
-use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role};
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, Options, WsIncoming, WsOutgoing, WsSink};
+use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -32,12 +32,17 @@ async fn serve(endpoint: Endpoint, mut request: Request<Incoming>, peer: std::ne
     let (head, body) = request.into_parts();
     match endpoint.handle(&head, driver::request_context(Some(peer))) {
         Dispatch::Response(response) => response.map(|b| Full::new(b).boxed()),
-        Dispatch::ReadBody(pending) => match Limited::new(body, pending.limit()).collect().await {
-            Ok(collected) => pending.finish(&collected.to_bytes()).map(|b| Full::new(b).boxed()),
-            Err(_) => pending.too_large().map(|b| Full::new(b).boxed()),
-        },
+        Dispatch::ReadBody(pending) => {
+            let chunks = BodyStream::new(body).filter_map(|frame| async move {
+                match frame {
+                    Ok(frame) => frame.into_data().ok().map(Ok),
+                    Err(e) => Some(Err(e)),
+                }
+            });
+            driver::send_body(pending, chunks).await.map(|b| Full::new(b).boxed())
+        }
         Dispatch::Stream { response, task } => {
-            if let Some(task) = task.and_then(driver::start) {
+            if let Some(task) = task {
                 tokio::spawn(task);
             }
             // One chunk per frame; hyper flushes when the stream waits.
@@ -47,44 +52,43 @@ async fn serve(endpoint: Endpoint, mut request: Request<Incoming>, peer: std::ne
             })
         }
         Dispatch::WebSocket(upgrade) if upgrade.hixie76().is_none() => {
-            let key = head.headers.get("sec-websocket-key").map(|k| k.as_bytes()).unwrap_or_default();
-            let accept = tungstenite::handshake::derive_accept_key(key);
+            let Some(head) = upgrade.response() else { return Response::default() };
+            let limit = upgrade.max_message_size();
             tokio::spawn(async move {
                 let Ok(io) = on_upgrade.await else { return };
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, None).await;
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(4096)
+                    .max_message_size(Some(limit))
+                    .max_frame_size(Some(limit));
+                let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
                 let (sink, stream) = socket.split();
                 let (ws, task) = upgrade.accept(Instant::now());
-                if let Some(task) = driver::start(task) {
+                if let Some(task) = task {
                     tokio::spawn(task);
                 }
-                ws.run(stream, incoming, &mut WsSink(sink), Instant::now).await;
+                ws.run(stream, incoming, &mut Sink(sink), Instant::now).await;
             });
-            Response::builder()
-                .status(StatusCode::SWITCHING_PROTOCOLS)
-                .header("upgrade", "websocket")
-                .header("connection", "Upgrade")
-                .header("sec-websocket-accept", accept)
-                .body(Full::new(Bytes::new()).boxed())
-                .unwrap_or_default()
+            head.map(|()| Full::new(Bytes::new()).boxed())
         }
-        _ => Response::builder()
+        Dispatch::WebSocket(_) => Response::builder()
             .status(StatusCode::NOT_IMPLEMENTED)
             .body(Full::new(Bytes::from_static(b"Not supported by this example\n")).boxed())
             .unwrap_or_default(),
     }
 }
 
-struct WsSink(futures_util::stream::SplitSink<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, Message>);
+struct Sink(futures_util::stream::SplitSink<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, Message>);
 
-impl Sink<Outgoing> for WsSink {
-    async fn send(&mut self, output: Outgoing) -> Result<(), Closed> {
+impl WsSink<WsOutgoing> for Sink {
+    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
         use futures_util::SinkExt;
         let message = match output {
-            Outgoing::Text(text) => Message::Text(text.try_into().map_err(|_| Closed)?),
-            Outgoing::Close { code, reason } => {
-                Message::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))
+            WsOutgoing::Text(text) => Message::Text(text.try_into().map_err(|_| Closed)?),
+            WsOutgoing::Close { code, reason } => {
+                Message::Close(Some(CloseFrame { code: code.into(), reason: reason.into_owned().into() }))
             }
-            _ => return Ok(()),
+            // tungstenite answers pings itself.
+            WsOutgoing::Pong(_) => return Ok(()),
         };
         self.0.send(message).await.map_err(|_| Closed)
     }
@@ -105,7 +109,7 @@ fn incoming(message: Result<Message, tungstenite::Error>) -> WsIncoming<tungsten
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let endpoint = Endpoint::new(Options::new("/echo"), sockjs_examples::echo);
-    tokio::spawn(endpoint.run_timers(Instant::now, |at| tokio::time::sleep_until(at.into())));
+    driver::start_timers(&endpoint, |at| tokio::time::sleep_until(at.into()), |task| drop(tokio::spawn(task)));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("bare-hyper listening on http://{addr}/echo");
     loop {

@@ -1,0 +1,56 @@
+//! The fixed responses the engine answers with.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+
+use crate::headers;
+
+const NOT_FOUND_BODY: &str = "404 Error: Page not found\n";
+
+/// 403 for a disallowed origin.
+pub(crate) fn forbidden(h: HeaderMap) -> Response<Bytes> {
+    error_status(StatusCode::FORBIDDEN, h)
+}
+
+/// An error status with its reason phrase as the body.
+pub(crate) fn error_status(status: StatusCode, h: HeaderMap) -> Response<Bytes> {
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    let body = format!("{}\n", status.canonical_reason().unwrap_or("Error"));
+    response(status, h, Bytes::from(body))
+}
+
+pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+pub(crate) fn with_content_type(mut h: HeaderMap, content_type: HeaderValue) -> HeaderMap {
+    h.insert(header::CONTENT_TYPE, content_type);
+    h
+}
+
+pub(crate) fn text(status: StatusCode, content_type: HeaderValue, body: &'static str) -> Response<Bytes> {
+    response(status, with_content_type(HeaderMap::new(), content_type), Bytes::from_static(body.as_bytes()))
+}
+
+/// The standard 404, keeping the headers the URL normally carries (§11).
+pub(crate) fn not_found(h: HeaderMap) -> Response<Bytes> {
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    response(StatusCode::NOT_FOUND, h, Bytes::from_static(NOT_FOUND_BODY.as_bytes()))
+}
+
+/// 503 when the endpoint holds `max_sessions` sessions.
+pub(crate) fn service_unavailable(h: HeaderMap) -> Response<Bytes> {
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    response(StatusCode::SERVICE_UNAVAILABLE, h, Bytes::from_static(b"Too many sessions.\n"))
+}
+
+/// 405 with `Allow`, no `Content-Type` and an empty body (§3).
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+    let mut h = HeaderMap::new();
+    h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    response(StatusCode::METHOD_NOT_ALLOWED, h, Bytes::new())
+}
