@@ -406,7 +406,19 @@ impl Options {
     }
 
     /// Checks that the options make sense: every delay nonzero and at most
-    /// [`MAX_DELAY`] (the grace period may be zero), every size nonzero.
+    /// [`MAX_DELAY`] (the grace period may be zero), every size nonzero,
+    /// and `max_inbox` large enough for one message of `max_payload`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sockjs_core::Options;
+    ///
+    /// assert!(Options::new("/echo").validate().is_ok());
+    /// let e = Options::new("/echo").heartbeat_delay(Duration::MAX).validate().unwrap_err();
+    /// assert_eq!(e.field(), "heartbeat_delay");
+    /// let e = Options::new("/echo").max_inbox(1000).validate().unwrap_err();
+    /// assert_eq!(e.field(), "max_inbox");
+    /// ```
     /// [`crate::Endpoint::new`] panics on options that fail this check;
     /// [`crate::Endpoint::try_new`] returns the error.
     pub fn validate(&self) -> Result<(), OptionsError> {
@@ -432,6 +444,11 @@ impl Options {
             if size == 0 {
                 return Err(OptionsError { field: name, problem: "must be more than zero" });
             }
+        }
+        if self.max_inbox < self.max_payload.saturating_add(32) {
+            // Otherwise a message of the largest size allowed could never
+            // be taken in.
+            return Err(OptionsError { field: "max_inbox", problem: "must be at least max_payload + 32" });
         }
         Ok(())
     }

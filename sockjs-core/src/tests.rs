@@ -1465,7 +1465,7 @@ use std::pin::Pin;
 /// and gives up with 503 after `send_timeout`. Nothing accepted is lost.
 #[test]
 fn inbox_is_bounded_for_an_application_that_never_receives() {
-    let options = Options::new("/p").max_inbox(4 * (100 + 32)).send_timeout(Duration::from_secs(10));
+    let options = Options::new("/p").max_payload(200).max_inbox(4 * (100 + 32)).send_timeout(Duration::from_secs(10));
     let mut h = Harness::new(App::Capture, options);
     let (_, mut rx) = h.post("/p/0/s/xhr_streaming", "").stream();
     h.read(&mut rx);
@@ -1491,7 +1491,7 @@ fn inbox_is_bounded_for_an_application_that_never_receives() {
 /// is let in as soon as the application makes room.
 #[test]
 fn slow_reader_receives_everything_in_order() {
-    let mut h = Harness::new(App::Capture, Options::new("/p").max_inbox(2 * (1 + 32)));
+    let mut h = Harness::new(App::Capture, Options::new("/p").max_payload(16).max_inbox(2 * (1 + 32)));
     h.poll_body("/p/0/s/xhr");
     let mut session = h.session(0);
     let mut received = Vec::new();
@@ -1517,7 +1517,7 @@ fn slow_reader_receives_everything_in_order() {
 /// refused at once; dropping a waiting send withdraws its messages.
 #[test]
 fn oversized_and_withdrawn_sends() {
-    let mut h = Harness::new(App::Capture, Options::new("/p").max_inbox(64));
+    let mut h = Harness::new(App::Capture, Options::new("/p").max_payload(16).max_inbox(64));
     h.poll_body("/p/0/s/xhr");
     assert_eq!(h.post("/p/0/s/xhr_send", r#"["a","b","c"]"#).full().status(), 413);
     assert_eq!(h.post("/p/0/s/xhr_send", r#"["a"]"#).full().status(), 204);
@@ -1535,7 +1535,7 @@ fn oversized_and_withdrawn_sends() {
 /// its outgoing frames keep flowing; it is read again once there is room.
 #[test]
 fn websocket_backpressure() {
-    let mut h = Harness::new(App::Capture, Options::new("/p").max_inbox(2 * (1 + 32)));
+    let mut h = Harness::new(App::Capture, Options::new("/p").max_payload(16).max_inbox(2 * (1 + 32)));
     let mut ws = h.websocket("/p/0/w/websocket");
     assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
     // The input side of the driver's task, polled like the output side.

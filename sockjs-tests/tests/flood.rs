@@ -47,7 +47,7 @@ async fn slow_echo(mut session: Session) {
 
 /// One push-only endpoint per flood, so that each reads its own figures.
 fn push_endpoint(prefix: &str) -> Endpoint {
-    Endpoint::new(Options::new(prefix).max_inbox(MAX_INBOX).send_timeout(SEND_TIMEOUT), push_only)
+    Endpoint::new(Options::new(prefix).max_payload(MESSAGE + 100).max_inbox(MAX_INBOX).send_timeout(SEND_TIMEOUT), push_only)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -161,7 +161,7 @@ async fn slow_reader(addr: &str, slow: &Endpoint) {
 
 fn run(start: Start) {
     let pushes = [push_endpoint("/push"), push_endpoint("/pushj"), push_endpoint("/pushw"), push_endpoint("/pushr")];
-    let slow = Endpoint::new(Options::new("/slow").max_inbox(8 * 1024), slow_echo);
+    let slow = Endpoint::new(Options::new("/slow").max_payload(4096).max_inbox(8 * 1024), slow_echo);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = start(listener, pushes.iter().cloned().chain([slow.clone()]).collect()).unwrap();
