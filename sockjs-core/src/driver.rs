@@ -102,6 +102,96 @@ impl Drop for Running {
     }
 }
 
+/// Glue for drivers that run websockets with tungstenite (through
+/// tokio-tungstenite or otherwise), behind the `tungstenite` feature.
+///
+/// ```ignore
+/// let config = driver::tungstenite::config(upgrade.max_message_size());
+/// let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+/// let (sink, stream) = socket.split();
+/// ws.run(stream, driver::tungstenite::incoming, &mut driver::tungstenite::Sink(sink), Instant::now).await;
+/// ```
+#[cfg(feature = "tungstenite")]
+pub mod tungstenite {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    use tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
+    use tungstenite::protocol::WebSocketConfig;
+    use tungstenite::{Error, Message};
+
+    use crate::{Closed, WsIncoming, WsOutgoing, WsSink};
+
+    /// What tungstenite read, as [`crate::WebSocket::handle`] takes it.
+    pub fn incoming(message: Result<Message, Error>) -> WsIncoming<Utf8Bytes> {
+        match message {
+            Ok(Message::Text(text)) => WsIncoming::Text(text),
+            Ok(Message::Binary(data)) => WsIncoming::Binary(data),
+            // tungstenite answers pings itself.
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => WsIncoming::Pong,
+            Ok(Message::Close(_)) => WsIncoming::Close,
+            Err(Error::Capacity(_)) => WsIncoming::TooLarge,
+            Err(_) => WsIncoming::Error,
+        }
+    }
+
+    /// What the engine outputs, as a tungstenite message.
+    pub fn outgoing(output: WsOutgoing) -> Result<Message, Closed> {
+        Ok(match output {
+            // The engine's frames are UTF-8 text.
+            WsOutgoing::Text(text) => Message::Text(Utf8Bytes::try_from(text).map_err(|_| Closed)?),
+            WsOutgoing::Pong(data) => Message::Pong(data),
+            WsOutgoing::Close { code, reason } => {
+                Message::Close(Some(CloseFrame { code: code.into(), reason: Utf8Bytes::from(reason.into_owned()) }))
+            }
+        })
+    }
+
+    /// The connection settings for a session: reads of at most 4 KiB at a
+    /// time (tungstenite's default 128 KiB buffer would dominate an idle
+    /// session's memory) and messages and frames of at most
+    /// `max_message_size` ([`crate::WebSocketUpgrade::max_message_size`]).
+    pub fn config(max_message_size: usize) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .max_message_size(Some(max_message_size))
+            .max_frame_size(Some(max_message_size))
+    }
+
+    /// A [`WsSink`] over the sending half of a tungstenite connection
+    /// (any `futures` sink of messages, such as a split
+    /// `tokio_tungstenite::WebSocketStream`).
+    #[derive(Debug)]
+    pub struct Sink<S>(pub S);
+
+    impl<S> WsSink<WsOutgoing> for Sink<S>
+    where
+        S: futures_sink::Sink<Message> + Unpin + Send,
+    {
+        async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
+            let message = outgoing(output)?;
+            let sink = &mut self.0;
+            poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx)).await.map_err(|_| Closed)?;
+            Pin::new(&mut *sink).start_send(message).map_err(|_| Closed)?;
+            poll_fn(|cx| Pin::new(&mut *sink).poll_flush(cx)).await.map_err(|_| Closed)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn mapping() {
+            assert_eq!(incoming(Ok(Message::text("a"))), WsIncoming::Text(Utf8Bytes::from("a")));
+            assert_eq!(incoming(Ok(Message::Close(None))), WsIncoming::Close);
+            let close = outgoing(WsOutgoing::Close { code: 3000, reason: "Go away!".into() }).unwrap();
+            assert_eq!(close, Message::Close(Some(CloseFrame { code: 3000.into(), reason: "Go away!".into() })));
+            assert_eq!(config(100).max_message_size, Some(100));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

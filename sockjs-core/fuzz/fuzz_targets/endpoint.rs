@@ -18,8 +18,8 @@ use http::{Method, Request};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::{
-    AppTask, Dispatch, Endpoint, Hixie76, Hixie76Decoder, Hixie76Frame, Incoming, Jsessionid, Options, Origins,
-    Receiver, RequestContext, Session, Transport, WebSocket,
+    AppTask, Dispatch, Endpoint, Hixie76, Hixie76Decoder, Hixie76Frame, Jsessionid, Options, Origins, ReceiverBody,
+    RequestContext, Session, Transport, WebSocket, WsIncoming,
 };
 
 const PREFIX: &str = "/echo";
@@ -269,7 +269,7 @@ struct Driver {
     endpoint: Endpoint,
     now: Instant,
     tasks: Vec<AppTask>,
-    streams: Vec<Receiver>,
+    streams: Vec<ReceiverBody>,
     sockets: Vec<WebSocket>,
 }
 
@@ -290,7 +290,7 @@ impl Driver {
     }
 
     /// Polls a stream a few times; whether it ended.
-    fn poll_stream(rx: &mut Receiver, now: Instant) -> bool {
+    fn poll_stream(rx: &mut ReceiverBody, now: Instant) -> bool {
         for _ in 0..POLLS {
             match rx.poll_chunk(&mut noop_cx(), now) {
                 Poll::Ready(Some(_)) => {}
@@ -405,9 +405,10 @@ impl Driver {
             }
             Dispatch::ReadBody(pending) => {
                 let limit = pending.limit();
-                let response = pending.finish(&body);
+                let mut delivery = pending.finish(&body, self.now);
+                let response = delivery.take_ready();
                 if body.len() > limit {
-                    assert_eq!(response.status(), 413, "a body over the limit");
+                    assert_eq!(response.map(|r| r.status()), Some(http::StatusCode::PAYLOAD_TOO_LARGE));
                 }
                 self.run_tasks();
             }
@@ -428,16 +429,16 @@ impl Driver {
                 let limit = upgrade.max_message_size();
                 let _ = upgrade.transport();
                 let (mut ws, task) = upgrade.accept(self.now);
-                self.tasks.push(task);
+                self.tasks.extend(task);
                 self.run_tasks();
                 match hixie {
                     Some(hixie) => Driver::feed_hixie76(&hixie, &mut ws, &body, limit),
                     None => {
                         if body.len() > limit {
-                            ws.handle_too_large();
+                            let _ = ws.handle(WsIncoming::<&str>::TooLarge);
                         } else {
-                            ws.handle_text(&String::from_utf8_lossy(&body));
-                            ws.handle_binary(&body);
+                            let _ = ws.handle(WsIncoming::Text(String::from_utf8_lossy(&body)));
+                            let _ = ws.handle(WsIncoming::<&str>::Binary(Bytes::copy_from_slice(&body)));
                         }
                     }
                 }
@@ -448,7 +449,6 @@ impl Driver {
                 }
                 self.run_tasks();
             }
-            other => panic!("unknown dispatch {other:?}"),
         }
     }
 
@@ -461,9 +461,11 @@ impl Driver {
         decoder.extend(frames);
         while let Some(frame) = decoder.next_frame(limit) {
             match frame {
-                Hixie76Frame::Text(text) => ws.handle_text(&text),
+                Hixie76Frame::Text(text) => {
+                    let _ = ws.handle(WsIncoming::Text(text));
+                }
                 _ => {
-                    ws.handle_close();
+                    let _ = ws.handle(WsIncoming::<&str>::Close);
                     return;
                 }
             }
@@ -477,18 +479,26 @@ impl Driver {
         let i = usize::from(index) % self.sockets.len();
         let ws = &mut self.sockets[i];
         match op {
-            WsOp::Text(text) => ws.handle_text(&text),
-            WsOp::Binary(data) => ws.handle_binary(&data),
+            WsOp::Text(text) => {
+                let _ = ws.handle(WsIncoming::Text(text));
+            }
+            WsOp::Binary(data) => {
+                let _ = ws.handle(WsIncoming::<&str>::Binary(Bytes::from(data)));
+            }
             WsOp::Ping(data) => {
-                let _ = ws.handle(Incoming::<&str>::Ping(Bytes::from(data)));
+                let _ = ws.handle(WsIncoming::<&str>::Ping(Bytes::from(data)));
             }
             WsOp::Pong => {
-                let _ = ws.handle(Incoming::<&str>::Pong);
+                let _ = ws.handle(WsIncoming::<&str>::Pong);
             }
-            WsOp::Close => ws.handle_close(),
-            WsOp::TooLarge => ws.handle_too_large(),
+            WsOp::Close => {
+                let _ = ws.handle(WsIncoming::<&str>::Close);
+            }
+            WsOp::TooLarge => {
+                let _ = ws.handle(WsIncoming::<&str>::TooLarge);
+            }
             WsOp::Error => {
-                let _ = ws.handle(Incoming::<&str>::Error);
+                let _ = ws.handle(WsIncoming::<&str>::Error);
             }
             WsOp::Drop => {
                 self.sockets.swap_remove(i);
