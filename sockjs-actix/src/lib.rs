@@ -272,7 +272,12 @@ fn hixie76(hixie: Hixie76, ws: WebSocket, payload: web::Payload) -> HttpResponse
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let payload = PayloadBytes(payload);
     rt::spawn(async move { hixie.run(ws, payload, &mut ChannelSink(tx), Instant::now).await });
-    response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)))
+    let mut response =
+        response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)));
+    // Without this, actix sees an unread request payload and answers
+    // `Connection: close, upgrade`; HAProxy wants exactly `Upgrade`.
+    response.head_mut().set_connection_type(ConnectionType::Upgrade);
+    response
 }
 
 /// Raw upgrade bytes from the request payload.
