@@ -12,9 +12,16 @@
 //! streaming response alive after the client closed its socket until the
 //! next write fails, so a client that drops a polling or streaming request
 //! and reconnects at once would find its session still taken (PROTOCOL.md
-//! §6 "Abort"). Also set [`on_connect`], which turns on `TCP_NODELAY`:
+//! §6 "Abort"). Also set [`on_connect`], which turns on `TCP_NODELAY`, and
+//! bound how long a connection may stall: `client_request_timeout` (the
+//! first request head must be complete within it) and `keep_alive` (an
+//! idle connection waits this long for its next request). Both are 5 s in
+//! actix-web today; set them, so that a change of default does not let
+//! stalled or idle connections pile up:
 //!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use actix_web::{App, HttpServer};
 //! use sockjs_actix::{Options, Session, SockJs};
 //!
@@ -28,6 +35,8 @@
 //!     HttpServer::new(move || App::new().service(echo.clone()))
 //!         .h1_allow_half_closed(false)
 //!         .on_connect(sockjs_actix::on_connect)
+//!         .client_request_timeout(Duration::from_secs(10))
+//!         .keep_alive(Duration::from_secs(10))
 //!         .bind(("127.0.0.1", 8080))?
 //!         .run()
 //!         .await

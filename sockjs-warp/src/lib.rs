@@ -2,12 +2,14 @@
 //!
 //! [`sockjs`] turns an endpoint (every SockJS URL under a prefix) into a
 //! warp [`Filter`] that you combine with your own routes and serve with
-//! `warp::serve`. All protocol decisions are made by [`sockjs_core`]; this
+//! [`serve`]. All protocol decisions are made by [`sockjs_core`]; this
 //! crate translates requests and responses, streams bodies, takes over
 //! websocket upgrades from hyper (RFC 6455 through tokio-tungstenite, and
 //! the Hixie-76 handshake), and drives the endpoint's timers.
 //!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use sockjs_warp::{sockjs, Options, Session};
 //! use warp::Filter;
 //!
@@ -19,11 +21,19 @@
 //!         }
 //!     });
 //!     let hello = warp::path("hello").map(|| "Hello!");
-//!     // A listener with TCP_NODELAY, so that small frames go out at once.
-//!     let listener = sockjs_warp::listener(([127, 0, 0, 1], 8080).into()).await.unwrap();
-//!     warp::serve(echo.or(hello)).incoming(listener).run().await;
+//!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8080)).await.unwrap();
+//!     // A connection must send a whole request head within 10 s of opening
+//!     // or of its previous response; stalled and idle ones are closed.
+//!     sockjs_warp::serve(echo.or(hello), listener, Duration::from_secs(10)).await;
 //! }
 //! ```
+//!
+//! [`serve`] is `warp::serve(filter).incoming(listener).run()` with that
+//! bound and `TCP_NODELAY` on every connection. `warp::serve` gives hyper
+//! no timer, so hyper's request-head timeout never fires there and a
+//! client holds a connection for as long as it likes by sending half a
+//! request head; if you use it anyway, serve on [`listener`] for
+//! `TCP_NODELAY`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -33,7 +43,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_core::Stream;
@@ -84,7 +94,11 @@ pub fn filter(
         .and(warp::method())
         .and(query)
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(
+            warp::addr::remote()
+                .and(warp::ext::optional::<Peer>())
+                .map(|warp: Option<_>, ours: Option<Peer>| warp.or(ours.map(|Peer(addr)| addr))),
+        )
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::body::stream())
         .and_then(move |path: FullPath, method, query: String, headers, remote, upgrade, body| {
@@ -105,6 +119,54 @@ pub async fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListen
     socket.bind(addr)?;
     socket.listen(1024)
 }
+
+/// Serves `filter` on `listener` over HTTP/1.1 until the future is
+/// dropped. A connection that has not sent a complete request head within
+/// `request_timeout` of opening, or of the end of its previous response,
+/// is closed: that bounds stalled request heads and idle keep-alive
+/// connections alike (PROTOCOL.md §2; a long poll is not affected, its
+/// head arrived). Websockets, once upgraded, are not affected either.
+/// Each connection gets `TCP_NODELAY`.
+///
+/// Filters see the client's address through the SockJS filter
+/// (`Session::remote_addr`); `warp::addr::remote()` is `None` here.
+pub async fn serve<F>(filter: F, listener: tokio::net::TcpListener, request_timeout: Duration)
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    use hyper::service::Service as _;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, say: give others time to close.
+                if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let warp_service = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            warp_service.call(request)
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(request_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// The client's address, as [`serve`] passes it to the filter.
+#[derive(Clone, Copy)]
+struct Peer(SocketAddr);
 
 #[derive(Clone)]
 struct Server {

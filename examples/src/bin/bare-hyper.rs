@@ -119,9 +119,15 @@ async fn main() -> std::io::Result<()> {
                 async move { Ok::<_, Infallible>(serve(endpoint, request, peer).await) }
             });
             // half_close(false): a client that closes its socket is noticed
-            // at once (PROTOCOL.md §6 "Abort").
-            let connection =
-                http1::Builder::new().half_close(false).serve_connection(TokioIo::new(stream), service).with_upgrades();
+            // at once (PROTOCOL.md §6 "Abort"). The timer makes hyper close
+            // a connection that stalls in a request head or idles between
+            // requests longer than the timeout.
+            let connection = http1::Builder::new()
+                .half_close(false)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(sockjs_examples::REQUEST_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             let _ = connection.await;
         });
     }
