@@ -259,7 +259,10 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
                 tokio::spawn(task);
             }
             let (reader, writer) = tokio::io::split(TokioIo::new(io));
-            hixie.run(ws, ReadStream { reader, buf: BytesMut::new() }, &mut WriteSink(writer), Instant::now).await;
+            let mut incoming = ReadStream { reader, buf: BytesMut::new() };
+            let mut sink = WriteSink(writer);
+            hixie.run(ws, &mut incoming, &mut sink, Instant::now).await;
+            linger(incoming.reader.unsplit(sink.0)).await;
         });
         return into_reply(head.map(|()| Bytes::new()));
     }
@@ -273,12 +276,16 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
         let config =
             WebSocketConfig::default().read_buffer_size(4096).max_message_size(Some(limit)).max_frame_size(Some(limit));
         let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
-        let (sink, stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let (ws, task) = upgrade.accept(Instant::now());
         if let Some(task) = driver::start(task) {
             tokio::spawn(task);
         }
-        ws.run(stream, incoming, &mut WsSink(sink), Instant::now).await;
+        let mut sink = WsSink(sink);
+        ws.run(&mut stream, incoming, &mut sink, Instant::now).await;
+        if let Ok(socket) = stream.reunite(sink.0) {
+            linger(socket.into_inner()).await;
+        }
     });
     let mut response = status(http::StatusCode::SWITCHING_PROTOCOLS);
     let h = response.headers_mut();
@@ -288,6 +295,35 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
         h.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// How long, and for how many bytes, a closed websocket keeps reading.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Ends a websocket connection after `run` returned (close frame sent, or
+/// the peer gone) the way careful servers do: a FIN at once, then read and
+/// discard what the client still sends (its close frame, say) until it
+/// closes too, for at most [`LINGER`] and [`LINGER_BYTES`]. Dropping the
+/// socket with unread bytes, or before the client's close frame arrives,
+/// would answer with a reset, and the client would see that instead of
+/// the end of the stream (PROTOCOL.md §2, §7.10).
+async fn linger(mut io: TokioIo<Upgraded>) {
+    use tokio::io::AsyncReadExt;
+    if io.shutdown().await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    let drain = async {
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
