@@ -491,3 +491,161 @@ fn warp_closes_stalled_and_idle_connections() {
         &[HALF_A_REQUEST_HEAD, NOTHING, IDLE, HALF_A_SECOND_HEAD],
     );
 }
+
+/// How a websocket connection ended, seen from a raw socket.
+#[derive(Debug, PartialEq)]
+enum WsEnd {
+    /// The server's close frame, then a clean end of stream (FIN).
+    Clean { close_code: u16 },
+    /// Something else; what.
+    Unclean(String),
+}
+
+/// A masked client frame (mask 0, which leaves the payload as is).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Connects a websocket to `path` over a raw socket, sends `message` (if
+/// any) once the server's first frame arrived, answers the server's close
+/// frame with one of its own, as clients do, and reads on to the end of
+/// the stream: `Ok(0)` is a FIN, an error a reset. Bounded by 5 s.
+async fn ws_close_seen_raw(addr: &str, path: &str, message: Option<&[u8]>) -> WsEnd {
+    use tokio::io::AsyncReadExt;
+    let run = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.map_err(|e| format!("handshake: {e}"))?;
+        let mut buf = Vec::new();
+        let mut head_done = false;
+        let mut sent = message.is_none();
+        let mut chunk = [0u8; 4096];
+        // Each pass reads more bytes or ends; the whole run is bounded.
+        loop {
+            if !head_done {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    if !buf.starts_with(b"HTTP/1.1 101") {
+                        return Err(format!("not a 101: {}", String::from_utf8_lossy(&buf)));
+                    }
+                    buf.drain(..end + 4);
+                    head_done = true;
+                    continue;
+                }
+            } else if buf.len() >= 2 {
+                let (opcode, len) = (buf[0] & 0x0f, usize::from(buf[1] & 0x7f));
+                if len >= 126 || buf[1] & 0x80 != 0 {
+                    return Err(format!("unexpected frame header {:?}", &buf[..2]));
+                }
+                if buf.len() >= 2 + len {
+                    let payload: Vec<u8> = buf.drain(..2 + len).skip(2).collect();
+                    if opcode == 0x8 {
+                        let code = if payload.len() >= 2 { u16::from_be_bytes([payload[0], payload[1]]) } else { 1005 };
+                        let reply = client_frame(0x8, &payload[..payload.len().min(2)]);
+                        // The server may have half-closed already; a write
+                        // still succeeds unless it reset the connection.
+                        stream.write_all(&reply).await.map_err(|e| format!("close reply: {e}"))?;
+                        return end_after_close(&mut stream, code).await;
+                    }
+                    if !sent {
+                        stream
+                            .write_all(&client_frame(0x1, message.unwrap_or_default()))
+                            .await
+                            .map_err(|e| format!("send: {e}"))?;
+                        sent = true;
+                    }
+                    continue;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) => return Err(format!("end of stream before the close frame (head read: {head_done})")),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("{:?} before the close frame", e.kind())),
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(end)) => end,
+        Ok(Err(e)) => WsEnd::Unclean(e),
+        Err(_) => WsEnd::Unclean("no end within 5 s".into()),
+    }
+}
+
+/// After the close frame: nothing but a FIN, and reading again after it
+/// still says end of stream (a reset that follows a FIN turns the next
+/// read into an error).
+async fn end_after_close(stream: &mut tokio::net::TcpStream, close_code: u16) -> Result<WsEnd, String> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 256];
+    for read in ["first", "second"] {
+        match stream.read(&mut chunk).await {
+            Ok(0) => {}
+            Ok(n) => return Err(format!("{n} bytes after the close frame")),
+            Err(e) => return Ok(WsEnd::Unclean(format!("{:?} on the {read} read after the close frame", e.kind()))),
+        }
+    }
+    Ok(WsEnd::Clean { close_code })
+}
+
+/// PROTOCOL.md §2 and §7.10: after broken JSON the server closes the
+/// websocket (close frame, then TCP), and §7.11: a raw websocket whose
+/// application closes at once gets its close frame and the end of TCP.
+/// Either way the client sees a clean end of stream, even after it
+/// answered the close frame: a FIN, never a reset. 50 rounds each.
+fn websocket_closes_end_cleanly(name: &str, start: Start) {
+    let (echo, close) = endpoints();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = start(listener, vec![echo, close]).unwrap();
+    let mut failures = Vec::new();
+    runtime().block_on(async {
+        // 50 rounds, 10 at a time (a server may take its time to end a
+        // connection cleanly; each round is bounded by 5 s).
+        for batch in 0..5 {
+            let rounds: Vec<_> = (batch * 10..batch * 10 + 10)
+                .map(|round| {
+                    let addr = addr.clone();
+                    tokio::spawn(async move {
+                        let path = format!("/h/0/bj{round}/websocket");
+                        let broken = ws_close_seen_raw(&addr, &path, Some(b"[\"a")).await;
+                        let raw = ws_close_seen_raw(&addr, "/hc/websocket", None).await;
+                        (round, broken, raw)
+                    })
+                })
+                .collect();
+            for task in rounds {
+                let Ok((round, broken, raw)) = task.await else {
+                    failures.push("a round panicked".to_string());
+                    continue;
+                };
+                if broken != (WsEnd::Clean { close_code: 3000 }) {
+                    failures.push(format!("broken JSON, round {round}: {broken:?}"));
+                }
+                if raw != (WsEnd::Clean { close_code: 3000 }) {
+                    failures.push(format!("raw websocket closed at once, round {round}: {raw:?}"));
+                }
+            }
+        }
+    });
+    drop(server);
+    assert!(failures.is_empty(), "{name}: {} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn actix_websocket_closes_end_cleanly() {
+    websocket_closes_end_cleanly("actix", |listener, endpoints| {
+        Ok(Box::new(sockjs_examples::serve_actix(listener, endpoints, 2)?))
+    });
+}
+
+#[test]
+fn warp_websocket_closes_end_cleanly() {
+    websocket_closes_end_cleanly("warp", |listener, endpoints| {
+        Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?))
+    });
+}
