@@ -137,15 +137,10 @@ where
 {
     use hyper::service::Service as _;
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, say: give others time to close.
-                if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                continue;
-            }
+        let Ok((stream, peer)) = listener.accept().await else {
+            // Out of file descriptors, say: give others time to close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let warp_service = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
@@ -299,7 +294,7 @@ fn websocket(upgrade: WebSocketUpgrade, parts: &http::request::Parts, on_upgrade
 
 /// How long, and for how many bytes, a closed websocket keeps reading.
 const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 64 * 1024;
+const LINGER_BYTES: u64 = 64 * 1024;
 
 /// Ends a websocket connection after `run` returned (close frame sent, or
 /// the peer gone) the way careful servers do: a FIN at once, then read and
@@ -310,20 +305,10 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// the end of the stream (PROTOCOL.md §2, §7.10).
 async fn linger(mut io: TokioIo<Upgraded>) {
     use tokio::io::AsyncReadExt;
-    if io.shutdown().await.is_err() {
-        return;
+    if io.shutdown().await.is_ok() {
+        let (mut rest, mut discard) = ((&mut io).take(LINGER_BYTES), tokio::io::sink());
+        let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut discard)).await;
     }
-    let mut buf = [0u8; 4096];
-    let mut left = LINGER_BYTES;
-    let drain = async {
-        while left > 0 {
-            match io.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
