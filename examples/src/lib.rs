@@ -14,7 +14,32 @@ use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 mod page;
 mod warp_server;
 pub use page::{serve_page, PageArgs};
-pub use warp_server::{serve_warp, serve_warp_with_static, WarpServer};
+pub use warp_server::{serve_warp, serve_warp_with, serve_warp_with_static, WarpServer};
+
+/// How long a connection may take to send a whole request head, counted
+/// from its opening or from the end of its previous response; after that
+/// the server closes it. This bounds stalled request heads and idle
+/// keep-alive connections (DESIGN.md: everything a peer can fill has a
+/// bound).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a reference server runs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Worker threads.
+    pub workers: usize,
+    /// Files served at `/static/...` (the browser tests' page), if any.
+    pub static_dir: Option<PathBuf>,
+    /// See [`REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// `workers` threads, no static files, [`REQUEST_TIMEOUT`].
+    pub fn new(workers: usize) -> ServeOptions {
+        ServeOptions { workers, static_dir: None, request_timeout: REQUEST_TIMEOUT }
+    }
+}
 
 /// The endpoints of the reference service; `sockjs_url` is the client URL
 /// the iframe page loads.
@@ -142,6 +167,16 @@ pub fn serve_actix_with_static(
     workers: usize,
     static_dir: Option<PathBuf>,
 ) -> std::io::Result<ActixServer> {
+    serve_actix_with(listener, endpoints, ServeOptions { static_dir, ..ServeOptions::new(workers) })
+}
+
+/// Serves `endpoints` with actix-web on `listener` as `options` say.
+pub fn serve_actix_with(
+    listener: TcpListener,
+    endpoints: Vec<Endpoint>,
+    options: ServeOptions,
+) -> std::io::Result<ActixServer> {
+    let ServeOptions { workers, static_dir, request_timeout } = options;
     let addr = listener.local_addr()?;
     let services: Vec<sockjs_actix::SockJs> = endpoints.into_iter().map(sockjs_actix::SockJs::from_endpoint).collect();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -158,6 +193,10 @@ pub fn serve_actix_with_static(
                 }
             })
             .workers(workers)
+            // The first request head, and each later one after an idle
+            // keep-alive wait, must arrive within the timeout.
+            .client_request_timeout(request_timeout)
+            .keep_alive(request_timeout)
             .h1_allow_half_closed(false)
             .on_connect(sockjs_actix::on_connect)
             .listen(listener)?

@@ -45,6 +45,8 @@ pub async fn serve_page(name: &str, args: &PageArgs, page: &str, sockjs: sockjs_
             }),
         )
     })
+    .client_request_timeout(crate::REQUEST_TIMEOUT)
+    .keep_alive(crate::REQUEST_TIMEOUT)
     .h1_allow_half_closed(false)
     .on_connect(sockjs_actix::on_connect)
     .bind(&args.listen)?;

@@ -4,6 +4,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
 use sockjs_core::Endpoint;
+
+use crate::ServeOptions;
 use warp::{Filter, Reply};
 
 /// A running warp server; stopped (with every connection) when dropped.
@@ -51,10 +53,18 @@ pub fn serve_warp_with_static(
     workers: usize,
     static_dir: Option<PathBuf>,
 ) -> std::io::Result<WarpServer> {
+    serve_warp_with(listener, endpoints, ServeOptions { static_dir, ..ServeOptions::new(workers) })
+}
+
+/// Serves `endpoints` with warp on `listener` as `options` say.
+pub fn serve_warp_with(
+    listener: TcpListener,
+    endpoints: Vec<Endpoint>,
+    options: ServeOptions,
+) -> std::io::Result<WarpServer> {
+    let ServeOptions { workers, static_dir, request_timeout } = options;
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    // Accepted connections inherit TCP_NODELAY from the listener (Linux).
-    socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -73,7 +83,7 @@ pub fn serve_warp_with_static(
                 routes = routes.or(files).unify().boxed();
             }
             tokio::select! {
-                () = warp::serve(routes).incoming(listener).run() => {}
+                () = sockjs_warp::serve(routes, listener, request_timeout) => {}
                 _ = stopped => {}
             }
             Ok(())

@@ -12,9 +12,16 @@
 //! streaming response alive after the client closed its socket until the
 //! next write fails, so a client that drops a polling or streaming request
 //! and reconnects at once would find its session still taken (PROTOCOL.md
-//! §6 "Abort"). Also set [`on_connect`], which turns on `TCP_NODELAY`:
+//! §6 "Abort"). Also set [`on_connect`], which turns on `TCP_NODELAY`, and
+//! bound how long a connection may stall: `client_request_timeout` (the
+//! first request head must be complete within it) and `keep_alive` (an
+//! idle connection waits this long for its next request). Both are 5 s in
+//! actix-web today; set them, so that a change of default does not let
+//! stalled or idle connections pile up:
 //!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use actix_web::{App, HttpServer};
 //! use sockjs_actix::{Options, Session, SockJs};
 //!
@@ -28,6 +35,8 @@
 //!     HttpServer::new(move || App::new().service(echo.clone()))
 //!         .h1_allow_half_closed(false)
 //!         .on_connect(sockjs_actix::on_connect)
+//!         .client_request_timeout(Duration::from_secs(10))
+//!         .keep_alive(Duration::from_secs(10))
 //!         .bind(("127.0.0.1", 8080))?
 //!         .run()
 //!         .await
@@ -234,7 +243,12 @@ fn hixie76(hixie: Hixie76, ws: WebSocket, payload: web::Payload) -> HttpResponse
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let payload = PayloadBytes(payload);
     rt::spawn(async move { hixie.run(ws, payload, &mut ChannelSink(tx), Instant::now).await });
-    response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)))
+    let mut response =
+        response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)));
+    // Without this, actix sees an unread request payload and answers
+    // `Connection: close, upgrade`; HAProxy wants exactly `Upgrade`.
+    response.head_mut().set_connection_type(ConnectionType::Upgrade);
+    response
 }
 
 /// Raw upgrade bytes from the request payload.

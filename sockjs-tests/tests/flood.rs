@@ -47,7 +47,10 @@ async fn slow_echo(mut session: Session) {
 
 /// One push-only endpoint per flood, so that each reads its own figures.
 fn push_endpoint(prefix: &str) -> Endpoint {
-    Endpoint::new(Options::new(prefix).max_payload(MESSAGE + 100).max_inbox(MAX_INBOX).send_timeout(SEND_TIMEOUT), push_only)
+    Endpoint::new(
+        Options::new(prefix).max_payload(MESSAGE + 100).max_inbox(MAX_INBOX).send_timeout(SEND_TIMEOUT),
+        push_only,
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {

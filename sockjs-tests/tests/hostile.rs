@@ -327,3 +327,322 @@ fn actix_withstands_hostile_clients() {
 fn warp_withstands_hostile_clients() {
     run("warp", |listener, endpoints| Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?)));
 }
+
+/// The request-head bound the stalled-connection tests give the servers.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// Well above [`REQUEST_TIMEOUT`], and below the 5 s that actix-web uses
+/// when it is not told: a close within it comes from the configured bound.
+const CLOSED_WITHIN: Duration = Duration::from_secs(4);
+
+type StartWith = fn(TcpListener, Vec<Endpoint>, sockjs_examples::ServeOptions) -> std::io::Result<Server>;
+
+/// How the server ended a connection that sent nothing more.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// A FIN (read returned 0), possibly after a response such as 408.
+    Eof,
+    /// A reset.
+    Reset,
+    /// Still open after [`CLOSED_WITHIN`].
+    Open,
+}
+
+/// Reads (discarding any bytes, a 408 say) until the server ends the
+/// connection, for at most `limit`.
+async fn end_of(stream: &mut tokio::net::TcpStream, limit: Duration) -> End {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    // Bounded by the deadline; every pass consumes bytes or ends.
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return End::Open,
+            Ok(Ok(0)) => return End::Eof,
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return End::Reset,
+            Ok(Err(_)) => return End::Reset,
+        }
+    }
+}
+
+/// One way to stall: a whole request first (or not), then half a request
+/// head (or nothing).
+type Stall = (&'static str, Option<&'static str>, &'static [u8]);
+
+const HALF_HEAD: &[u8] = b"POST /h/0/s/xhr HTTP/1.1\r\nHost: x\r\nContent-Le";
+const HALF_A_REQUEST_HEAD: Stall = ("half a request head", None, HALF_HEAD);
+const NOTHING: Stall = ("nothing at all", None, b"");
+const IDLE: Stall = ("idle after a keep-alive response", Some("/h"), b"");
+const HALF_A_SECOND_HEAD: Stall = ("half a second request head", Some("/h"), HALF_HEAD);
+
+/// Opens a connection, sends `first` (a whole request, whose response it
+/// reads, or nothing), then `then` (half a request head, or nothing), and
+/// says how the server ended it.
+async fn stall(addr: &str, first: Option<&str>, then: &[u8]) -> Result<End, String> {
+    let mut conn = Connection::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    if let Some(path) = first {
+        conn.send(&Request::get(path)).await.map_err(|e| format!("first request: {e}"))?;
+        let r = conn.read_response("GET").await.map_err(|e| format!("first response: {e}"))?;
+        if r.status != 200 {
+            return Err(format!("first response: status {}", r.status));
+        }
+    }
+    if !then.is_empty() {
+        conn.send_raw(then).await.map_err(|e| format!("half a head: {e}"))?;
+    }
+    let (mut stream, _) = conn.into_parts();
+    Ok(end_of(&mut stream, CLOSED_WITHIN).await)
+}
+
+/// Design rule "everything a peer can fill has a bound" (DESIGN.md), for
+/// connections: a request head not complete within the server's bound is
+/// closed, and so is a keep-alive connection idle beyond it (PROTOCOL.md
+/// §2, §9 keep-alive). A long poll and a websocket that outlive the bound
+/// are not cut (§7.4, §7.10).
+fn stalled_connections_are_closed(name: &str, start: StartWith, cases: &[Stall]) {
+    let (echo, close) = endpoints();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let options =
+        sockjs_examples::ServeOptions { request_timeout: REQUEST_TIMEOUT, ..sockjs_examples::ServeOptions::new(2) };
+    let server = start(listener, vec![echo.clone(), close.clone()], options).unwrap();
+    let mut c = Checks { addr: addr.clone(), failures: Vec::new() };
+    runtime().block_on(async {
+        // A long poll and a websocket that outlive the bound keep working.
+        let open = c.fetch(Request::post("/h/0/lp/xhr")).await;
+        c.expect("open a session for a long poll", open.is_some_and(|r| r.body == b"o\n"), "no open frame");
+        let poll = tokio::spawn({
+            let addr = addr.clone();
+            async move {
+                let mut conn = Connection::connect(&addr).await?;
+                conn.read_timeout = CLOSED_WITHIN * 2;
+                conn.send(&Request::post("/h/0/lp/xhr")).await?;
+                conn.read_response("POST").await
+            }
+        });
+        let ws = tokio_tungstenite::connect_async(c.ws_url("/h/0/lw/websocket")).await;
+        let mut ws = ws.map(|(ws, _)| ws).map_err(|e| c.failures.push(format!("websocket connect: {e}"))).ok();
+        if let Some(ws) = ws.as_mut() {
+            let o = next_message(ws).await;
+            c.expect("ws open", o == Some(Message::text("o")), format!("{o:?}"));
+        }
+        // Several of each at once; each ends by itself within CLOSED_WITHIN.
+        let mut tasks = Vec::new();
+        for &(what, first, then) in cases {
+            for _ in 0..8 {
+                let addr = addr.clone();
+                tasks.push((what, tokio::spawn(async move { stall(&addr, first, then).await })));
+            }
+        }
+        for (what, task) in tasks {
+            match task.await {
+                Ok(Ok(End::Eof | End::Reset)) => {}
+                Ok(Ok(End::Open)) => c.failures.push(format!("{what}: still open after {CLOSED_WITHIN:?}")),
+                Ok(Err(e)) => c.failures.push(format!("{what}: {e}")),
+                Err(e) => c.failures.push(format!("{what}: {e}")),
+            }
+        }
+        // The stalled connections opened after the poll and the websocket,
+        // and the server closed them, so both have outlived the bound.
+        let sent = c.fetch(Request::post("/h/0/lp/xhr_send").body("[\"late\"]")).await;
+        c.expect("send to the long poll", sent.is_some_and(|r| r.status == 204), "not 204");
+        let polled = tokio::time::timeout(CLOSED_WITHIN, poll).await;
+        let body = match polled {
+            Ok(Ok(Ok(r))) => r.text(),
+            other => format!("{other:?}"),
+        };
+        c.expect("a long poll outlives the request timeout", body == "a[\"late\"]\n", &body);
+        if let Some(ws) = ws.as_mut() {
+            let _ = ws.send(Message::text("[\"still\"]")).await;
+            let echo = next_message(ws).await;
+            c.expect(
+                "a websocket outlives the request timeout",
+                echo == Some(Message::text("a[\"still\"]")),
+                format!("{echo:?}"),
+            );
+        }
+        c.still_alive("after stalled connections").await;
+    });
+    drop(server);
+    assert!(c.failures.is_empty(), "{name}: {} failures:\n{}", c.failures.len(), c.failures.join("\n"));
+}
+
+fn start_actix(
+    listener: TcpListener,
+    endpoints: Vec<Endpoint>,
+    options: sockjs_examples::ServeOptions,
+) -> std::io::Result<Server> {
+    Ok(Box::new(sockjs_examples::serve_actix_with(listener, endpoints, options)?))
+}
+
+#[test]
+fn actix_closes_stalled_and_idle_connections() {
+    stalled_connections_are_closed("actix", start_actix, &[HALF_A_REQUEST_HEAD, NOTHING, IDLE]);
+}
+
+#[test]
+fn warp_closes_stalled_and_idle_connections() {
+    stalled_connections_are_closed(
+        "warp",
+        |listener, endpoints, options| Ok(Box::new(sockjs_examples::serve_warp_with(listener, endpoints, options)?)),
+        &[HALF_A_REQUEST_HEAD, NOTHING, IDLE, HALF_A_SECOND_HEAD],
+    );
+}
+
+/// How a websocket connection ended, seen from a raw socket.
+#[derive(Debug, PartialEq)]
+enum WsEnd {
+    /// The server's close frame, then a clean end of stream (FIN).
+    Clean { close_code: u16 },
+    /// Something else; what.
+    Unclean(String),
+}
+
+/// A masked client frame (mask 0, which leaves the payload as is).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Connects a websocket to `path` over a raw socket, sends `message` (if
+/// any) once the server's first frame arrived, answers the server's close
+/// frame with one of its own, as clients do, and reads on to the end of
+/// the stream: `Ok(0)` is a FIN, an error a reset. Bounded by 5 s.
+async fn ws_close_seen_raw(addr: &str, path: &str, message: Option<&[u8]>) -> WsEnd {
+    use tokio::io::AsyncReadExt;
+    let run = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.map_err(|e| format!("handshake: {e}"))?;
+        let mut buf = Vec::new();
+        let mut head_done = false;
+        let mut sent = message.is_none();
+        let mut chunk = [0u8; 4096];
+        // Each pass reads more bytes or ends; the whole run is bounded.
+        loop {
+            if !head_done {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    if !buf.starts_with(b"HTTP/1.1 101") {
+                        return Err(format!("not a 101: {}", String::from_utf8_lossy(&buf)));
+                    }
+                    buf.drain(..end + 4);
+                    head_done = true;
+                    continue;
+                }
+            } else if buf.len() >= 2 {
+                let (opcode, len) = (buf[0] & 0x0f, usize::from(buf[1] & 0x7f));
+                if len >= 126 || buf[1] & 0x80 != 0 {
+                    return Err(format!("unexpected frame header {:?}", &buf[..2]));
+                }
+                if buf.len() >= 2 + len {
+                    let payload: Vec<u8> = buf.drain(..2 + len).skip(2).collect();
+                    if opcode == 0x8 {
+                        let code = if payload.len() >= 2 { u16::from_be_bytes([payload[0], payload[1]]) } else { 1005 };
+                        let reply = client_frame(0x8, &payload[..payload.len().min(2)]);
+                        // The server may have half-closed already; a write
+                        // still succeeds unless it reset the connection.
+                        stream.write_all(&reply).await.map_err(|e| format!("close reply: {e}"))?;
+                        return end_after_close(&mut stream, code).await;
+                    }
+                    if !sent {
+                        stream
+                            .write_all(&client_frame(0x1, message.unwrap_or_default()))
+                            .await
+                            .map_err(|e| format!("send: {e}"))?;
+                        sent = true;
+                    }
+                    continue;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) => return Err(format!("end of stream before the close frame (head read: {head_done})")),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("{:?} before the close frame", e.kind())),
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(end)) => end,
+        Ok(Err(e)) => WsEnd::Unclean(e),
+        Err(_) => WsEnd::Unclean("no end within 5 s".into()),
+    }
+}
+
+/// After the close frame: nothing but a FIN, and reading again after it
+/// still says end of stream (a reset that follows a FIN turns the next
+/// read into an error).
+async fn end_after_close(stream: &mut tokio::net::TcpStream, close_code: u16) -> Result<WsEnd, String> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 256];
+    for read in ["first", "second"] {
+        match stream.read(&mut chunk).await {
+            Ok(0) => {}
+            Ok(n) => return Err(format!("{n} bytes after the close frame")),
+            Err(e) => return Ok(WsEnd::Unclean(format!("{:?} on the {read} read after the close frame", e.kind()))),
+        }
+    }
+    Ok(WsEnd::Clean { close_code })
+}
+
+/// PROTOCOL.md §2 and §7.10: after broken JSON the server closes the
+/// websocket (close frame, then TCP), and §7.11: a raw websocket whose
+/// application closes at once gets its close frame and the end of TCP.
+/// Either way the client sees a clean end of stream, even after it
+/// answered the close frame: a FIN, never a reset. 50 rounds each.
+fn websocket_closes_end_cleanly(name: &str, start: Start) {
+    let (echo, close) = endpoints();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = start(listener, vec![echo, close]).unwrap();
+    let mut failures = Vec::new();
+    runtime().block_on(async {
+        // 50 rounds, 10 at a time (a server may take its time to end a
+        // connection cleanly; each round is bounded by 5 s).
+        for batch in 0..5 {
+            let rounds: Vec<_> = (batch * 10..batch * 10 + 10)
+                .map(|round| {
+                    let addr = addr.clone();
+                    tokio::spawn(async move {
+                        let path = format!("/h/0/bj{round}/websocket");
+                        let broken = ws_close_seen_raw(&addr, &path, Some(b"[\"a")).await;
+                        let raw = ws_close_seen_raw(&addr, "/hc/websocket", None).await;
+                        (round, broken, raw)
+                    })
+                })
+                .collect();
+            for task in rounds {
+                let Ok((round, broken, raw)) = task.await else {
+                    failures.push("a round panicked".to_string());
+                    continue;
+                };
+                if broken != (WsEnd::Clean { close_code: 3000 }) {
+                    failures.push(format!("broken JSON, round {round}: {broken:?}"));
+                }
+                if raw != (WsEnd::Clean { close_code: 3000 }) {
+                    failures.push(format!("raw websocket closed at once, round {round}: {raw:?}"));
+                }
+            }
+        }
+    });
+    drop(server);
+    assert!(failures.is_empty(), "{name}: {} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn actix_websocket_closes_end_cleanly() {
+    websocket_closes_end_cleanly("actix", |listener, endpoints| {
+        Ok(Box::new(sockjs_examples::serve_actix(listener, endpoints, 2)?))
+    });
+}
+
+#[test]
+fn warp_websocket_closes_end_cleanly() {
+    websocket_closes_end_cleanly("warp", |listener, endpoints| {
+        Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?))
+    });
+}

@@ -2,12 +2,14 @@
 //!
 //! [`sockjs`] turns an endpoint (every SockJS URL under a prefix) into a
 //! warp [`Filter`] that you combine with your own routes and serve with
-//! `warp::serve`. All protocol decisions are made by [`sockjs_core`]; this
+//! [`serve`]. All protocol decisions are made by [`sockjs_core`]; this
 //! crate translates requests and responses, streams bodies, takes over
 //! websocket upgrades from hyper (RFC 6455 through tokio-tungstenite, and
 //! the Hixie-76 handshake), and drives the endpoint's timers.
 //!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use sockjs_warp::{sockjs, Options, Session};
 //! use warp::Filter;
 //!
@@ -19,11 +21,19 @@
 //!         }
 //!     });
 //!     let hello = warp::path("hello").map(|| "Hello!");
-//!     // A listener with TCP_NODELAY, so that small frames go out at once.
-//!     let listener = sockjs_warp::listener(([127, 0, 0, 1], 8080).into()).await.unwrap();
-//!     warp::serve(echo.or(hello)).incoming(listener).run().await;
+//!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8080)).await.unwrap();
+//!     // A connection must send a whole request head within 10 s of opening
+//!     // or of its previous response; stalled and idle ones are closed.
+//!     sockjs_warp::serve(echo.or(hello), listener, Duration::from_secs(10)).await;
 //! }
 //! ```
+//!
+//! [`serve`] is `warp::serve(filter).incoming(listener).run()` with that
+//! bound and `TCP_NODELAY` on every connection. `warp::serve` gives hyper
+//! no timer, so hyper's request-head timeout never fires there and a
+//! client holds a connection for as long as it likes by sending half a
+//! request head; if you use it anyway, serve on [`listener`] for
+//! `TCP_NODELAY`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -31,17 +41,16 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, WebSocketUpgrade, WsIncoming, WsOutgoing, WsSink};
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, WebSocketUpgrade, WsSink};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
-use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use warp::filters::path::FullPath;
 use warp::http::HeaderMap;
@@ -82,7 +91,11 @@ pub fn filter(
         .and(warp::method())
         .and(query)
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(
+            warp::addr::remote()
+                .and(warp::ext::optional::<Peer>())
+                .map(|warp: Option<_>, ours: Option<Peer>| warp.or(ours.map(|Peer(addr)| addr))),
+        )
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::body::stream())
         .and_then(move |path: FullPath, method, query: String, headers, remote, upgrade, body| {
@@ -103,6 +116,49 @@ pub async fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListen
     socket.bind(addr)?;
     socket.listen(1024)
 }
+
+/// Serves `filter` on `listener` over HTTP/1.1 until the future is
+/// dropped. A connection that has not sent a complete request head within
+/// `request_timeout` of opening, or of the end of its previous response,
+/// is closed: that bounds stalled request heads and idle keep-alive
+/// connections alike (PROTOCOL.md §2; a long poll is not affected, its
+/// head arrived). Websockets, once upgraded, are not affected either.
+/// Each connection gets `TCP_NODELAY`.
+///
+/// Filters see the client's address through the SockJS filter
+/// (`Session::remote_addr`); `warp::addr::remote()` is `None` here.
+pub async fn serve<F>(filter: F, listener: tokio::net::TcpListener, request_timeout: Duration)
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    use hyper::service::Service as _;
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            // Out of file descriptors, say: give others time to close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let warp_service = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            warp_service.call(request)
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(request_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// The client's address, as [`serve`] passes it to the filter.
+#[derive(Clone, Copy)]
+struct Peer(SocketAddr);
 
 #[derive(Clone)]
 struct Server {
@@ -179,7 +235,10 @@ fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
                 tokio::spawn(task);
             }
             let (reader, writer) = tokio::io::split(TokioIo::new(io));
-            hixie.run(ws, ReadStream { reader, buf: BytesMut::new() }, &mut WriteSink(writer), Instant::now).await;
+            let mut incoming = ReadStream { reader, buf: BytesMut::new() };
+            let mut sink = WriteSink(writer);
+            hixie.run(ws, &mut incoming, &mut sink, Instant::now).await;
+            linger(incoming.reader.unsplit(sink.0)).await;
         });
         return into_reply(head.map(|()| Bytes::new()));
     }
@@ -187,48 +246,38 @@ fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
     let limit = upgrade.max_message_size();
     tokio::spawn(async move {
         let Ok(io) = on_upgrade.await else { return };
-        // A small read buffer: tungstenite's default (128 KiB, zeroed on the
-        // first read) would dominate an idle session's memory.
-        let config =
-            WebSocketConfig::default().read_buffer_size(4096).max_message_size(Some(limit)).max_frame_size(Some(limit));
+        let config = driver::tungstenite::config(limit);
         let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
-        let (sink, stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let (ws, task) = upgrade.accept(Instant::now());
         if let Some(task) = task {
             tokio::spawn(task);
         }
-        ws.run(stream, incoming, &mut Sink(sink), Instant::now).await;
+        let mut sink = driver::tungstenite::Sink(sink);
+        ws.run(&mut stream, driver::tungstenite::incoming, &mut sink, Instant::now).await;
+        if let Ok(socket) = stream.reunite(sink.0) {
+            linger(socket.into_inner()).await;
+        }
     });
     into_reply(head.map(|()| Bytes::new()))
 }
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// How long, and for how many bytes, a closed websocket keeps reading.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 64 * 1024;
 
-/// The sending half of a tungstenite connection.
-struct Sink(futures_util::stream::SplitSink<Socket, WsMessage>);
-
-impl WsSink<WsOutgoing> for Sink {
-    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
-        let message = match output {
-            WsOutgoing::Text(text) => WsMessage::Text(text.try_into().map_err(|_| Closed)?),
-            WsOutgoing::Pong(data) => WsMessage::Pong(data),
-            WsOutgoing::Close { code, reason } => {
-                WsMessage::Close(Some(CloseFrame { code: code.into(), reason: reason.into_owned().into() }))
-            }
-        };
-        self.0.send(message).await.map_err(|_| Closed)
-    }
-}
-
-fn incoming(message: Result<WsMessage, tungstenite::Error>) -> WsIncoming<tungstenite::Utf8Bytes> {
-    match message {
-        Ok(WsMessage::Text(text)) => WsIncoming::Text(text),
-        Ok(WsMessage::Binary(data)) => WsIncoming::Binary(data),
-        // tungstenite answers pings itself.
-        Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => WsIncoming::Pong,
-        Ok(WsMessage::Close(_)) => WsIncoming::Close,
-        Err(tungstenite::Error::Capacity(_)) => WsIncoming::TooLarge,
-        Err(_) => WsIncoming::Error,
+/// Ends a websocket connection after `run` returned (close frame sent, or
+/// the peer gone) the way careful servers do: a FIN at once, then read and
+/// discard what the client still sends (its close frame, say) until it
+/// closes too, for at most [`LINGER`] and [`LINGER_BYTES`]. Dropping the
+/// socket with unread bytes, or before the client's close frame arrives,
+/// would answer with a reset, and the client would see that instead of
+/// the end of the stream (PROTOCOL.md §2, §7.10).
+async fn linger(mut io: TokioIo<Upgraded>) {
+    use tokio::io::AsyncReadExt;
+    if io.shutdown().await.is_ok() {
+        let (mut rest, mut discard) = ((&mut io).take(LINGER_BYTES), tokio::io::sink());
+        let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut discard)).await;
     }
 }
 

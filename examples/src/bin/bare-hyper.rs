@@ -19,9 +19,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, Options, WsIncoming, WsOutgoing, WsSink};
-use tokio_tungstenite::tungstenite::protocol::{frame::CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
+use sockjs_core::{driver, Dispatch, Endpoint, Options};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -56,17 +55,15 @@ async fn serve(endpoint: Endpoint, mut request: Request<Incoming>, peer: std::ne
             let limit = upgrade.max_message_size();
             tokio::spawn(async move {
                 let Ok(io) = on_upgrade.await else { return };
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(4096)
-                    .max_message_size(Some(limit))
-                    .max_frame_size(Some(limit));
+                let config = driver::tungstenite::config(limit);
                 let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
                 let (sink, stream) = socket.split();
                 let (ws, task) = upgrade.accept(Instant::now());
                 if let Some(task) = task {
                     tokio::spawn(task);
                 }
-                ws.run(stream, incoming, &mut Sink(sink), Instant::now).await;
+                let mut sink = driver::tungstenite::Sink(sink);
+                ws.run(stream, driver::tungstenite::incoming, &mut sink, Instant::now).await;
             });
             head.map(|()| Full::new(Bytes::new()).boxed())
         }
@@ -74,34 +71,6 @@ async fn serve(endpoint: Endpoint, mut request: Request<Incoming>, peer: std::ne
             .status(StatusCode::NOT_IMPLEMENTED)
             .body(Full::new(Bytes::from_static(b"Not supported by this example\n")).boxed())
             .unwrap_or_default(),
-    }
-}
-
-struct Sink(futures_util::stream::SplitSink<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, Message>);
-
-impl WsSink<WsOutgoing> for Sink {
-    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
-        use futures_util::SinkExt;
-        let message = match output {
-            WsOutgoing::Text(text) => Message::Text(text.try_into().map_err(|_| Closed)?),
-            WsOutgoing::Close { code, reason } => {
-                Message::Close(Some(CloseFrame { code: code.into(), reason: reason.into_owned().into() }))
-            }
-            // tungstenite answers pings itself.
-            WsOutgoing::Pong(_) => return Ok(()),
-        };
-        self.0.send(message).await.map_err(|_| Closed)
-    }
-}
-
-fn incoming(message: Result<Message, tungstenite::Error>) -> WsIncoming<tungstenite::Utf8Bytes> {
-    match message {
-        Ok(Message::Text(text)) => WsIncoming::Text(text),
-        Ok(Message::Binary(data)) => WsIncoming::Binary(data),
-        Ok(Message::Close(_)) => WsIncoming::Close,
-        Ok(_) => WsIncoming::Pong,
-        Err(tungstenite::Error::Capacity(_)) => WsIncoming::TooLarge,
-        Err(_) => WsIncoming::Error,
     }
 }
 
@@ -123,9 +92,15 @@ async fn main() -> std::io::Result<()> {
                 async move { Ok::<_, Infallible>(serve(endpoint, request, peer).await) }
             });
             // half_close(false): a client that closes its socket is noticed
-            // at once (PROTOCOL.md §6 "Abort").
-            let connection =
-                http1::Builder::new().half_close(false).serve_connection(TokioIo::new(stream), service).with_upgrades();
+            // at once (PROTOCOL.md §6 "Abort"). The timer makes hyper close
+            // a connection that stalls in a request head or idles between
+            // requests longer than the timeout.
+            let connection = http1::Builder::new()
+                .half_close(false)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(sockjs_examples::REQUEST_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             let _ = connection.await;
         });
     }

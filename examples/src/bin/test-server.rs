@@ -3,11 +3,14 @@
 //! ```text
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix --listen 127.0.0.1:8081 [--sockjs-url URL] \
-//!     [--heartbeat-ms MS]
+//!     [--heartbeat-ms MS] [--request-timeout-ms MS]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
 //! the benchmarks use it to measure idle sessions across heartbeats.
+//! `--request-timeout-ms` is how long a connection may take to send a whole
+//! request head, from its opening or the end of its previous response,
+//! before the server closes it (default 10 s).
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let mut listen = "127.0.0.1:8081".to_string();
     let mut sockjs_url = sockjs_core::DEFAULT_SOCKJS_URL.to_string();
     let mut heartbeat = None;
+    let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -35,9 +39,13 @@ fn main() -> ExitCode {
             ("--heartbeat-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
                 heartbeat = v.parse().ok().map(Duration::from_millis);
             }
+            ("--request-timeout-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
+                options.request_timeout = v.parse().map(Duration::from_millis).unwrap_or(options.request_timeout);
+            }
             _ => {
                 eprintln!(
-                    "usage: test-server [--framework actix|warp] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS]"
+                    "usage: test-server [--framework actix|warp] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
+                     [--request-timeout-ms MS]"
                 );
                 return ExitCode::from(2);
             }
@@ -55,8 +63,10 @@ fn main() -> ExitCode {
         Some(delay) => endpoints_with_heartbeat(&sockjs_url, delay),
     };
     let server = match framework.as_str() {
-        "actix" => sockjs_examples::serve_actix(listener, endpoints, 2).map(|s| (s.addr(), Server::Actix(s))),
-        "warp" => sockjs_examples::serve_warp(listener, endpoints, 2).map(|s| (s.addr(), Server::Warp(s))),
+        "actix" => {
+            sockjs_examples::serve_actix_with(listener, endpoints, options).map(|s| (s.addr(), Server::Actix(s)))
+        }
+        "warp" => sockjs_examples::serve_warp_with(listener, endpoints, options).map(|s| (s.addr(), Server::Warp(s))),
         other => {
             eprintln!("unknown framework {other:?} (expected actix or warp)");
             return ExitCode::from(2);

@@ -61,6 +61,17 @@ pub(crate) fn header_eq(r: &Response, name: &str, value: &str) -> CheckResult {
     }
 }
 
+/// Header `name` must appear once, and its whole value must equal `value`
+/// ignoring ASCII case (the official suite compares `value.lower()`, so a
+/// list such as `close, upgrade` does not pass for `upgrade`).
+pub(crate) fn header_is(r: &Response, name: &str, value: &str) -> CheckResult {
+    match r.headers.get_all(name).as_slice() {
+        [v] if v.trim().eq_ignore_ascii_case(value) => Ok(()),
+        [] => Err(Failure(format!("missing header {name} (expected {value:?})"))),
+        all => Err(Failure(format!("header {name}: expected exactly {value:?} (any case), got {all:?}"))),
+    }
+}
+
 /// Header `name` must be absent.
 pub(crate) fn no_header(r: &Response, name: &str) -> CheckResult {
     match r.headers.get(name) {

@@ -8,7 +8,12 @@ use std::time::Duration;
 use crate::http1::{Activity, Connection, Request};
 
 use super::client::head_only;
-use super::{bytes_eq, fail, header_eq, no_header, show, status, Check, CheckResult, Failure, Target};
+use super::{
+    bytes_eq, fail, header_eq, header_is, no_header, show, status, Check, CheckResult, Failure, Target, GO_AWAY,
+};
+
+/// How soon the TCP connection must end after the close frame.
+const CLOSE_PROMPTLY: Duration = Duration::from_secs(1);
 
 /// MD5 challenge answer for the keys below and key3 `aaaaaaaa`.
 const ANSWER: [u8; 16] =
@@ -18,13 +23,14 @@ pub(super) fn checks() -> Vec<Check> {
     vec![
         Check::new("§7.10 hixie-76 101 headers arrive before key3, then the 16-byte answer", handshake),
         Check::new("§7.10 hixie-76 frames: o, then echo", frames),
+        Check::new("§7.10 hixie-76 on /close: o, c[3000,\"Go away!\"], then the connection ends", close),
     ]
 }
 
 /// Does the handshake and returns the connection with any bytes that
 /// followed the answer in its buffer.
-async fn shake(t: &Target) -> Result<Connection, Failure> {
-    let s = t.session("/echo");
+async fn shake(t: &Target, service: &str) -> Result<Connection, Failure> {
+    let s = t.session(service);
     let path = t.path(&format!("{s}/websocket"));
     let origin = format!("http://{}", t.addr);
     let request = Request::get(&path)
@@ -40,16 +46,14 @@ async fn shake(t: &Target) -> Result<Connection, Failure> {
         conn.read_head().await.map_err(|e| Failure(format!("the 101 headers must arrive before key3 is sent: {e}")))?;
     let r = head_only(&head);
     status(&r, 101)?;
-    if !r.headers.has_token("connection", "upgrade") {
-        fail!("Connection must be upgrade, got {:?}", r.headers.get("connection"));
-    }
-    match r.headers.get("upgrade") {
-        Some(u) if u.eq_ignore_ascii_case("websocket") => {}
-        other => fail!("Upgrade must be websocket, got {other:?}"),
-    }
+    // The whole values, as the official suite compares them (HAProxy
+    // relays them): `Connection: close, upgrade` fails.
+    header_is(&r, "connection", "upgrade")?;
+    header_is(&r, "upgrade", "websocket")?;
     header_eq(&r, "sec-websocket-location", &format!("ws://{}{}", t.addr, path))?;
     header_eq(&r, "sec-websocket-origin", &origin)?;
     no_header(&r, "content-length")?;
+    no_header(&r, "transfer-encoding")?;
     if !conn.buffered().is_empty() {
         fail!("bytes arrived before key3 was sent: {}", show(conn.buffered()));
     }
@@ -67,14 +71,34 @@ async fn shake(t: &Target) -> Result<Connection, Failure> {
 }
 
 async fn handshake(t: Target) -> CheckResult {
-    shake(&t).await.map(|_| ())
+    shake(&t, "/echo").await.map(|_| ())
 }
 
 async fn frames(t: Target) -> CheckResult {
-    let mut conn = shake(&t).await?;
+    let mut conn = shake(&t, "/echo").await?;
     let o = conn.read_exact(3, "the o frame").await?;
     bytes_eq("first hixie frame", &o, b"\x00o\xff")?;
     conn.send_raw(b"\x00[\"a\"]\xff").await?;
     let echo = conn.read_exact(8, "the echo frame").await?;
     bytes_eq("echo frame", &echo, b"\x00a[\"a\"]\xff")
+}
+
+/// The sockjs-protocol 0.3.3 suite's hixie-76 `test_close`: after the `c`
+/// frame, a blocked read must see the end (§2, §7.10); a closing
+/// handshake frame `0xFF 0x00` may come first.
+async fn close(t: Target) -> CheckResult {
+    let mut conn = shake(&t, "/close").await?;
+    let o = conn.read_exact(3, "the o frame").await?;
+    bytes_eq("first hixie frame", &o, b"\x00o\xff")?;
+    let expected = [&[0x00][..], GO_AWAY.as_bytes(), &[0xff]].concat();
+    let c = conn.read_exact(expected.len(), "the close frame").await?;
+    bytes_eq("close frame", &c, &expected)?;
+    conn.gather(CLOSE_PROMPTLY).await?;
+    if !conn.saw_eof() {
+        fail!("the connection was still open {CLOSE_PROMPTLY:?} after the close frame");
+    }
+    match conn.buffered() {
+        [] | [0xff, 0x00] => Ok(()),
+        other => fail!("after the close frame, expected at most 0xFF 0x00, got {}", show(other)),
+    }
 }

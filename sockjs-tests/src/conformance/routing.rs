@@ -98,6 +98,11 @@ async fn post_websocket_405(t: Target) -> CheckResult {
         )
         .await?;
     context("with upgrade headers", method_not_allowed(&upgrade))?;
+    // The official suite's exact request: Upgrade and Connection only.
+    let bare = t
+        .fetch(Request::post("/echo/0/0/websocket").header("Upgrade", "WebSocket").header("Connection", "Upgrade"))
+        .await?;
+    context("with Upgrade: WebSocket and Connection: Upgrade only", method_not_allowed(&bare))?;
     Ok(())
 }
 
