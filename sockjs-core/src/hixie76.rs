@@ -232,20 +232,13 @@ impl Hixie76Decoder {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upgrade::tests::parts;
     use crate::upgrade::{check_upgrade, Handshake};
     use crate::Transport;
-    use http::Request;
-
-    fn parts(headers: &[(&str, &str)]) -> request::Parts {
-        let mut b = Request::get("/echo/0/0/websocket");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        b.body(()).unwrap().into_parts().0
-    }
 
     /// §7.10: the draft-76 challenge from the protocol's example.
     #[test]

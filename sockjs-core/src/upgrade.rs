@@ -160,11 +160,12 @@ impl WebSocketUpgrade {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use http::Request;
 
-    fn parts(headers: &[(&str, &str)]) -> request::Parts {
+    /// A websocket request head with these headers.
+    pub(crate) fn parts(headers: &[(&str, &str)]) -> request::Parts {
         let mut b = Request::get("/echo/0/0/websocket");
         for (k, v) in headers {
             b = b.header(*k, *v);
