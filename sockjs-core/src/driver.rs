@@ -192,6 +192,168 @@ pub mod tungstenite {
     }
 }
 
+/// Websocket connections on tokio, behind the `tokio` feature: what a
+/// hyper-based driver does once the `101` went out and hyper handed the
+/// connection over.
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use bytes::{Bytes, BytesMut};
+    use futures_core::Stream;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::WebSocketStream;
+
+    use crate::{Closed, WebSocketUpgrade, WsSink};
+
+    /// How long a closed websocket connection keeps reading what the
+    /// client still sends before it is dropped.
+    pub const LINGER: Duration = Duration::from_secs(2);
+    /// How many bytes it reads at most meanwhile.
+    pub const LINGER_BYTES: u64 = 64 * 1024;
+
+    /// Runs the session of `upgrade` over `io`, the connection hyper (or
+    /// another server) handed over after sending
+    /// [`WebSocketUpgrade::response`]: RFC 6455 through tokio-tungstenite
+    /// with [`super::tungstenite::config`], or Hixie-76. Spawns the
+    /// application task with `tokio::spawn`, and returns once the
+    /// connection is closed; see [`linger`] for how it ends.
+    pub async fn run_websocket<IO>(upgrade: WebSocketUpgrade, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let spawn = |task: Option<crate::AppTask>| {
+            if let Some(task) = task {
+                drop(tokio::spawn(task));
+            }
+        };
+        if let Some(hixie) = upgrade.hixie76().cloned() {
+            let (ws, task) = upgrade.accept(Instant::now());
+            spawn(task);
+            let (reader, writer) = tokio::io::split(io);
+            let mut incoming = ByteStream { reader, buf: BytesMut::new() };
+            let mut sink = ByteSink(writer);
+            hixie.run(ws, &mut incoming, &mut sink, Instant::now).await;
+            linger(incoming.reader.unsplit(sink.0)).await;
+            return;
+        }
+        let config = super::tungstenite::config(upgrade.max_message_size());
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let (ws, task) = upgrade.accept(Instant::now());
+        spawn(task);
+        let (mut socket, sink) = split(socket);
+        let mut sink = super::tungstenite::Sink(sink);
+        ws.run(&mut socket, super::tungstenite::incoming, &mut sink, Instant::now).await;
+        drop(sink);
+        if let Some(socket) = socket.into_inner() {
+            linger(socket.into_inner()).await;
+        }
+    }
+
+    /// Ends a connection the way careful servers do: a FIN at once, then
+    /// read and discard what the client still sends (its close frame, say)
+    /// until it closes too, for at most [`LINGER`] and [`LINGER_BYTES`].
+    /// Dropping a socket with unread bytes, or before the client's close
+    /// frame arrives, would answer with a reset, and the client would see
+    /// that instead of the end of the stream (PROTOCOL.md §2, §7.10).
+    pub async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+        if io.shutdown().await.is_ok() {
+            let mut rest = (&mut io).take(LINGER_BYTES);
+            let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+        }
+    }
+
+    /// One websocket stream used as both halves without a lock: the run
+    /// loop reads and writes from one task, one at a time.
+    struct Shared<S>(std::sync::Arc<std::sync::Mutex<Option<S>>>);
+
+    fn split<S>(socket: S) -> (Shared<S>, Shared<S>) {
+        let cell = std::sync::Arc::new(std::sync::Mutex::new(Some(socket)));
+        (Shared(cell.clone()), Shared(cell))
+    }
+
+    impl<S> Shared<S> {
+        fn into_inner(self) -> Option<S> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        }
+
+        fn with<R>(&self, f: impl FnOnce(Pin<&mut S>) -> R, gone: R) -> R
+        where
+            S: Unpin,
+        {
+            match self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                Some(s) => f(Pin::new(s)),
+                None => gone,
+            }
+        }
+    }
+
+    impl<S: Stream + Unpin> Stream for Shared<S> {
+        type Item = S::Item;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+            self.with(|s| s.poll_next(cx), Poll::Ready(None))
+        }
+    }
+
+    impl<M, S: futures_sink::Sink<M> + Unpin> futures_sink::Sink<M> for Shared<S> {
+        type Error = S::Error;
+
+        fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.with(|s| s.poll_ready(cx), Poll::Pending)
+        }
+
+        fn start_send(self: Pin<&mut Self>, item: M) -> Result<(), S::Error> {
+            self.with(|s| s.start_send(item), Ok(()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.with(|s| s.poll_flush(cx), Poll::Ready(Ok(())))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.with(|s| s.poll_close(cx), Poll::Ready(Ok(())))
+        }
+    }
+
+    /// Raw bytes read from a connection, at most 8 KiB at a time.
+    struct ByteStream<R> {
+        reader: ReadHalf<R>,
+        buf: BytesMut,
+    }
+
+    impl<R: AsyncRead> Stream for ByteStream<R> {
+        type Item = Bytes;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+            let this = self.get_mut();
+            this.buf.resize(8192, 0);
+            let mut read = ReadBuf::new(&mut this.buf);
+            match Pin::new(&mut this.reader).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                    let n = read.filled().len();
+                    Poll::Ready(Some(this.buf.split_to(n).freeze()))
+                }
+                Poll::Ready(_) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+
+    /// Raw bytes written to a connection, flushed each time.
+    struct ByteSink<W>(WriteHalf<W>);
+
+    impl<W: AsyncWrite + Send> WsSink<Bytes> for ByteSink<W> {
+        async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
+            self.0.write_all(&bytes).await.map_err(|_| Closed)?;
+            self.0.flush().await.map_err(|_| Closed)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,20 +123,23 @@ impl WebSocketUpgrade {
         }
     }
 
-    /// The RFC 6455 `101 Switching Protocols` response head (with
-    /// `Sec-WebSocket-Accept`), for adapters that answer the handshake
-    /// themselves; `None` for a Hixie-76 request (see
-    /// [`Hixie76::response`]).
-    pub fn response(&self) -> Option<http::Response<()>> {
-        let key = self.key.as_ref().filter(|_| self.hixie76().is_none())?;
-        let accept = http::HeaderValue::from_str(&accept_key(key.as_bytes())).ok()?;
+    /// The `101 Switching Protocols` response head to send: RFC 6455's
+    /// (with `Sec-WebSocket-Accept`), or for a Hixie-76 request
+    /// [`Hixie76::response`]. Send it, then [`WebSocketUpgrade::accept`]
+    /// once the connection is handed over.
+    pub fn response(&self) -> http::Response<()> {
+        if let Handshake::Hixie76(hixie) = &self.handshake {
+            return hixie.response();
+        }
+        let key = self.key.as_ref().map_or(&b""[..], |k| k.as_bytes());
         let mut response = http::Response::new(());
         *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
         let h = response.headers_mut();
         h.insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
         h.insert(header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
+        let accept = http::HeaderValue::from_str(&accept_key(key)).expect("base64 is a valid header value");
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-        Some(response)
+        response
     }
 
     /// The largest incoming message to accept; close with 1009 above it.

@@ -39,19 +39,14 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use futures_util::StreamExt;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, WebSocketUpgrade, WsSink};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
+use sockjs_core::{driver, Dispatch, Endpoint, WebSocketUpgrade};
 use warp::filters::path::FullPath;
 use warp::http::HeaderMap;
 use warp::reply::Response;
@@ -223,94 +218,14 @@ fn into_reply(response: http::Response<Bytes>) -> Response {
     warp::reply::Reply::into_response(response)
 }
 
-/// Answers the handshake with 101 and takes the connection over from
-/// hyper once it has sent that head.
+/// Answers the handshake with 101 and runs the session once hyper hands
+/// the connection over.
 fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
-    if let Some(hixie) = upgrade.hixie76().cloned() {
-        let head = hixie.response();
-        tokio::spawn(async move {
-            let Ok(io) = on_upgrade.await else { return };
-            let (ws, task) = upgrade.accept(Instant::now());
-            if let Some(task) = task {
-                tokio::spawn(task);
-            }
-            let (reader, writer) = tokio::io::split(TokioIo::new(io));
-            let mut incoming = ReadStream { reader, buf: BytesMut::new() };
-            let mut sink = WriteSink(writer);
-            hixie.run(ws, &mut incoming, &mut sink, Instant::now).await;
-            linger(incoming.reader.unsplit(sink.0)).await;
-        });
-        return into_reply(head.map(|()| Bytes::new()));
-    }
-    let Some(head) = upgrade.response() else { return status(http::StatusCode::BAD_REQUEST) };
-    let limit = upgrade.max_message_size();
+    let head = upgrade.response();
     tokio::spawn(async move {
-        let Ok(io) = on_upgrade.await else { return };
-        let config = driver::tungstenite::config(limit);
-        let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
-        let (sink, mut stream) = socket.split();
-        let (ws, task) = upgrade.accept(Instant::now());
-        if let Some(task) = task {
-            tokio::spawn(task);
-        }
-        let mut sink = driver::tungstenite::Sink(sink);
-        ws.run(&mut stream, driver::tungstenite::incoming, &mut sink, Instant::now).await;
-        if let Ok(socket) = stream.reunite(sink.0) {
-            linger(socket.into_inner()).await;
+        if let Ok(io) = on_upgrade.await {
+            driver::tokio::run_websocket(upgrade, TokioIo::new(io)).await;
         }
     });
     into_reply(head.map(|()| Bytes::new()))
-}
-
-/// How long, and for how many bytes, a closed websocket keeps reading.
-const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: u64 = 64 * 1024;
-
-/// Ends a websocket connection after `run` returned (close frame sent, or
-/// the peer gone) the way careful servers do: a FIN at once, then read and
-/// discard what the client still sends (its close frame, say) until it
-/// closes too, for at most [`LINGER`] and [`LINGER_BYTES`]. Dropping the
-/// socket with unread bytes, or before the client's close frame arrives,
-/// would answer with a reset, and the client would see that instead of
-/// the end of the stream (PROTOCOL.md §2, §7.10).
-async fn linger(mut io: TokioIo<Upgraded>) {
-    use tokio::io::AsyncReadExt;
-    if io.shutdown().await.is_ok() {
-        let (mut rest, mut discard) = ((&mut io).take(LINGER_BYTES), tokio::io::sink());
-        let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut discard)).await;
-    }
-}
-
-/// Raw bytes read from an upgraded connection.
-struct ReadStream {
-    reader: ReadHalf<TokioIo<Upgraded>>,
-    buf: BytesMut,
-}
-
-impl Stream for ReadStream {
-    type Item = Bytes;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let this = self.get_mut();
-        this.buf.resize(8192, 0);
-        let mut read = ReadBuf::new(&mut this.buf);
-        match Pin::new(&mut this.reader).poll_read(cx, &mut read) {
-            Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-                let n = read.filled().len();
-                Poll::Ready(Some(this.buf.split_to(n).freeze()))
-            }
-            Poll::Ready(_) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-/// Raw bytes written to an upgraded connection, flushed each time.
-struct WriteSink(WriteHalf<TokioIo<Upgraded>>);
-
-impl WsSink<Bytes> for WriteSink {
-    async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
-        self.0.write_all(&bytes).await.map_err(|_| Closed)?;
-        self.0.flush().await.map_err(|_| Closed)
-    }
 }

@@ -1,8 +1,8 @@
 //! sockjs-core in a bare hyper 1 server, with no web framework: the whole
 //! driver fits in this file, which shows the core stands alone.
 //!
-//! It serves an echo endpoint at `/echo` on every transport except the
-//! Hixie-76 websocket handshake (see sockjs-warp for that).
+//! It serves an echo endpoint at `/echo` on every transport, websockets
+//! (RFC 6455 and Hixie-76) through `sockjs_core::driver::tokio`.
 //!
 //! ```text
 //! cargo run -p sockjs-examples --bin bare-hyper -- [127.0.0.1:8080]
@@ -17,11 +17,9 @@ use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use sockjs_core::{driver, Dispatch, Endpoint, Options};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -50,27 +48,15 @@ async fn serve(endpoint: Endpoint, mut request: Request<Incoming>, peer: std::ne
                 BodyExt::boxed(StreamBody::new(frames))
             })
         }
-        Dispatch::WebSocket(upgrade) if upgrade.hixie76().is_none() => {
-            let Some(head) = upgrade.response() else { return Response::default() };
-            let limit = upgrade.max_message_size();
+        Dispatch::WebSocket(upgrade) => {
+            let head = upgrade.response();
             tokio::spawn(async move {
-                let Ok(io) = on_upgrade.await else { return };
-                let config = driver::tungstenite::config(limit);
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(config)).await;
-                let (sink, stream) = socket.split();
-                let (ws, task) = upgrade.accept(Instant::now());
-                if let Some(task) = task {
-                    tokio::spawn(task);
+                if let Ok(io) = on_upgrade.await {
+                    driver::tokio::run_websocket(upgrade, TokioIo::new(io)).await;
                 }
-                let mut sink = driver::tungstenite::Sink(sink);
-                ws.run(stream, driver::tungstenite::incoming, &mut sink, Instant::now).await;
             });
             head.map(|()| Full::new(Bytes::new()).boxed())
         }
-        Dispatch::WebSocket(_) => Response::builder()
-            .status(StatusCode::NOT_IMPLEMENTED)
-            .body(Full::new(Bytes::from_static(b"Not supported by this example\n")).boxed())
-            .unwrap_or_default(),
     }
 }
 
