@@ -10,7 +10,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sockjs_core::{decode_messages, Frame};
+use sockjs_core::internals::{decode_messages, Frame};
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -99,18 +99,26 @@ mod websocket;
 
 pub use app::{AppTask, Handler, Message, Recv, SendJsonError, Session};
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
-pub use frame::Frame;
-pub use hixie76::{Hixie76, Hixie76Decoder, Hixie76Frame};
+pub use hixie76::Hixie76;
 pub use metrics::Metrics;
 pub use options::{Authorize, CookieFn, Jsessionid, Options, OptionsError, Origins, DEFAULT_SOCKJS_URL, MAX_DELAY};
-pub use payload::{decode_messages, decode_websocket_text, PayloadError};
 pub use receiver::{ReceiverBody, ReceiverStream};
-pub use route::{route, Route, SessionUrl};
 pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
 pub use websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
+
+/// Not part of the API: the protocol layer's parsers and encoders, public
+/// for the fuzz targets and benchmarks only. They may change in any
+/// release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::frame::Frame;
+    pub use crate::hixie76::{Hixie76Decoder, Hixie76Frame};
+    pub use crate::payload::{decode_messages, decode_websocket_text, PayloadError};
+    pub use crate::route::{route, Route, SessionUrl};
+}
 
 #[cfg(test)]
 mod tests;

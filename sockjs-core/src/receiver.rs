@@ -12,10 +12,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::frame::Frame;
 use crate::session::SessionCell;
 use crate::state::{CloseReason, Contend, Join, Pull};
 use crate::transport::Framing;
-use crate::Frame;
 
 /// The body of a receiving response (xhr, xhr_streaming, eventsource,
 /// htmlfile, jsonp), chunk by chunk.

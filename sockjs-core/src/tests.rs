@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
+use crate::frame::Frame;
+use crate::payload::{decode_messages, decode_websocket_text};
 use crate::*;
 
 /// A waker that counts how often it was woken.

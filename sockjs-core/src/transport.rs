@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::frame::Frame;
 use crate::json::{quote_into, Extra};
-use crate::Frame;
 
 /// The transport a session receives its frames through.
 ///

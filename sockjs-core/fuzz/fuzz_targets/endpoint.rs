@@ -17,9 +17,10 @@ use bytes::Bytes;
 use http::{Method, Request};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use sockjs_core::internals::{Hixie76Decoder, Hixie76Frame};
 use sockjs_core::{
-    AppTask, Dispatch, Endpoint, Hixie76, Hixie76Decoder, Hixie76Frame, Jsessionid, Options, Origins, ReceiverBody,
-    RequestContext, Session, Transport, WebSocket, WsIncoming,
+    AppTask, Dispatch, Endpoint, Hixie76, Jsessionid, Options, Origins, ReceiverBody, RequestContext, Session,
+    Transport, WebSocket, WsIncoming,
 };
 
 const PREFIX: &str = "/echo";

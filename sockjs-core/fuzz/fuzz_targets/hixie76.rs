@@ -6,7 +6,8 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use sockjs_core::{Hixie76, Hixie76Decoder, Hixie76Frame};
+use sockjs_core::internals::{Hixie76Decoder, Hixie76Frame};
+use sockjs_core::Hixie76;
 
 #[derive(Arbitrary, Debug)]
 enum Limit {

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockjs_core::{decode_messages, decode_websocket_text, Frame, PayloadError};
+use sockjs_core::internals::{decode_messages, decode_websocket_text, Frame, PayloadError};
 
 fuzz_target!(|data: &[u8]| {
     let decoded = decode_messages(data);

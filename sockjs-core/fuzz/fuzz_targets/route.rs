@@ -6,7 +6,7 @@
 use http::Method;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use sockjs_core::{route, Route, SessionUrl};
+use sockjs_core::internals::{route, Route, SessionUrl};
 
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
