@@ -3,7 +3,8 @@
 //! receives) flooded over `xhr_send`, `jsonp_send`, a SockJS websocket and a
 //! raw websocket holds no more than `max_inbox`, by the endpoint's own
 //! accounting; a slow application receives every message once and in
-//! order while the client is slowed down.
+//! order while the client is slowed down; clients polling flat out leave
+//! at most one timer entry per session.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -162,12 +163,55 @@ async fn slow_reader(addr: &str, slow: &Endpoint) {
     assert_eq!(received, expected);
 }
 
+/// Echoes every message.
+async fn echo(mut session: Session) {
+    while let Some(message) = session.recv().await {
+        if session.send(message).is_err() {
+            return;
+        }
+    }
+}
+
+/// §6: clients polling flat out (a send and a poll per round trip, as fast
+/// as the server answers) leave at most one timer entry per live session,
+/// whatever the number of polls.
+async fn polling_flat_out(addr: &str, echo: &Endpoint) {
+    let clients = (0..10).map(|c| {
+        let addr = addr.to_string();
+        tokio::spawn(async move {
+            let open = fetch(&addr, &Request::post(&format!("/pe/0/c{c}/xhr"))).await.unwrap();
+            assert_eq!(open.text(), "o\n");
+            for i in 0..100 {
+                let send = Request::post(&format!("/pe/0/c{c}/xhr_send")).body(format!("[\"{i}\"]"));
+                assert_eq!(fetch(&addr, &send).await.unwrap().status, 204);
+                let poll = fetch(&addr, &Request::post(&format!("/pe/0/c{c}/xhr"))).await.unwrap();
+                assert_eq!(poll.text(), format!("a[\"{i}\"]\n"));
+            }
+        })
+    });
+    let clients: Vec<_> = clients.collect();
+    let mut peak = 0;
+    while clients.iter().any(|c| !c.is_finished()) {
+        let m = echo.metrics();
+        assert!(m.pending_timers <= m.live_sessions(), "{m:?}");
+        peak = peak.max(m.pending_timers);
+        tokio::task::yield_now().await;
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let m = echo.metrics();
+    assert_eq!((m.live_sessions(), m.pending_timers), (10, 10), "one disconnect deadline each: {m:?}");
+    assert!(m.messages_received >= 1000 && peak <= 10, "{m:?}, peak {peak}");
+}
+
 fn run(start: Start) {
     let pushes = [push_endpoint("/push"), push_endpoint("/pushj"), push_endpoint("/pushw"), push_endpoint("/pushr")];
     let slow = Endpoint::new(Options::new("/slow").max_payload(4096).max_inbox(8 * 1024), slow_echo);
+    let echo_endpoint = Endpoint::new(Options::new("/pe"), echo);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let server = start(listener, pushes.iter().cloned().chain([slow.clone()]).collect()).unwrap();
+    let server = start(listener, pushes.iter().cloned().chain([slow.clone(), echo_endpoint.clone()]).collect()).unwrap();
     runtime().block_on(async {
         tokio::time::timeout(Duration::from_secs(60), async {
             xhr_send_flood(&addr, &pushes[0]).await;
@@ -175,6 +219,7 @@ fn run(start: Start) {
             websocket_flood(&addr, &pushes[2], "/pushw/0/ws/websocket", true).await;
             websocket_flood(&addr, &pushes[3], "/pushr/websocket", false).await;
             slow_reader(&addr, &slow).await;
+            polling_flat_out(&addr, &echo_endpoint).await;
         })
         .await
         .expect("the flood tests finish within a minute");

@@ -87,8 +87,10 @@ fn runtime() -> tokio::runtime::Runtime {
 ///   instances (sockjs-redis solves that; see redis_broadcast.rs). Both
 ///   pass or fail depending on where the segments hash.
 /// * HAProxy (2.4 and later) answers 400 itself to a websocket upgrade with
-///   no `Sec-WebSocket-Key`, that is to every Hixie-76 handshake; clients of
-///   that 2010 draft fall back to the streaming transports.
+///   no `Sec-WebSocket-Key`, that is to every Hixie-76 handshake (clients of
+///   that 2010 draft fall back to the streaming transports), and to the
+///   official suite's `POST .../websocket` with `Upgrade` and `Connection`
+///   but no key, which a single server answers 405.
 /// * Chunk boundaries: chunked coding is hop-by-hop (RFC 9112 §7), so a
 ///   proxy decodes and re-encodes it, and frames that reach it together
 ///   (the streaming prelude and the open frame, written back to back) leave
@@ -104,6 +106,8 @@ const PROXY_EXCEPTIONS: &[&str] = &[
     // Hixie-76 refused by HAProxy.
     "§7.10 hixie-76 101 headers arrive before key3, then the 16-byte answer",
     "§7.10 hixie-76 frames: o, then echo",
+    "§7.10 hixie-76 on /close: o, c[3000,\"Go away!\"], then the connection ends",
+    "§3 405 shape on POST <base>/0/0/websocket",
     // Chunk boundaries re-made by the proxy.
     "§7.6 xhr_streaming headers, prelude chunk and o chunk",
     "§7.6 xhr_streaming one chunk per frame",
