@@ -4,6 +4,7 @@
 #     bench/run.sh [OUT_DIR]        # default OUT_DIR: target-bench/bench-results
 #     BENCH_ONLY=flood,poll-flat-out bench/run.sh   # only the cases whose
 #         names contain one of these words (default OUT_DIR: ...-only)
+#     BENCH_PEERS=actix,warp bench/run.sh           # only these peers
 #
 # Builds the release binaries, installs sockjs-node's npm dependencies when
 # they are missing, then for each peer (our actix and warp servers,
@@ -16,14 +17,18 @@
 # BENCH_ONLY (comma-separated words) runs only the cases whose names contain
 # one of them, and starts only the servers those cases need; for example
 # BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws.
-# Its results go to target-bench/bench-results-only unless OUT_DIR is given,
-# so that a partial run does not overwrite the full one.
+# BENCH_PEERS (comma-separated labels: actix, warp, node, bare) likewise
+# selects peers. A partial run's results go to target-bench/
+# bench-results-only unless OUT_DIR is given, so that it does not overwrite
+# the full one.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
 BENCH_ONLY=${BENCH_ONLY:-}
-OUT=${1:-$CARGO_TARGET_DIR/bench-results${BENCH_ONLY:+-only}}
+BENCH_PEERS=${BENCH_PEERS:-}
+PARTIAL=$BENCH_ONLY$BENCH_PEERS
+OUT=${1:-$CARGO_TARGET_DIR/bench-results${PARTIAL:+-only}}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
@@ -104,10 +109,15 @@ stop_server() {
     sleep 1 # let the kernel reap the sockets
 }
 
-# wanted CASE...: whether BENCH_ONLY selects one of these cases.
+# wanted LABEL CASE...: whether BENCH_PEERS selects the peer and BENCH_ONLY
+# one of these cases.
 wanted() {
+    local label=$1 case word
+    shift
+    if [ -n "$BENCH_PEERS" ] && [[ ,$BENCH_PEERS, != *",$label,"* ]]; then
+        return 1
+    fi
     [ -z "$BENCH_ONLY" ] && return 0
-    local case word
     for case in "$@"; do
         for word in ${BENCH_ONLY//,/ }; do
             [[ $case == *"$word"* ]] && return 0
@@ -120,7 +130,7 @@ wanted() {
 bench() {
     local label=$1 case=$2 scenario=$3
     shift 3
-    wanted "$case" || return 0
+    wanted "$label" "$case" || return 0
     echo "== $label $case" >&2
     if ! timeout 400 "$BIN/sockjs-bench" run --addr "$SERVER_ADDR" --pid "$SERVER_PID" \
         --label "$label" --case "$case" --scenario "$scenario" "$@" | tee -a "$RESULTS"; then
@@ -151,7 +161,7 @@ fresh() {
         shift
     done
     shift
-    wanted "$case" || return 0
+    wanted "$label" "$case" || return 0
     start_server "$label-$case" "$@"
     bench "$label" "$case" "${args[@]}"
     stop_server
@@ -178,7 +188,7 @@ peer() {
     fresh "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 \
         --concurrency 128 -- "$@"
     # shellcheck disable=SC2086
-    if wanted $ECHO_CASES; then
+    if wanted "$label" $ECHO_CASES; then
         start_server "$label-load" "$@"
         echo_scenarios "$label"
         stop_server
@@ -191,7 +201,8 @@ peer() {
 echo "building (release, $CARGO_TARGET_DIR)" >&2
 (cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
     -p sockjs-tests --bin sockjs-bench --bin bare-echo)
-if [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
+if wanted node idle-ws idle-xhr-streaming $ECHO_CASES poll-flat-out \
+    && [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
     echo "installing sockjs-node (npm, no lockfile)" >&2
     (cd "$ROOT/sockjs-tests/node" && npm install --no-package-lock --no-audit --no-fund --silent)
 fi
