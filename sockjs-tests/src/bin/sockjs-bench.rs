@@ -211,6 +211,9 @@ fn cell(v: &Value) -> String {
 fn table(jsonl: &str) -> String {
     let (floods, rows): (Vec<Value>, Vec<Value>) =
         jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(is_flood);
+    if rows.is_empty() {
+        return flood_table(&floods);
+    }
     let mut cases: Vec<String> = Vec::new();
     for row in &rows {
         let case = row.get("case").and_then(Value::as_str).unwrap_or("?").to_owned();
