@@ -2,6 +2,9 @@
 # Regenerates the tables of BENCHMARKS.md in one go (about 5-6 minutes):
 #
 #     bench/run.sh [OUT_DIR]        # default OUT_DIR: target-bench/bench-results
+#     BENCH_ONLY=flood,poll-flat-out bench/run.sh   # only the cases whose
+#         names contain one of these words (default OUT_DIR: ...-only)
+#     BENCH_PEERS=actix,warp bench/run.sh           # only these peers
 #
 # Builds the release binaries, installs sockjs-node's npm dependencies when
 # they are missing, then for each peer (our actix and warp servers,
@@ -10,11 +13,22 @@
 # parameters below and stops it. Every server is killed on every exit path
 # (trap on EXIT). Results: OUT_DIR/results.jsonl (one JSON line per
 # scenario), OUT_DIR/table.md (printed at the end), OUT_DIR/machine.txt.
+#
+# BENCH_ONLY (comma-separated words) runs only the cases whose names contain
+# one of them, and starts only the servers those cases need; for example
+# BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws.
+# BENCH_PEERS (comma-separated labels: actix, warp, node, bare) likewise
+# selects peers. A partial run's results go to target-bench/
+# bench-results-only unless OUT_DIR is given, so that it does not overwrite
+# the full one.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
-OUT=${1:-$CARGO_TARGET_DIR/bench-results}
+BENCH_ONLY=${BENCH_ONLY:-}
+BENCH_PEERS=${BENCH_PEERS:-}
+PARTIAL=$BENCH_ONLY$BENCH_PEERS
+OUT=${1:-$CARGO_TARGET_DIR/bench-results${PARTIAL:+-only}}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
@@ -37,6 +51,14 @@ TIMER_HEARTBEAT_MS=30000
 # has ~28,000 ephemeral ports (32768-60999), so 50,000 connections to one
 # server port need several. All of 127.0.0.0/8 is loopback.
 TIMER_SOURCES=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
+# Floods of the push-only service (/push) by one client, and xhr-polling
+# flat out; each on a fresh server, whose RSS is read before, at the end and
+# FLOOD_PAUSE_MS after the load (the clients gone by then).
+FLOOD_MS=10000
+FLOOD_PAUSE_MS=10000
+FLOOD_XHR_SIZE=200000     # one xhr_send body: one JSON string of this size
+FLOOD_WS_SIZE=100000      # one websocket message
+POLL_CLIENTS=50
 
 # ---- file descriptors ------------------------------------------------------
 # Client and server each hold one descriptor per connection.
@@ -87,10 +109,28 @@ stop_server() {
     sleep 1 # let the kernel reap the sockets
 }
 
+# wanted LABEL CASE...: whether BENCH_PEERS selects the peer and BENCH_ONLY
+# one of these cases.
+wanted() {
+    local label=$1 case word
+    shift
+    if [ -n "$BENCH_PEERS" ] && [[ ,$BENCH_PEERS, != *",$label,"* ]]; then
+        return 1
+    fi
+    [ -z "$BENCH_ONLY" ] && return 0
+    for case in "$@"; do
+        for word in ${BENCH_ONLY//,/ }; do
+            [[ $case == *"$word"* ]] && return 0
+        done
+    done
+    return 1
+}
+
 # bench LABEL CASE SCENARIO [ARGS...]: one scenario against the running server.
 bench() {
     local label=$1 case=$2 scenario=$3
     shift 3
+    wanted "$label" "$case" || return 0
     echo "== $label $case" >&2
     if ! timeout 400 "$BIN/sockjs-bench" run --addr "$SERVER_ADDR" --pid "$SERVER_PID" \
         --label "$label" --case "$case" --scenario "$scenario" "$@" | tee -a "$RESULTS"; then
@@ -109,26 +149,60 @@ echo_scenarios() {
     bench "$label" fanout-xhr-streaming fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport xhr-streaming --concurrency 128
 }
 
-# peer LABEL START_COMMAND...: idle figures on fresh servers, then the load.
+ECHO_CASES="ws-echo-32 ws-echo-4k raw-ws-echo-32 xhr-polling xhr-streaming fanout-eventsource fanout-xhr-streaming"
+
+# fresh LABEL CASE SCENARIO ARGS... -- START_COMMAND...: one scenario on a
+# server of its own.
+fresh() {
+    local label=$1 case=$2 args=()
+    shift 2
+    while [ "$1" != -- ]; do
+        args+=("$1")
+        shift
+    done
+    shift
+    wanted "$label" "$case" || return 0
+    start_server "$label-$case" "$@"
+    bench "$label" "$case" "${args[@]}"
+    stop_server
+}
+
+# floods LABEL START_COMMAND...: one client flooding the push-only service,
+# each flood on a fresh server (sockjs-node has no /push: not for node).
+floods() {
+    local label=$1
+    shift
+    fresh "$label" flood-xhr-send flood-xhr-send --size $FLOOD_XHR_SIZE --duration-ms $FLOOD_MS \
+        --pause-ms $FLOOD_PAUSE_MS -- "$@"
+    fresh "$label" flood-ws flood-ws --size $FLOOD_WS_SIZE --duration-ms $FLOOD_MS --pause-ms $FLOOD_PAUSE_MS -- "$@"
+    fresh "$label" flood-raw-ws flood-raw-ws --size $FLOOD_WS_SIZE --duration-ms $FLOOD_MS \
+        --pause-ms $FLOOD_PAUSE_MS -- "$@"
+}
+
+# peer LABEL START_COMMAND...: idle figures on fresh servers, then the load,
+# then xhr-polling flat out on a fresh server.
 peer() {
     local label=$1
     shift
-    start_server "$label-idle-ws" "$@"
-    bench "$label" idle-ws idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128
-    stop_server
-    start_server "$label-idle-xhr" "$@"
-    bench "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128
-    stop_server
-    start_server "$label-load" "$@"
-    echo_scenarios "$label"
-    stop_server
+    fresh "$label" idle-ws idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128 -- "$@"
+    fresh "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 \
+        --concurrency 128 -- "$@"
+    # shellcheck disable=SC2086
+    if wanted "$label" $ECHO_CASES; then
+        start_server "$label-load" "$@"
+        echo_scenarios "$label"
+        stop_server
+    fi
+    fresh "$label" poll-flat-out poll-flat-out --sessions $POLL_CLIENTS --size 32 --duration-ms $FLOOD_MS \
+        --pause-ms $FLOOD_PAUSE_MS -- "$@"
 }
 
 # ---- build -----------------------------------------------------------------
 echo "building (release, $CARGO_TARGET_DIR)" >&2
 (cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
     -p sockjs-tests --bin sockjs-bench --bin bare-echo)
-if [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
+if wanted node idle-ws idle-xhr-streaming $ECHO_CASES poll-flat-out \
+    && [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
     echo "installing sockjs-node (npm, no lockfile)" >&2
     (cd "$ROOT/sockjs-tests/node" && npm install --no-package-lock --no-audit --no-fund --silent)
 fi
@@ -150,18 +224,19 @@ peer actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
 peer warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
 peer node node "$ROOT/sockjs-tests/node/server.js" 0
 
-start_server bare "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
-bench bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
-stop_server
+fresh bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
+    --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
 
 # Timer scaling: many idle websocket sessions with heartbeats due.
 for framework in actix warp; do
-    start_server "$framework-timers" "$BIN/test-server" --framework $framework --listen 127.0.0.1:0 \
-        --heartbeat-ms $TIMER_HEARTBEAT_MS
-    bench $framework timers timers --sessions $TIMER_SESSIONS --heartbeat-ms $TIMER_HEARTBEAT_MS \
-        --duration-ms $TIMER_HEARTBEAT_MS --source-ips $TIMER_SOURCES --concurrency 256
-    stop_server
+    fresh $framework timers timers --sessions $TIMER_SESSIONS --heartbeat-ms $TIMER_HEARTBEAT_MS \
+        --duration-ms $TIMER_HEARTBEAT_MS --source-ips $TIMER_SOURCES --concurrency 256 -- \
+        "$BIN/test-server" --framework $framework --listen 127.0.0.1:0 --heartbeat-ms $TIMER_HEARTBEAT_MS
 done
+
+# Floods: what one client can make the server hold through the inbound side.
+floods actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
+floods warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
 
 echo "load after: $(uptime)" >>"$OUT/machine.txt"
 "$BIN/sockjs-bench" table "$RESULTS" >"$OUT/table.md"

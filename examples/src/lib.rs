@@ -1,6 +1,7 @@
 //! The reference SockJS service of PROTOCOL.md §1 (echo, close,
 //! disabled_websocket_echo, cookie_needed_echo, ticker, amplify,
-//! broadcast), shared by the `test-server` binary and the tests.
+//! broadcast), shared by the `test-server` binary and the tests, plus
+//! `/push`, a push-only service the benchmarks flood (not part of §1).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -53,6 +54,9 @@ pub fn reference_endpoints(sockjs_url: &str) -> Vec<Endpoint> {
         Endpoint::new(options("/ticker"), ticker),
         Endpoint::new(options("/amplify"), amplify),
         Endpoint::new(options("/broadcast"), Broadcast::default().handler()),
+        // Not a PROTOCOL.md §1 service: the target of the benchmarks'
+        // inbound floods (BENCHMARKS.md, "Floods and poll rate").
+        Endpoint::new(options("/push"), push),
     ]
 }
 
@@ -74,6 +78,22 @@ pub async fn close(session: Session) {
 pub async fn ticker(session: Session) {
     let mut interval =
         tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        if session.send("tick!").is_err() {
+            break;
+        }
+    }
+}
+
+/// A push-only application: sends `tick!` every second and never takes a
+/// message, so whatever a client sends stays in the session's inbox (up to
+/// `Options::max_inbox`). Holds its `Session` until a send fails, that is
+/// until the session is closed or expires.
+pub async fn push(session: Session) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
     loop {
         interval.tick().await;
         if session.send("tick!").is_err() {

@@ -17,6 +17,15 @@
 //! | `fanout` | N eventsource or xhr-streaming receivers on `/broadcast`; one broadcast, time until all have it |
 //! | `idle-ws` / `idle-xhr-streaming` | N idle sessions; server RSS per session |
 //! | `timers` | N idle websocket sessions across heartbeats; server CPU % of a core |
+//! | `flood-xhr-send` | one client POSTs S-byte `xhr_send` bodies to one `/push` session, one after another |
+//! | `flood-ws` / `flood-raw-ws` | one SockJS / raw websocket to `/push` sending S-byte messages as fast as it is let |
+//! | `poll-flat-out` | N xhr-polling clients doing round trips on `/echo` as fast as they can |
+//!
+//! The last four measure what a client can make the server hold: server
+//! RSS before the load, at its end (and its peak, sampled every 100 ms), and
+//! again after a pause with the clients gone. `/push` is the reference
+//! service's push-only application: it never receives, so every message a
+//! client sends to it stays in the session's inbox.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -66,11 +75,19 @@ pub enum Scenario {
     IdleXhrStreaming,
     /// N idle websocket sessions over heartbeats: server CPU.
     Timers,
+    /// One client flooding a push-only session through `xhr_send`.
+    FloodXhrSend,
+    /// One SockJS websocket flooding a push-only session.
+    FloodWs,
+    /// One raw websocket flooding a push-only application.
+    FloodRawWs,
+    /// N xhr-polling clients as fast as they can: poll rate and RSS.
+    PollFlatOut,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the module table.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::WsEcho,
         Scenario::RawWsEcho,
         Scenario::XhrPolling,
@@ -79,6 +96,10 @@ impl Scenario {
         Scenario::IdleWs,
         Scenario::IdleXhrStreaming,
         Scenario::Timers,
+        Scenario::FloodXhrSend,
+        Scenario::FloodWs,
+        Scenario::FloodRawWs,
+        Scenario::PollFlatOut,
     ];
 
     /// The name used on the command line and in the JSON output.
@@ -92,6 +113,10 @@ impl Scenario {
             Scenario::IdleWs => "idle-ws",
             Scenario::IdleXhrStreaming => "idle-xhr-streaming",
             Scenario::Timers => "timers",
+            Scenario::FloodXhrSend => "flood-xhr-send",
+            Scenario::FloodWs => "flood-ws",
+            Scenario::FloodRawWs => "flood-raw-ws",
+            Scenario::PollFlatOut => "poll-flat-out",
         }
     }
 
@@ -121,6 +146,9 @@ pub struct Config {
     pub prefix: String,
     /// The SockJS prefix of the broadcast service (`/broadcast`).
     pub broadcast_prefix: String,
+    /// The SockJS prefix of the push-only service the floods target
+    /// (`/push`).
+    pub push_prefix: String,
     /// A name for the server under test, copied into the output.
     pub label: String,
     /// A name for the case (row of the table), copied into the output.
@@ -148,6 +176,9 @@ pub struct Config {
     pub source_ips: Vec<Ipv4Addr>,
     /// Connections opened at once.
     pub connect_concurrency: usize,
+    /// Floods and `poll-flat-out`: how long after the load (clients gone)
+    /// the server's RSS is read again.
+    pub pause: Duration,
 }
 
 impl Config {
@@ -159,6 +190,7 @@ impl Config {
             addr: addr.to_owned(),
             prefix: "/echo".into(),
             broadcast_prefix: "/broadcast".into(),
+            push_prefix: "/push".into(),
             label: "server".into(),
             case: scenario.name().into(),
             server_pid: None,
@@ -171,6 +203,7 @@ impl Config {
             heartbeat: Duration::from_secs(25),
             source_ips: Vec::new(),
             connect_concurrency: 64,
+            pause: Duration::from_secs(10),
         }
     }
 }
@@ -192,6 +225,10 @@ pub async fn run(config: &Config) -> Value {
         Scenario::IdleWs => idle(&config, false).await,
         Scenario::IdleXhrStreaming => idle(&config, true).await,
         Scenario::Timers => timers(&config).await,
+        Scenario::FloodXhrSend => flood_xhr_send(&config).await,
+        Scenario::FloodWs => flood_ws(&config, true).await,
+        Scenario::FloodRawWs => flood_ws(&config, false).await,
+        Scenario::PollFlatOut => poll_flat_out(&config).await,
     };
     let mut out = Map::new();
     out.insert("scenario".into(), json!(config.scenario.name()));
@@ -551,16 +588,20 @@ async fn ws_echo_session(mut ws: Ws, config: &Config, i: usize, stop_at: Instant
 struct Http {
     addr: String,
     conn: Option<Connection>,
+    /// The bound on each read of the connections it opens.
+    read_timeout: Duration,
 }
 
 impl Http {
     fn new(addr: &str) -> Http {
-        Http { addr: addr.to_owned(), conn: None }
+        Http { addr: addr.to_owned(), conn: None, read_timeout: crate::http1::DEFAULT_READ_TIMEOUT }
     }
 
     async fn conn(&mut self) -> Result<&mut Connection, String> {
         if self.conn.as_ref().is_none_or(Connection::saw_eof) {
-            self.conn = Some(Connection::connect(&self.addr).await.map_err(|e| e.to_string())?);
+            let mut conn = Connection::connect(&self.addr).await.map_err(|e| e.to_string())?;
+            conn.read_timeout = self.read_timeout;
+            self.conn = Some(conn);
         }
         self.conn.as_mut().ok_or_else(|| "no connection".to_string())
     }
@@ -1115,6 +1156,265 @@ async fn timers(config: &Arc<Config>) -> Map<String, Value> {
     out
 }
 
+// ---------------------------------------------------------------------------
+// Floods and poll rate
+
+/// How often the server's RSS is sampled during a flood, for its peak.
+const RSS_SAMPLE: Duration = Duration::from_millis(100);
+
+/// How long the last `xhr_send` of a flood may take: the server holds a
+/// send for up to its `send_timeout` (10 s by default) before answering 503.
+const SEND_WAIT: Duration = Duration::from_secs(15);
+
+/// The server's RSS around a load: before it, its peak during it (sampled
+/// every [`RSS_SAMPLE`]), at its end, and after a pause.
+struct RssWatch {
+    pid: Option<u32>,
+    before: Option<u64>,
+    end: Option<u64>,
+    peak: Arc<AtomicU64>,
+    sampler: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RssWatch {
+    /// Reads the RSS now and samples it until [`RssWatch::end`].
+    fn start(pid: Option<u32>) -> RssWatch {
+        let before = pid.and_then(server_rss_kib);
+        let peak = Arc::new(AtomicU64::new(before.unwrap_or(0)));
+        let sampler = pid.map(|pid| {
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(kib) = server_rss_kib(pid) {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(RSS_SAMPLE).await;
+                }
+            })
+        });
+        RssWatch { pid, before, end: None, peak, sampler }
+    }
+
+    /// The end of the load: reads the RSS and stops sampling.
+    fn end(&mut self) {
+        if let Some(sampler) = self.sampler.take() {
+            sampler.abort();
+        }
+        self.end = self.pid.and_then(server_rss_kib);
+        if let Some(kib) = self.end {
+            self.peak.fetch_max(kib, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits `pause` (the clients are gone by then), reads the RSS again
+    /// and writes every figure into `out`.
+    async fn finish(mut self, pause: Duration, out: &mut Map<String, Value>) {
+        if self.sampler.is_some() {
+            self.end();
+        }
+        tokio::time::sleep(pause).await;
+        let after = self.pid.and_then(server_rss_kib);
+        out.insert("pause_s".into(), json!(round3(pause.as_secs_f64())));
+        let (Some(before), Some(end), Some(after)) = (self.before, self.end, after) else {
+            return;
+        };
+        let peak = self.peak.load(Ordering::Relaxed);
+        out.insert("rss_before_kib".into(), json!(before));
+        out.insert("rss_end_kib".into(), json!(end));
+        out.insert("rss_peak_kib".into(), json!(peak));
+        out.insert("rss_after_pause_kib".into(), json!(after));
+        out.insert("rss_growth_kib".into(), json!(end as i64 - before as i64));
+        out.insert("rss_peak_growth_kib".into(), json!(peak as i64 - before as i64));
+        out.insert("rss_kept_kib".into(), json!(after as i64 - before as i64));
+    }
+}
+
+/// One client POSTs `config.size`-byte `xhr_send` bodies (one JSON array
+/// holding one string) to one session of the push-only service, one after
+/// another, for `config.duration`; an `xhr_streaming` receiver stays open
+/// so that the session does not expire, and counts the ticks it gets.
+async fn flood_xhr_send(config: &Arc<Config>) -> Map<String, Value> {
+    let mut out = Map::new();
+    // One client, whatever --sessions says.
+    out.insert("sessions".into(), json!(1));
+    out.insert("size".into(), json!(config.size));
+    let base = format!("{}/000/{}", config.push_prefix, session_id(0));
+    let mut recv = Http::new(&config.addr);
+    if let Err(e) = stream_open(&mut recv, &base, "xhr_streaming", false).await {
+        out.insert("errors".into(), json!(1));
+        out.insert("first_error".into(), json!(e));
+        return out;
+    }
+    let ticks = Arc::new(AtomicU64::new(0));
+    let reader = match recv.conn.take() {
+        Some(mut conn) => {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                conn.read_timeout = SEND_WAIT * 4;
+                while let Ok(Some(chunk)) = conn.read_chunk().await {
+                    ticks.fetch_add(count(&chunk, b"tick!"), Ordering::Relaxed);
+                }
+            })
+        }
+        None => tokio::spawn(async {}),
+    };
+    let text = payload(0, config.size);
+    let body = serde_json::to_string(&[&text]).unwrap_or_default();
+    let request =
+        Request::post(&format!("{base}/xhr_send")).header("Content-Type", "text/plain").body(body.into_bytes());
+    let mut watch = RssWatch::start(config.server_pid);
+    let started = Instant::now();
+    let stop_at = started + config.duration;
+    let addr = config.addr.clone();
+    let sender = tokio::spawn(async move {
+        let mut http = Http::new(&addr);
+        http.read_timeout = SEND_WAIT;
+        let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+        let mut error = None;
+        let mut waits_ms = Vec::new();
+        while Instant::now() < stop_at {
+            let sent = Instant::now();
+            match http.roundtrip(&request).await {
+                Ok(r) => {
+                    *statuses.entry(r.status).or_default() += 1;
+                    waits_ms.push(sent.elapsed().as_secs_f64() * 1e3);
+                }
+                Err(e) => {
+                    error = Some(format!("xhr_send: {e}"));
+                    break;
+                }
+            }
+        }
+        (statuses, error, waits_ms)
+    });
+    tokio::time::sleep_until(stop_at.into()).await;
+    watch.end();
+    // The request in flight at the end is let finish (the server answers
+    // it within its send_timeout), so that every request has a status.
+    let (statuses, error, waits_ms) = match timeout(SEND_WAIT + Duration::from_secs(2), sender).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => (Default::default(), Some(e.to_string()), Vec::new()),
+        Err(_) => (Default::default(), Some("the last xhr_send did not finish".into()), Vec::new()),
+    };
+    let elapsed = started.elapsed();
+    reader.abort();
+    let _ = reader.await;
+    let requests: u64 = statuses.values().sum();
+    let accepted = statuses.get(&204).copied().unwrap_or(0);
+    out.insert("requests".into(), json!(requests));
+    out.insert("status_204".into(), json!(accepted));
+    out.insert("status_503".into(), json!(statuses.get(&503).copied().unwrap_or(0)));
+    let others: Map<String, Value> =
+        statuses.iter().filter(|(s, _)| **s != 204 && **s != 503).map(|(s, n)| (s.to_string(), json!(n))).collect();
+    out.insert("status_other".into(), Value::Object(others));
+    out.insert("accepted_bytes".into(), json!(accepted * config.size as u64));
+    out.insert("longest_request_ms".into(), json!(waits_ms.iter().copied().fold(0.0, f64::max).round()));
+    out.insert("elapsed_s".into(), json!(round3(elapsed.as_secs_f64())));
+    out.insert("ticks_received".into(), json!(ticks.load(Ordering::Relaxed)));
+    out.insert("errors".into(), json!(u64::from(error.is_some())));
+    if let Some(e) = error {
+        out.insert("first_error".into(), json!(e));
+    }
+    watch.finish(config.pause, &mut out).await;
+    out
+}
+
+/// One websocket (SockJS, or raw with `sockjs == false`) to the push-only
+/// service sends `config.size`-byte messages as fast as the connection
+/// takes them, for `config.duration`. Once the session's inbox is full the
+/// server stops reading, the socket buffers fill and a send blocks: that
+/// is the expected end, reported as `blocked_after_s`. `sent` counts the
+/// sends that completed (handed to the kernel, not necessarily read by the
+/// server).
+async fn flood_ws(config: &Arc<Config>, sockjs: bool) -> Map<String, Value> {
+    let mut out = Map::new();
+    // One client, whatever --sessions says.
+    out.insert("sessions".into(), json!(1));
+    out.insert("size".into(), json!(config.size));
+    let path =
+        if sockjs { sockjs_ws_path(&config.push_prefix, 0) } else { format!("{}/websocket", config.push_prefix) };
+    let ws = match ws_open(config, 0, &path, sockjs, false).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            out.insert("errors".into(), json!(1));
+            out.insert("first_error".into(), json!(e));
+            return out;
+        }
+    };
+    let (mut sink, mut stream): (SplitSink<Ws, WsMessage>, SplitStream<Ws>) = ws.split();
+    let ticks = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                if let WsMessage::Text(t) = m {
+                    ticks.fetch_add(count(t.as_bytes(), b"tick!"), Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let text = payload(0, config.size);
+    let message = WsMessage::text(if sockjs { serde_json::to_string(&[&text]).unwrap_or_default() } else { text });
+    let mut watch = RssWatch::start(config.server_pid);
+    let started = Instant::now();
+    let stop_at = started + config.duration;
+    let (mut sent, mut last_sent, mut blocked, mut error) = (0u64, Duration::ZERO, false, None);
+    while Instant::now() < stop_at {
+        match tokio::time::timeout_at(stop_at.into(), sink.send(message.clone())).await {
+            Ok(Ok(())) => {
+                sent += 1;
+                last_sent = started.elapsed();
+            }
+            Ok(Err(e)) => {
+                error = Some(format!("send: {e}"));
+                break;
+            }
+            Err(_) => {
+                blocked = true;
+                break;
+            }
+        }
+    }
+    watch.end();
+    // The client leaves without a closing handshake: a blocked socket
+    // would not take one.
+    reader.abort();
+    let _ = reader.await;
+    drop(sink);
+    out.insert("sent".into(), json!(sent));
+    out.insert("sent_bytes".into(), json!(sent * config.size as u64));
+    out.insert("blocked".into(), json!(blocked));
+    out.insert("blocked_after_s".into(), if blocked { json!(round3(last_sent.as_secs_f64())) } else { Value::Null });
+    out.insert("elapsed_s".into(), json!(round3(started.elapsed().as_secs_f64())));
+    out.insert("ticks_received".into(), json!(ticks.load(Ordering::Relaxed)));
+    out.insert("errors".into(), json!(u64::from(error.is_some())));
+    if let Some(e) = error {
+        out.insert("first_error".into(), json!(e));
+    }
+    watch.finish(config.pause, &mut out).await;
+    out
+}
+
+/// `config.sessions` xhr-polling clients doing echo round trips on
+/// `config.prefix` as fast as they can (the `xhr-polling` scenario's
+/// clients), with the server's RSS before, at the end and after a pause.
+/// Every round trip is one poll and one `xhr_send`.
+async fn poll_flat_out(config: &Arc<Config>) -> Map<String, Value> {
+    let mut watch = RssWatch::start(config.server_pid);
+    let mut out = xhr_echo(config, false).await;
+    watch.end();
+    let rate = out.get("msgs_per_s").and_then(Value::as_f64).unwrap_or(0.0);
+    out.insert("polls_per_s".into(), json!(rate));
+    out.insert("requests_per_s".into(), json!(rate * 2.0));
+    watch.finish(config.pause, &mut out).await;
+    out
+}
+
+/// Occurrences of `needle` in `haystack`.
+fn count(haystack: &[u8], needle: &[u8]) -> u64 {
+    haystack.windows(needle.len()).filter(|w| *w == needle).count() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1139,6 +1439,12 @@ mod tests {
     fn markers_are_found_across_frames() {
         assert_eq!(markers(b"data: a[\"fanmark-12-\"]\r\n\r\nfanmark-13-"), vec![12, 13]);
         assert!(markers(b"fanmark-1").is_empty());
+    }
+
+    #[test]
+    fn ticks_are_counted_in_frames() {
+        assert_eq!(count(b"a[\"tick!\"]\na[\"tick!\",\"tick!\"]\n", b"tick!"), 3);
+        assert_eq!(count(b"h\n", b"tick!"), 0);
     }
 
     #[test]

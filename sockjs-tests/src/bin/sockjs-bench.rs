@@ -5,7 +5,8 @@
 //!     [--label actix] [--case ws-32] [--sessions 100] [--size 32] [--inflight 8] \
 //!     [--duration-ms 6000] [--rounds 5] [--fanout-transport eventsource|xhr-streaming] \
 //!     [--heartbeat-ms 25000] [--source-ips 127.0.0.2,127.0.0.3] [--concurrency 64] \
-//!     [--prefix /echo] [--broadcast-prefix /broadcast]
+//!     [--prefix /echo] [--broadcast-prefix /broadcast] [--push-prefix /push] \
+//!     [--pause-ms 10000]
 //! sockjs-bench table results.jsonl      # the markdown tables of BENCHMARKS.md
 //! ```
 //!
@@ -70,6 +71,8 @@ fn parse_run(args: &[String]) -> Result<Config, String> {
             "case" => config.case = value.clone(),
             "prefix" => config.prefix = value.clone(),
             "broadcast-prefix" => config.broadcast_prefix = value.clone(),
+            "push-prefix" => config.push_prefix = value.clone(),
+            "pause-ms" => config.pause = Duration::from_millis(number()?),
             "pid" => config.server_pid = Some(number()? as u32),
             "sessions" => config.sessions = number()? as usize,
             "size" => config.size = number()? as usize,
@@ -98,8 +101,11 @@ fn parse_run(args: &[String]) -> Result<Config, String> {
     if config.sessions == 0 || config.sessions > 200_000 {
         return Err("--sessions must be in 1..=200000".into());
     }
-    if config.duration > Duration::from_secs(300) || config.heartbeat > Duration::from_secs(120) {
-        return Err("--duration-ms and --heartbeat-ms are limited to 300 s and 120 s".into());
+    if config.duration > Duration::from_secs(300)
+        || config.heartbeat > Duration::from_secs(120)
+        || config.pause > Duration::from_secs(120)
+    {
+        return Err("--duration-ms, --heartbeat-ms and --pause-ms are limited to 300 s, 120 s and 120 s".into());
     }
     config.rounds = config.rounds.clamp(1, 100);
     config.inflight = config.inflight.clamp(1, 1024);
@@ -116,7 +122,7 @@ fn run(config: &Config) -> ExitCode {
         }
     };
     // Hard bound on the whole run, whatever the server does.
-    let limit = config.duration + config.heartbeat * 3 + Duration::from_secs(240);
+    let limit = config.duration + config.heartbeat * 3 + config.pause + Duration::from_secs(240);
     let report = runtime.block_on(async { tokio::time::timeout(limit, bench::run(config)).await });
     // Do not wait for connection tasks still parked in the runtime.
     runtime.shutdown_background();
@@ -136,6 +142,13 @@ fn run(config: &Config) -> ExitCode {
 // The tables
 
 const PEERS: [&str; 4] = ["actix", "warp", "node", "bare"];
+
+/// Scenarios reported in the floods table rather than the main one.
+const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
+
+fn is_flood(v: &Value) -> bool {
+    v.get("scenario").and_then(Value::as_str).is_some_and(|s| FLOODS.contains(&s))
+}
 
 fn num(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)
@@ -196,7 +209,11 @@ fn cell(v: &Value) -> String {
 }
 
 fn table(jsonl: &str) -> String {
-    let rows: Vec<Value> = jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let (floods, rows): (Vec<Value>, Vec<Value>) =
+        jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(is_flood);
+    if rows.is_empty() {
+        return flood_table(&floods);
+    }
     let mut cases: Vec<String> = Vec::new();
     for row in &rows {
         let case = row.get("case").and_then(Value::as_str).unwrap_or("?").to_owned();
@@ -292,5 +309,69 @@ fn table(jsonl: &str) -> String {
             quiet.map(|q| q < 2.0),
         )
     });
+    if !floods.is_empty() {
+        out.push('\n');
+        out.push_str(&flood_table(&floods));
+    }
+    out
+}
+
+/// The floods and poll-rate rows: what the load did, and the server's RSS
+/// before it, at its end (peak during it) and after the pause.
+fn flood_table(rows: &[Value]) -> String {
+    let mib = |v: &Value, key: &str| fmt(num(v, key).map(|k| k / 1024.0), 1);
+    let mut out = String::from(
+        "| case | peer | load | RSS before | at the end (peak) | after the pause |\n|---|---|---|---|---|---|\n",
+    );
+    for v in rows {
+        let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("?");
+        let size_kb = fmt(num(v, "size").map(|b| b / 1000.0), 0);
+        let mut load = match text("scenario") {
+            "flood-xhr-send" => {
+                let others = v.get("status_other").and_then(Value::as_object).map_or(0, |m| m.len());
+                format!(
+                    "{} sends of {size_kb} KB in {} s: {} × 204, {} × 503{}; {} ticks received",
+                    fmt(num(v, "requests"), 0),
+                    fmt(num(v, "elapsed_s"), 1),
+                    fmt(num(v, "status_204"), 0),
+                    fmt(num(v, "status_503"), 0),
+                    if others > 0 { format!(", other statuses {}", v["status_other"]) } else { String::new() },
+                    fmt(num(v, "ticks_received"), 0),
+                )
+            }
+            "flood-ws" | "flood-raw-ws" => format!(
+                "{} messages of {size_kb} KB sent ({} MB){}; {} ticks received",
+                fmt(num(v, "sent"), 0),
+                fmt(num(v, "sent_bytes").map(|b| b / 1e6), 1),
+                match num(v, "blocked_after_s") {
+                    Some(s) => format!(", then sends blocked (last completed at {s:.2} s)"),
+                    None => ", never blocked".into(),
+                },
+                fmt(num(v, "ticks_received"), 0),
+            ),
+            "poll-flat-out" => format!(
+                "{} clients, {} polls/s ({} requests/s), p50 {} / p99 {} ms",
+                fmt(num(v, "sessions"), 0),
+                num(v, "polls_per_s").map_or("–".into(), thousands),
+                num(v, "requests_per_s").map_or("–".into(), thousands),
+                fmt(num(v, "p50_ms"), 2),
+                fmt(num(v, "p99_ms"), 2),
+            ),
+            _ => "?".into(),
+        };
+        if num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) > 0.0 {
+            load.push_str(&format!(" ⚠ {}", text("first_error")));
+        }
+        out.push_str(&format!(
+            "| {} | {} | {load} | {} MiB | {} MiB ({} MiB) | {} MiB ({} s later) |\n",
+            text("case"),
+            text("label"),
+            mib(v, "rss_before_kib"),
+            mib(v, "rss_end_kib"),
+            mib(v, "rss_peak_kib"),
+            mib(v, "rss_after_pause_kib"),
+            fmt(num(v, "pause_s"), 0),
+        ));
+    }
     out
 }
