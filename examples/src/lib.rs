@@ -45,7 +45,13 @@ impl ServeOptions {
 /// The endpoints of the reference service; `sockjs_url` is the client URL
 /// the iframe page loads.
 pub fn reference_endpoints(sockjs_url: &str) -> Vec<Endpoint> {
-    let options = |prefix: &str| Options::new(prefix).sockjs_url(sockjs_url);
+    reference_endpoints_with(|options| options.sockjs_url(sockjs_url))
+}
+
+/// The endpoints of the reference service, each with its options passed
+/// through `adjust` first (the client URL, a heartbeat delay, ...).
+pub fn reference_endpoints_with(adjust: impl Fn(Options) -> Options) -> Vec<Endpoint> {
+    let options = |prefix: &str| adjust(Options::new(prefix));
     vec![
         Endpoint::new(options("/echo").response_limit(4096), echo),
         Endpoint::new(options("/close"), close),

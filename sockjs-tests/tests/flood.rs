@@ -211,7 +211,8 @@ fn run(start: Start) {
     let echo_endpoint = Endpoint::new(Options::new("/pe"), echo);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let server = start(listener, pushes.iter().cloned().chain([slow.clone(), echo_endpoint.clone()]).collect()).unwrap();
+    let server =
+        start(listener, pushes.iter().cloned().chain([slow.clone(), echo_endpoint.clone()]).collect()).unwrap();
     runtime().block_on(async {
         tokio::time::timeout(Duration::from_secs(60), async {
             xhr_send_flood(&addr, &pushes[0]).await;

@@ -16,8 +16,6 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sockjs_core::{Endpoint, Jsessionid, Options};
-
 enum Server {
     Actix(sockjs_examples::ActixServer),
     Warp(sockjs_examples::WarpServer),
@@ -58,10 +56,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let endpoints = match heartbeat {
-        None => sockjs_examples::reference_endpoints(&sockjs_url),
-        Some(delay) => endpoints_with_heartbeat(&sockjs_url, delay),
-    };
+    let endpoints = sockjs_examples::reference_endpoints_with(|options| {
+        let options = options.sockjs_url(&sockjs_url);
+        match heartbeat {
+            Some(delay) => options.heartbeat_delay(delay),
+            None => options,
+        }
+    });
     let server = match framework.as_str() {
         "actix" => {
             sockjs_examples::serve_actix_with(listener, endpoints, options).map(|s| (s.addr(), Server::Actix(s)))
@@ -92,19 +93,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The services of [`sockjs_examples::reference_endpoints`], each with
-/// `heartbeat_delay` set to `delay`.
-fn endpoints_with_heartbeat(sockjs_url: &str, delay: Duration) -> Vec<Endpoint> {
-    let options = |prefix: &str| Options::new(prefix).sockjs_url(sockjs_url).heartbeat_delay(delay);
-    vec![
-        Endpoint::new(options("/echo").response_limit(4096), sockjs_examples::echo),
-        Endpoint::new(options("/close"), sockjs_examples::close),
-        Endpoint::new(options("/disabled_websocket_echo").websocket(false), sockjs_examples::echo),
-        Endpoint::new(options("/cookie_needed_echo").jsessionid(Jsessionid::On), sockjs_examples::echo),
-        Endpoint::new(options("/ticker"), sockjs_examples::ticker),
-        Endpoint::new(options("/amplify"), sockjs_examples::amplify),
-        Endpoint::new(options("/broadcast"), sockjs_examples::Broadcast::default().handler()),
-    ]
 }
