@@ -135,7 +135,7 @@ impl Hixie76 {
                     return;
                 }
                 Event::Output(Some(WsOutgoing::Text(text))) => {
-                    if sink.send(Hixie76::encode(&text)).await.is_err() {
+                    if ws.send_unless_stalled(sink, Hixie76::encode(&text)).await.is_err() {
                         return;
                     }
                 }

@@ -585,6 +585,20 @@ impl SessionState {
         Pull::Sent
     }
 
+    /// Ready once the session ended as [`CloseReason::Stalled`]: its client
+    /// took no frame for two heartbeat delays. Otherwise stores the
+    /// receiver's waker, which that end wakes.
+    pub(crate) fn poll_stalled(&mut self, cx: &Context<'_>) -> Poll<()> {
+        match (&self.phase, &self.reason) {
+            (Phase::Ended, Some(CloseReason::Stalled)) => Poll::Ready(()),
+            (Phase::Ended, _) => Poll::Pending,
+            _ => {
+                store(&mut self.receiver_waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+
     /// The receiver `id` finished its response normally. An HTTP session
     /// then waits `disconnect_delay` for the next one; a websocket session
     /// ends.

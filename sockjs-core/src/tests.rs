@@ -1615,3 +1615,31 @@ mod timer_properties {
         }
     }
 }
+
+/// A sink whose writes never complete: a client that stopped reading.
+struct BlockedSink;
+
+impl WsSink<WsOutgoing> for BlockedSink {
+    fn send(&mut self, _: WsOutgoing) -> impl Future<Output = Result<(), Closed>> + Send {
+        std::future::pending()
+    }
+}
+
+/// §6 heartbeat: a websocket write that blocks because the client stopped
+/// reading is abandoned once the session ends as stalled, two heartbeat
+/// delays later, so the connection is not held forever.
+#[test]
+fn a_blocked_websocket_write_is_abandoned_when_the_session_stalls() {
+    let mut h = Harness::new(App::Capture, Options::new("/b"));
+    let mut ws = h.websocket("/b/0/w/websocket");
+    assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
+    let session = h.session(0);
+    let mut sink = BlockedSink;
+    let mut write = Polled::new(Box::pin(ws.inner.send_unless_stalled(&mut sink, text("x"))));
+    assert!(write.poll(|w, cx| w.as_mut().poll(cx)).is_pending());
+    h.advance(Duration::from_secs(25));
+    assert!(write.poll(|w, cx| w.as_mut().poll(cx)).is_pending(), "one heartbeat owed: not stalled yet");
+    h.advance(Duration::from_secs(25));
+    assert_eq!(write.poll(|w, cx| w.as_mut().poll(cx)), Poll::Ready(Err(Closed)), "woken and abandoned");
+    assert_eq!(session.close_reason(), Some(CloseReason::Stalled));
+}

@@ -266,10 +266,25 @@ impl WebSocket {
                 },
             };
             let closing = matches!(output, WsOutgoing::Close { .. });
-            if sink.send(output).await.is_err() || closing {
+            if self.send_unless_stalled(sink, output).await.is_err() || closing {
                 return;
             }
         }
+    }
+
+    /// Sends `item` through `sink`, unless the session ends as stalled
+    /// first: a client that stops reading blocks the write, and after two
+    /// heartbeat delays its session ends and the write is abandoned
+    /// (`Err`), so the connection can be dropped instead of held.
+    pub(crate) async fn send_unless_stalled<S: WsSink<O>, O>(&mut self, sink: &mut S, item: O) -> Result<(), Closed> {
+        let mut send = std::pin::pin!(sink.send(item));
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = send.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            self.session.update(|state, _| state.poll_stalled(cx)).map(|()| Err(Closed))
+        })
+        .await
     }
 
     /// Whether the session's inbox took every message handed over so far.
