@@ -206,9 +206,10 @@ impl Session {
         &self.cell.info.uri
     }
 
-    /// A whitelist of the opening request's headers (`host`, `origin`,
-    /// `user-agent`, `referer`, `accept-language`, `x-forwarded-*`, ...).
-    /// Never `cookie` or `authorization`.
+    /// The opening request's headers named in
+    /// [`crate::Options::session_headers`] (by default `host`, `origin`,
+    /// `user-agent`, `referer`, `accept-language`, `x-forwarded-*`, ...;
+    /// `cookie` and `authorization` only when named there).
     pub fn headers(&self) -> &HeaderMap {
         &self.cell.info.headers
     }

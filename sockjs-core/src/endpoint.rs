@@ -16,11 +16,11 @@ use http::{request, Method, Response, StatusCode};
 use crate::app::{self, AppTask, Handler};
 use crate::headers::{self, Cors};
 use crate::metrics::Metrics;
-use crate::options::OptionsError;
+use crate::options::{OptionsError, Refusal};
 use crate::payload;
 use crate::receiver::{Limit, ReceiverBody};
 use crate::responses::{
-    error_status, forbidden, method_not_allowed, not_found, response, service_unavailable, text, with_content_type,
+    forbidden, method_not_allowed, not_found, refused, response, text, too_many_sessions, with_content_type,
 };
 use crate::route::{route, Route, SessionUrl};
 use crate::send::PendingBody;
@@ -278,7 +278,7 @@ impl Endpoint {
             return Dispatch::Response(forbidden(HeaderMap::new()));
         }
         if self.inner.hub.full() {
-            return Dispatch::Response(service_unavailable(HeaderMap::new()));
+            return Dispatch::Response(refused(too_many_sessions(), HeaderMap::new()));
         }
         match self.session_info(request, &cx, transport, id) {
             Ok(info) => Dispatch::WebSocket(WebSocketUpgrade::new(
@@ -288,7 +288,7 @@ impl Endpoint {
                 info,
                 request,
             )),
-            Err(status) => Dispatch::Response(error_status(status, HeaderMap::new())),
+            Err(refusal) => Dispatch::Response(refused(refusal, HeaderMap::new())),
         }
     }
 
@@ -305,7 +305,7 @@ impl Endpoint {
         cx: &RequestContext,
         transport: Transport,
         id: &str,
-    ) -> Result<SessionInfo, StatusCode> {
+    ) -> Result<SessionInfo, Refusal> {
         let extensions = match &self.inner.options.authorize {
             Some(authorize) => authorize(request)?,
             None => http::Extensions::new(),
@@ -314,7 +314,7 @@ impl Endpoint {
             id: id.into(),
             transport,
             uri: request.uri.clone(),
-            headers: headers::exposed(&request.headers),
+            headers: headers::exposed(&request.headers, &self.inner.options.session_headers),
             remote_addr: headers::client_addr(&request.headers, cx.remote_addr, self.inner.options.trusted_proxies),
             extensions,
         })
@@ -385,8 +385,7 @@ impl Endpoint {
         let info = || self.session_info(request, &cx, transport, id);
         let (receiver, task) = match self.receive(id, transport, info, framing, prelude, cx.now) {
             Ok(receiving) => receiving,
-            Err(StatusCode::SERVICE_UNAVAILABLE) => return Dispatch::Response(service_unavailable(h)),
-            Err(status) => return Dispatch::Response(error_status(status, h)),
+            Err(refusal) => return Dispatch::Response(refused(refusal, h)),
         };
         h.insert(header::CONTENT_TYPE, content_type);
         let mut response = Response::new(receiver);
@@ -402,11 +401,11 @@ impl Endpoint {
         &self,
         id: &str,
         transport: Transport,
-        info: impl FnOnce() -> Result<SessionInfo, StatusCode>,
+        info: impl FnOnce() -> Result<SessionInfo, Refusal>,
         framing: Framing,
         prelude: Option<Bytes>,
         now: Instant,
-    ) -> Result<(ReceiverBody, Option<AppTask>), StatusCode> {
+    ) -> Result<(ReceiverBody, Option<AppTask>), Refusal> {
         let hub = &self.inner.hub;
         // The current request's transport decides how its response ends:
         // a session opened by xhr_streaming can be polled through xhr.
@@ -416,7 +415,7 @@ impl Endpoint {
             return Ok((ReceiverBody::joining(&session, framing, limit, prelude, now), None));
         }
         if hub.full() {
-            return Err(StatusCode::SERVICE_UNAVAILABLE);
+            return Err(too_many_sessions());
         }
         let info = info()?;
         // Another request may have opened it while the hook ran.

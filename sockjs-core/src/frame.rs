@@ -12,7 +12,7 @@ use crate::json::{quote_into, Extra};
 /// websockets).
 ///
 /// ```
-/// use sockjs_core::Frame;
+/// use sockjs_core::internals::Frame;
 /// assert_eq!(Frame::open().as_bytes(), &b"o"[..]);
 /// assert_eq!(Frame::message("hi").as_bytes(), &br#"a["hi"]"#[..]);
 /// assert_eq!(Frame::close(3000, "Go away!").as_bytes(), &br#"c[3000,"Go away!"]"#[..]);

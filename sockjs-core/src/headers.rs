@@ -139,25 +139,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// The request headers a session handle exposes: never `Cookie` or
-/// `Authorization` (PROTOCOL.md; issue: cookie auth over SockJS is a CSRF
-/// hole).
-pub(crate) const EXPOSED_HEADERS: [&str; 13] = [
-    "host",
-    "origin",
-    "user-agent",
-    "referer",
-    "accept-language",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "via",
-    "dnt",
-];
-
 /// The client's address: the peer, or, behind `trusted_proxies` proxies
 /// that append to `X-Forwarded-For`, the entry that many places from the
 /// right (entries further left are the client's own claims). The port of
@@ -179,12 +160,11 @@ pub(crate) fn client_addr(request: &HeaderMap, peer: Option<SocketAddr>, trusted
     entries[index].parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 0)).or(peer)
 }
 
-/// Copies the whitelisted request headers.
-pub(crate) fn exposed(request: &HeaderMap) -> HeaderMap {
+/// Copies the listed request headers.
+pub(crate) fn exposed(request: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
     let mut out = HeaderMap::new();
-    for name in EXPOSED_HEADERS {
-        let name = HeaderName::from_static(name);
-        for value in request.get_all(&name) {
+    for name in names {
+        for value in request.get_all(name) {
             out.append(name.clone(), value.clone());
         }
     }
@@ -272,14 +252,14 @@ mod tests {
 
     #[test]
     fn exposed_headers_never_include_cookies() {
-        let h = exposed(&request(&[
-            ("cookie", "a=b"),
-            ("authorization", "x"),
-            ("user-agent", "t"),
-            ("x-forwarded-for", "1.2.3.4"),
-        ]));
+        let names = crate::Options::default().session_headers;
+        let r =
+            request(&[("cookie", "a=b"), ("authorization", "x"), ("user-agent", "t"), ("x-forwarded-for", "1.2.3.4")]);
+        let h = exposed(&r, &names);
         assert_eq!(h.len(), 2);
         assert_eq!(h["user-agent"], "t");
-        assert!(h.get("cookie").is_none());
+        assert!(h.get("cookie").is_none() && h.get("authorization").is_none(), "not by default");
+        let h = exposed(&r, &[HeaderName::from_static("cookie")]);
+        assert_eq!((h.len(), h["cookie"].to_str().unwrap()), (1, "a=b"), "only when named");
     }
 }

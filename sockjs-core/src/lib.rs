@@ -101,7 +101,10 @@ pub use app::{AppTask, Handler, Message, Recv, SendJsonError, Session};
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
 pub use hixie76::Hixie76;
 pub use metrics::Metrics;
-pub use options::{Authorize, CookieFn, Jsessionid, Options, OptionsError, Origins, DEFAULT_SOCKJS_URL, MAX_DELAY};
+pub use options::{
+    Authorize, CookieFn, Jsessionid, Options, OptionsError, Origins, Refusal, DEFAULT_SESSION_HEADERS,
+    DEFAULT_SOCKJS_URL, MAX_DELAY,
+};
 pub use receiver::{ReceiverBody, ReceiverStream};
 pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};

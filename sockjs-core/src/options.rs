@@ -1,5 +1,6 @@
 //! Endpoint options, with the defaults of sockjs-node (PROTOCOL.md §10).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,70 @@ pub const DEFAULT_SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client
 
 /// Decides whether a new session may open, seeing the request that would
 /// open it (cookies and all). `Ok` carries data for the application
-/// ([`crate::Session::extensions`]); `Err` is the status to answer with.
-pub type Authorize = Arc<dyn Fn(&http::request::Parts) -> Result<http::Extensions, http::StatusCode> + Send + Sync>;
+/// ([`crate::Session::extensions`]); `Err` is the answer the client gets.
+pub type Authorize = Arc<dyn Fn(&http::request::Parts) -> Result<http::Extensions, Refusal> + Send + Sync>;
+
+/// Why the [`Options::authorize`] hook refused a session: the status and a
+/// short reason, which the client gets as the response body (`text/plain`,
+/// followed by a newline).
+///
+/// A bare [`http::StatusCode`] converts into one whose reason is the
+/// status's reason phrase.
+///
+/// ```
+/// use http::StatusCode;
+/// use sockjs_core::Refusal;
+///
+/// let r = Refusal::new(StatusCode::FORBIDDEN, "Your account is suspended.");
+/// assert_eq!((r.status(), r.reason()), (StatusCode::FORBIDDEN, "Your account is suspended."));
+/// assert_eq!(Refusal::from(StatusCode::UNAUTHORIZED).reason(), "Unauthorized");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    status: http::StatusCode,
+    reason: Cow<'static, str>,
+}
+
+impl Refusal {
+    /// A refusal with this status and reason.
+    pub fn new(status: http::StatusCode, reason: impl Into<Cow<'static, str>>) -> Refusal {
+        Refusal { status, reason: reason.into() }
+    }
+
+    /// The status the client gets.
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// The reason the client gets as the body.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl From<http::StatusCode> for Refusal {
+    fn from(status: http::StatusCode) -> Refusal {
+        Refusal::new(status, status.canonical_reason().unwrap_or("Error"))
+    }
+}
+
+/// The request headers a session keeps by default (see
+/// [`Options::session_headers`]).
+pub const DEFAULT_SESSION_HEADERS: [&str; 13] = [
+    "host",
+    "origin",
+    "user-agent",
+    "referer",
+    "accept-language",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "via",
+    "dnt",
+];
 
 /// The longest delay an option may hold: one day.
 pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -201,6 +264,19 @@ pub struct Options {
     /// Called before a session opens, with the opening request; see
     /// [`Authorize`]. Default: none (every session may open).
     pub authorize: Option<Authorize>,
+    /// The request headers a session keeps from its opening request
+    /// ([`crate::Session::headers`]). Default: [`DEFAULT_SESSION_HEADERS`]:
+    /// `host`, `origin`, `user-agent`, `referer`, `accept-language`,
+    /// `x-forwarded-*`, `x-real-ip`, `x-client-ip`, `x-cluster-client-ip`,
+    /// `via`, `dnt`.
+    ///
+    /// `cookie` and `authorization` are kept only when listed here: a
+    /// session's headers live as long as the session and reach every part
+    /// of the application that holds a handle, so credentials listed here
+    /// spread further than the request that carried them. Prefer checking
+    /// them in [`Options::authorize`] and attaching what the application
+    /// needs as typed data.
+    pub session_headers: Vec<http::HeaderName>,
     /// How many reverse proxies in front of the server append to
     /// `X-Forwarded-For`; [`crate::Session::remote_addr`] then reports the
     /// address the outermost of them saw. Default: 0 (the header is not
@@ -229,6 +305,7 @@ impl fmt::Debug for Options {
             .field("max_sessions", &self.max_sessions)
             .field("origins", &self.origins)
             .field("authorize", &self.authorize.as_ref().map(|_| ".."))
+            .field("session_headers", &self.session_headers)
             .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
@@ -254,6 +331,7 @@ impl Default for Options {
             max_sessions: 100_000,
             origins: Origins::Any,
             authorize: None,
+            session_headers: DEFAULT_SESSION_HEADERS.iter().map(|h| http::HeaderName::from_static(h)).collect(),
             trusted_proxies: 0,
             disabled: 0,
         }
@@ -368,7 +446,7 @@ impl Options {
     ///
     /// ```
     /// use http::{Extensions, StatusCode};
-    /// use sockjs_core::Options;
+    /// use sockjs_core::{Options, Refusal};
     ///
     /// #[derive(Clone)]
     /// struct User(String);
@@ -381,15 +459,40 @@ impl Options {
     ///             data.insert(User("alice".into()));
     ///             Ok(data)
     ///         }
-    ///         _ => Err(StatusCode::FORBIDDEN),
+    ///         // The client gets 403 with this body.
+    ///         Some(_) => Err(Refusal::new(StatusCode::FORBIDDEN, "This token has expired.")),
+    ///         // 401 with the reason phrase as the body.
+    ///         None => Err(StatusCode::UNAUTHORIZED.into()),
     ///     }
     /// });
     /// ```
-    pub fn authorize(
+    pub fn authorize<E: Into<Refusal>>(
         mut self,
-        authorize: impl Fn(&http::request::Parts) -> Result<http::Extensions, http::StatusCode> + Send + Sync + 'static,
+        authorize: impl Fn(&http::request::Parts) -> Result<http::Extensions, E> + Send + Sync + 'static,
     ) -> Self {
-        self.authorize = Some(Arc::new(authorize));
+        self.authorize = Some(Arc::new(move |request| authorize(request).map_err(Into::into)));
+        self
+    }
+
+    /// Adds a header to [`Options::session_headers`], such as a tenant id or
+    /// a tracing header.
+    ///
+    /// ```
+    /// use sockjs_core::Options;
+    /// let options = Options::new("/echo").session_header(http::HeaderName::from_static("x-tenant"));
+    /// assert!(options.session_headers.iter().any(|h| h == "x-tenant"));
+    /// assert!(options.session_headers.iter().any(|h| h == "user-agent"), "the defaults stay");
+    /// ```
+    pub fn session_header(mut self, name: http::HeaderName) -> Self {
+        if !self.session_headers.contains(&name) {
+            self.session_headers.push(name);
+        }
+        self
+    }
+
+    /// Replaces [`Options::session_headers`].
+    pub fn session_headers(mut self, names: impl IntoIterator<Item = http::HeaderName>) -> Self {
+        self.session_headers = names.into_iter().collect();
         self
     }
 

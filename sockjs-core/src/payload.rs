@@ -43,7 +43,7 @@ impl std::error::Error for PayloadError {}
 /// Strings are delivered as they are; any other JSON value as its JSON text.
 ///
 /// ```
-/// use sockjs_core::{decode_messages, PayloadError};
+/// use sockjs_core::internals::{decode_messages, PayloadError};
 /// assert_eq!(decode_messages(br#"["a","\u00ff"]"#), Ok(vec!["a".to_string(), "\u{ff}".to_string()]));
 /// assert_eq!(decode_messages(b"[]"), Ok(vec![]));
 /// assert_eq!(decode_messages(b""), Err(PayloadError::Expected));
@@ -66,7 +66,7 @@ pub fn decode_messages(body: &[u8]) -> Result<Vec<String>, PayloadError> {
 /// closed without a `c` frame.
 ///
 /// ```
-/// use sockjs_core::{decode_websocket_text, PayloadError};
+/// use sockjs_core::internals::{decode_websocket_text, PayloadError};
 /// assert_eq!(decode_websocket_text(r#"["a","b"]"#), Ok(vec!["a".to_string(), "b".to_string()]));
 /// assert_eq!(decode_websocket_text(r#""a""#), Ok(vec!["a".to_string()]));
 /// assert_eq!(decode_websocket_text(""), Ok(vec![]));

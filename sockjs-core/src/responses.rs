@@ -5,19 +5,13 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::headers;
+use crate::options::Refusal;
 
 const NOT_FOUND_BODY: &str = "404 Error: Page not found\n";
 
 /// 403 for a disallowed origin.
 pub(crate) fn forbidden(h: HeaderMap) -> Response<Bytes> {
-    error_status(StatusCode::FORBIDDEN, h)
-}
-
-/// An error status with its reason phrase as the body.
-pub(crate) fn error_status(status: StatusCode, h: HeaderMap) -> Response<Bytes> {
-    let h = with_content_type(h, headers::TEXT_PLAIN);
-    let body = format!("{}\n", status.canonical_reason().unwrap_or("Error"));
-    response(status, h, Bytes::from(body))
+    refused(StatusCode::FORBIDDEN.into(), h)
 }
 
 pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Bytes> {
@@ -42,10 +36,15 @@ pub(crate) fn not_found(h: HeaderMap) -> Response<Bytes> {
     response(StatusCode::NOT_FOUND, h, Bytes::from_static(NOT_FOUND_BODY.as_bytes()))
 }
 
-/// 503 when the endpoint holds `max_sessions` sessions.
-pub(crate) fn service_unavailable(h: HeaderMap) -> Response<Bytes> {
+/// A refused session request: its status, and its reason as the body.
+pub(crate) fn refused(refusal: Refusal, h: HeaderMap) -> Response<Bytes> {
     let h = with_content_type(h, headers::TEXT_PLAIN);
-    response(StatusCode::SERVICE_UNAVAILABLE, h, Bytes::from_static(b"Too many sessions.\n"))
+    response(refusal.status(), h, Bytes::from(format!("{}\n", refusal.reason())))
+}
+
+/// The refusal when the endpoint holds `max_sessions` sessions.
+pub(crate) fn too_many_sessions() -> Refusal {
+    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions.")
 }
 
 /// 405 with `Allow`, no `Content-Type` and an empty body (§3).

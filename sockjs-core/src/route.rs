@@ -110,7 +110,7 @@ impl Route<'_> {
 /// Returns `None` for a path that is not SockJS's (a 404).
 ///
 /// ```
-/// use sockjs_core::{route, Route, SessionUrl};
+/// use sockjs_core::internals::{route, Route, SessionUrl};
 /// assert_eq!(route("/echo", "/echo/info"), Some(Route::Info));
 /// assert_eq!(
 ///     route("/echo", "/echo/000/abc/xhr"),

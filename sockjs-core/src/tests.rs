@@ -1269,6 +1269,42 @@ fn authorize_hook() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before, "not called for an existing session");
 }
 
+/// A refusal's reason reaches the client as the body, on HTTP transports
+/// and on the websocket upgrade.
+#[test]
+fn authorize_refuses_with_a_reason() {
+    let options = Options::new("/r").authorize(|request| match request.uri.query() {
+        Some("banned") => Err(Refusal::new(StatusCode::FORBIDDEN, "Your account is suspended.")),
+        _ => Ok(http::Extensions::new()),
+    });
+    let mut h = Harness::new(App::Capture, options);
+    let r = h.request(Method::POST, "/r/0/s/xhr?banned", &[], "").full();
+    assert_eq!((r.status().as_u16(), body(&r)), (403, "Your account is suspended.\n"));
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=UTF-8");
+    let Dispatch::Response(r) = h.dispatch(ws_request("/r/0/w/websocket?banned", None)) else { panic!("not refused") };
+    assert_eq!((r.status().as_u16(), body(&r)), (403, "Your account is suspended.\n"));
+    assert_eq!(h.endpoint.session_count(), 0);
+}
+
+/// `session_headers`: a header the application names reaches
+/// `Session::headers`; cookies do not unless named.
+#[test]
+fn session_headers_are_an_option() {
+    let options = Options::new("/hd").session_header(http::HeaderName::from_static("x-tenant"));
+    let mut h = Harness::new(App::Capture, options);
+    let headers = [("x-tenant", "acme"), ("cookie", "sid=1"), ("user-agent", "ua")];
+    h.request(Method::POST, "/hd/0/s/xhr", &headers, "");
+    let session = h.session(0);
+    assert_eq!(session.headers()["x-tenant"], "acme");
+    assert_eq!(session.headers()["user-agent"], "ua", "the defaults stay");
+    assert!(session.headers().get("cookie").is_none());
+    let cookies = Options::new("/hc").session_headers([http::header::COOKIE]);
+    let mut h = Harness::new(App::Capture, cookies);
+    h.request(Method::POST, "/hc/0/s/xhr", &headers, "");
+    assert_eq!(h.session(0).headers().len(), 1, "exactly the list");
+    assert_eq!(h.session(0).headers()["cookie"], "sid=1");
+}
+
 /// Shutdown closes every session, websockets included, with 1001.
 #[test]
 fn shutdown_closes_everything() {
