@@ -113,11 +113,11 @@ impl SockJs {
                 response
             }
             Dispatch::WebSocket(upgrade) => {
+                // The application runs in the connection's task while the
+                // connection lasts, and is spawned to finish after it.
                 if let Some(hixie) = upgrade.hixie76().cloned() {
-                    let (ws, task) = upgrade.accept(Instant::now());
-                    if let Some(task) = task {
-                        rt::spawn(task);
-                    }
+                    let (mut ws, task) = upgrade.accept(Instant::now());
+                    ws.run_app(task);
                     return hixie76(hixie, ws, payload);
                 }
                 let limit = upgrade.max_message_size();
@@ -126,11 +126,13 @@ impl SockJs {
                     Err(e) => return e.error_response(),
                 };
                 let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-                let (ws, task) = upgrade.accept(Instant::now());
-                if let Some(task) = task {
-                    rt::spawn(task);
-                }
-                rt::spawn(async move { ws.run(stream, incoming, &mut Sink(session), Instant::now).await });
+                let (mut ws, task) = upgrade.accept(Instant::now());
+                ws.run_app(task);
+                rt::spawn(async move {
+                    if let Some(app) = ws.run(stream, incoming, &mut Sink(session), Instant::now).await {
+                        rt::spawn(app);
+                    }
+                });
                 response
             }
         }
@@ -242,7 +244,11 @@ fn hixie76(hixie: Hixie76, ws: WebSocket, payload: web::Payload) -> HttpResponse
     let head = hixie.response();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let payload = PayloadBytes(payload);
-    rt::spawn(async move { hixie.run(ws, payload, &mut ChannelSink(tx), Instant::now).await });
+    rt::spawn(async move {
+        if let Some(app) = hixie.run(ws, payload, &mut ChannelSink(tx), Instant::now).await {
+            rt::spawn(app);
+        }
+    });
     let mut response =
         response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)));
     // Without this, actix sees an unread request payload and answers

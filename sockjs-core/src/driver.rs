@@ -218,35 +218,37 @@ pub mod tokio {
     /// Runs the session of `upgrade` over `io`, the connection hyper (or
     /// another server) handed over after sending
     /// [`WebSocketUpgrade::response`]: RFC 6455 through tokio-tungstenite
-    /// with [`super::tungstenite::config`], or Hixie-76. Spawns the
-    /// application task with `tokio::spawn`, and returns once the
-    /// connection is closed; see [`linger`] for how it ends.
+    /// with [`super::tungstenite::config`], or Hixie-76. The application
+    /// runs inside the connection's task ([`crate::WebSocket::run_app`]);
+    /// if it is not done when the connection ends, it is spawned with
+    /// `tokio::spawn` to finish. Returns once the connection is closed; see
+    /// [`linger`] for how it ends.
     pub async fn run_websocket<IO>(upgrade: WebSocketUpgrade, io: IO)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let upgrade_hixie = upgrade.hixie76().cloned();
+        let config = super::tungstenite::config(upgrade.max_message_size());
         let spawn = |task: Option<crate::AppTask>| {
             if let Some(task) = task {
                 drop(tokio::spawn(task));
             }
         };
-        if let Some(hixie) = upgrade.hixie76().cloned() {
-            let (ws, task) = upgrade.accept(Instant::now());
-            spawn(task);
+        // The application runs in this task while the connection lasts.
+        let (mut ws, task) = upgrade.accept(Instant::now());
+        ws.run_app(task);
+        if let Some(hixie) = upgrade_hixie {
             let (reader, writer) = tokio::io::split(io);
             let mut incoming = ByteStream { reader, buf: BytesMut::new() };
             let mut sink = ByteSink(writer);
-            hixie.run(ws, &mut incoming, &mut sink, Instant::now).await;
+            spawn(hixie.run(ws, &mut incoming, &mut sink, Instant::now).await);
             linger(incoming.reader.unsplit(sink.0)).await;
             return;
         }
-        let config = super::tungstenite::config(upgrade.max_message_size());
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        let (ws, task) = upgrade.accept(Instant::now());
-        spawn(task);
         let (mut socket, sink) = split(socket);
         let mut sink = super::tungstenite::Sink(sink);
-        ws.run(&mut socket, super::tungstenite::incoming, &mut sink, Instant::now).await;
+        spawn(ws.run(&mut socket, super::tungstenite::incoming, &mut sink, Instant::now).await);
         drop(sink);
         if let Some(socket) = socket.into_inner() {
             linger(socket.into_inner()).await;

@@ -12,6 +12,7 @@ use http::header::{self, HeaderValue};
 use http::{request, Response, StatusCode};
 use md5::{Digest, Md5};
 
+use crate::app::AppTask;
 use crate::websocket::{Event, WebSocket, WsIncoming, WsOutgoing, WsSink};
 
 /// The Hixie-76 (draft-76) handshake and its framing (PROTOCOL.md §7.10).
@@ -88,7 +89,25 @@ impl Hixie76 {
     /// client's 8 key bytes from `incoming`, sends the 16-byte answer in
     /// one write, then carries frames between the connection and `ws`,
     /// reading only while the session's inbox has room.
-    pub async fn run<I, S>(self, mut ws: WebSocket, mut incoming: I, sink: &mut S, clock: impl Fn() -> Instant)
+    ///
+    /// Returns the application task if it runs inside the driver
+    /// ([`WebSocket::run_app`]) and is not done: spawn it.
+    pub async fn run<I, S>(
+        self,
+        mut ws: WebSocket,
+        incoming: I,
+        sink: &mut S,
+        clock: impl Fn() -> Instant,
+    ) -> Option<AppTask>
+    where
+        I: Stream<Item = Bytes> + Unpin,
+        S: WsSink<Bytes>,
+    {
+        self.pump(&mut ws, incoming, sink, clock).await;
+        ws.into_app()
+    }
+
+    async fn pump<I, S>(&self, ws: &mut WebSocket, mut incoming: I, sink: &mut S, clock: impl Fn() -> Instant)
     where
         I: Stream<Item = Bytes> + Unpin,
         S: WsSink<Bytes>,

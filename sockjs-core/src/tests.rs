@@ -1679,3 +1679,35 @@ fn a_blocked_websocket_write_is_abandoned_when_the_session_stalls() {
     assert_eq!(write.poll(|w, cx| w.as_mut().poll(cx)), Poll::Ready(Err(Closed)), "woken and abandoned");
     assert_eq!(session.close_reason(), Some(CloseReason::Stalled));
 }
+
+/// The application can run inside the websocket driver: a message in is
+/// echoed out within the driver's own polls, with no task of its own; an
+/// application still busy when the connection ends is handed back.
+#[test]
+fn the_application_runs_inside_the_websocket_driver() {
+    let mut h = Harness::echo();
+    let Dispatch::WebSocket(upgrade) = h.dispatch(ws_request("/echo/0/w/websocket", None)) else { panic!() };
+    let (mut ws, task) = upgrade.accept(h.now);
+    ws.run_app(task);
+    let mut ws = Polled::new(ws);
+    assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
+    ws.handle(msg(r#"["a","b"]"#));
+    assert_eq!(h.ws_read(&mut ws), vec![text(r#"a["a","b"]"#)], "echoed by the application inside the driver");
+    assert!(h.tasks.is_empty(), "no task was spawned");
+    assert!(ws.inner.into_app().is_some(), "the echo loop still runs: handed back");
+
+    let busy = |mut session: Session| async move {
+        while session.recv().await.is_some() {}
+        std::future::pending::<()>().await;
+    };
+    let endpoint = Endpoint::new(Options::new("/busy"), busy);
+    let (parts, ()) = ws_request("/busy/0/w/websocket", None).into_parts();
+    let Dispatch::WebSocket(upgrade) = endpoint.handle(&parts, h.cx()) else { panic!() };
+    let (mut ws, task) = upgrade.accept(h.now);
+    ws.run_app(task);
+    let mut ws = Polled::new(ws);
+    assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
+    ws.handle(WsIncoming::<&str>::Close);
+    assert_eq!(h.ws_read(&mut ws), vec![WsOutgoing::Close { code: 1000, reason: "Normal closure".into() }]);
+    assert!(ws.inner.into_app().is_some(), "still busy after the session ended: spawn it to finish");
+}

@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::app::AppTask;
 use crate::payload::decode_websocket_text;
 use crate::receiver::ReceiverBody;
 use crate::session::SessionCell;
@@ -89,6 +90,9 @@ pub struct WebSocket {
     max_message_size: usize,
     /// A message that did not fit the inbox yet.
     held: Option<Batch>,
+    /// The application, when it runs in the connection's task (see
+    /// [`WebSocket::run_app`]).
+    app: Option<AppTask>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -99,7 +103,33 @@ impl fmt::Debug for WebSocket {
 
 impl WebSocket {
     pub(crate) fn new(receiver: ReceiverBody, session: Arc<SessionCell>, max_message_size: usize) -> WebSocket {
-        WebSocket { receiver, session, failure: None, closed: false, max_message_size, held: None }
+        WebSocket { receiver, session, failure: None, closed: false, max_message_size, held: None, app: None }
+    }
+
+    /// Runs the session's application task (from
+    /// [`crate::WebSocketUpgrade::accept`]) inside this driver: it is polled
+    /// whenever the driver is, so a message in, the application's answer and
+    /// the frame out take one task and no hand-off between threads. Use it
+    /// instead of spawning the task; when [`WebSocket::run`] returns, it hands
+    /// back the task if the application is not done (spawn it then, so that
+    /// the application can finish what it does after the session ended).
+    pub fn run_app(&mut self, task: Option<AppTask>) {
+        self.app = task;
+    }
+
+    /// Polls the application task held by [`WebSocket::run_app`].
+    fn poll_app(&mut self, cx: &mut Context<'_>) {
+        if let Some(app) = &mut self.app {
+            if app.as_mut().poll(cx).is_ready() {
+                self.app = None;
+            }
+        }
+    }
+
+    /// The application task held by [`WebSocket::run_app`], if it is not
+    /// done: spawn it.
+    pub fn into_app(mut self) -> Option<AppTask> {
+        self.app.take()
     }
 
     /// The session id.
@@ -198,6 +228,7 @@ impl WebSocket {
     /// The next thing to send: text messages, then one close frame, then
     /// `None` (close the connection).
     pub fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<WsOutgoing>> {
+        self.poll_app(cx);
         if self.closed {
             return Poll::Ready(None);
         }
@@ -234,9 +265,27 @@ impl WebSocket {
     /// `incoming` yields (converted by `convert`) to the driver, reading
     /// only while the inbox has room, and sends what it outputs through
     /// `sink`, reading the time from `clock`. Returns after the close frame
-    /// was sent, or when the connection is gone.
+    /// was sent, or when the connection is gone, with the application task
+    /// if it runs inside the driver ([`WebSocket::run_app`]) and is not
+    /// done: spawn it.
     pub async fn run<I, T, S>(
         mut self,
+        incoming: I,
+        convert: impl Fn(I::Item) -> WsIncoming<T>,
+        sink: &mut S,
+        clock: impl Fn() -> Instant,
+    ) -> Option<AppTask>
+    where
+        I: Stream + Unpin,
+        T: AsRef<str>,
+        S: WsSink<WsOutgoing>,
+    {
+        self.pump(incoming, convert, sink, clock).await;
+        self.into_app()
+    }
+
+    async fn pump<I, T, S>(
+        &mut self,
         mut incoming: I,
         convert: impl Fn(I::Item) -> WsIncoming<T>,
         sink: &mut S,
@@ -282,6 +331,8 @@ impl WebSocket {
             if let Poll::Ready(result) = send.as_mut().poll(cx) {
                 return Poll::Ready(result);
             }
+            // The application goes on while the client is slow.
+            self.poll_app(cx);
             self.session.update(|state, _| state.poll_stalled(cx)).map(|()| Err(Closed))
         })
         .await
