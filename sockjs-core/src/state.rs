@@ -149,6 +149,25 @@ pub(crate) struct Wakes {
 }
 
 impl Wakes {
+    /// Keeps `waker` for the application. A `None` (its slot in the state
+    /// was emptied by an earlier step of the same transition) leaves the
+    /// waker already kept in place.
+    fn app(&mut self, waker: Option<Waker>) {
+        self.app = waker.or(self.app.take());
+    }
+
+    fn receiver(&mut self, waker: Option<Waker>) {
+        self.receiver = waker.or(self.receiver.take());
+    }
+
+    fn contender(&mut self, waker: Option<Waker>) {
+        self.contender = waker.or(self.contender.take());
+    }
+
+    fn sender(&mut self, waker: Option<Waker>) {
+        self.sender = waker.or(self.sender.take());
+    }
+
     pub(crate) fn wake(self) {
         for waker in [self.app, self.receiver, self.contender, self.sender].into_iter().flatten() {
             waker.wake();
@@ -362,7 +381,7 @@ impl SessionState {
         }
         self.queued += item.len();
         self.outbox.push_back(item);
-        w.receiver = self.receiver_waker.take();
+        w.receiver(self.receiver_waker.take());
         Ok(())
     }
 
@@ -375,9 +394,9 @@ impl SessionState {
         }
         self.phase = Phase::Closing(Frame::close(code, &reason));
         self.reason = Some(why);
-        w.app = self.app_waker.take();
-        w.receiver = self.receiver_waker.take();
-        w.sender = self.sender.as_mut().and_then(|s| s.waker.take());
+        w.app(self.app_waker.take());
+        w.receiver(self.receiver_waker.take());
+        w.sender(self.sender.as_mut().and_then(|s| s.waker.take()));
         true
     }
 
@@ -388,7 +407,7 @@ impl SessionState {
             self.inbox_cost -= message.len() + MESSAGE_OVERHEAD;
             if let Some(sender) = &mut self.sender {
                 if self.inbox_cost + sender.needed <= self.limits.max_inbox {
-                    w.sender = sender.waker.take();
+                    w.sender(sender.waker.take());
                 }
             }
             return Poll::Ready(Some(message));
@@ -438,7 +457,7 @@ impl SessionState {
             self.inbox_cost += batch.cost;
             self.inbox.extend(batch.messages.drain(..));
             if batch.cost > 0 {
-                w.app = self.app_waker.take();
+                w.app(self.app_waker.take());
             }
             return Offer::Accepted;
         }
@@ -610,7 +629,7 @@ impl SessionState {
         self.receiver_waker = None;
         self.heartbeat_due = false;
         self.timers.set(Timer::Heartbeat, None);
-        w.contender = self.contender.as_mut().and_then(|c| c.waker.take());
+        w.contender(self.contender.as_mut().and_then(|c| c.waker.take()));
         if self.websocket {
             self.end(CloseReason::Interrupted, w);
         } else if !matches!(self.phase, Phase::Ended) {
@@ -642,10 +661,10 @@ impl SessionState {
         self.heartbeat_due = false;
         self.timers.clear();
         self.just_ended = true;
-        w.app = self.app_waker.take();
-        w.receiver = self.receiver_waker.take();
-        w.contender = self.contender.as_mut().and_then(|c| c.waker.take());
-        w.sender = self.sender.as_mut().and_then(|s| s.waker.take());
+        w.app(self.app_waker.take());
+        w.receiver(self.receiver_waker.take());
+        w.contender(self.contender.as_mut().and_then(|c| c.waker.take()));
+        w.sender(self.sender.as_mut().and_then(|s| s.waker.take()));
     }
 
     // ---- time ----
@@ -662,7 +681,7 @@ impl SessionState {
                 return;
             }
             self.heartbeat_due = true;
-            w.receiver = self.receiver_waker.take();
+            w.receiver(self.receiver_waker.take());
             self.timers.set(Timer::Heartbeat, after(now, self.limits.heartbeat_delay));
         }
         if self.timers.expire(Timer::Disconnect, now) && self.receiver.is_none() {
@@ -672,13 +691,13 @@ impl SessionState {
         if self.timers.expire(Timer::Contention, now) {
             if let Some(contender) = &mut self.contender {
                 contender.expired = true;
-                w.contender = contender.waker.take();
+                w.contender(contender.waker.take());
             }
         }
         if self.timers.expire(Timer::SendWait, now) {
             if let Some(sender) = &mut self.sender {
                 sender.expired = true;
-                w.sender = sender.waker.take();
+                w.sender(sender.waker.take());
             }
         }
     }
