@@ -13,7 +13,7 @@ use http::{request, Response, StatusCode};
 use md5::{Digest, Md5};
 
 use crate::app::AppTask;
-use crate::websocket::{Event, WebSocket, WsIncoming, WsOutgoing, WsSink};
+use crate::websocket::{Coalesced, Event, WebSocket, WsIncoming, WsOutgoing, WsSink};
 
 /// The Hixie-76 (draft-76) handshake and its framing (PROTOCOL.md §7.10).
 ///
@@ -103,7 +103,7 @@ impl Hixie76 {
         I: Stream<Item = Bytes> + Unpin,
         S: WsSink<Bytes>,
     {
-        self.pump(&mut ws, incoming, sink, clock).await;
+        Coalesced::new(std::pin::pin!(self.pump(&mut ws, incoming, sink, clock))).await;
         ws.into_app()
     }
 

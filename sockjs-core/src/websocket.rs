@@ -280,7 +280,7 @@ impl WebSocket {
         T: AsRef<str>,
         S: WsSink<WsOutgoing>,
     {
-        self.pump(incoming, convert, sink, clock).await;
+        Coalesced::new(std::pin::pin!(self.pump(incoming, convert, sink, clock))).await;
         self.into_app()
     }
 
@@ -357,6 +357,90 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+/// A future polled so that the wakes it causes itself while it is being
+/// polled (a message in wakes the application running in the same task, the
+/// application's send wakes the outgoing side) poll it again at once, in
+/// the same turn, instead of scheduling the task once more through the
+/// runtime. Wakes from elsewhere (the socket, other sessions, timers) wake
+/// the task as usual.
+pub(crate) struct Coalesced<F> {
+    future: F,
+    shared: Arc<CoalescedWake>,
+    waker: Waker,
+}
+
+/// The waker a [`Coalesced`] future's inner future sees.
+#[derive(Default)]
+pub(crate) struct CoalescedWake {
+    /// The task's own waker.
+    outer: std::sync::Mutex<Option<Waker>>,
+    /// Set while the future is being polled.
+    polling: std::sync::atomic::AtomicBool,
+    /// Set by every wake.
+    woken: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for CoalescedWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.woken.store(true, SeqCst);
+        if !self.polling.load(SeqCst) {
+            if let Some(outer) = self.outer.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                outer.wake_by_ref();
+            }
+        }
+    }
+}
+
+/// How often one poll of a [`Coalesced`] future polls its inner future
+/// before it yields to the runtime (fairness toward other tasks).
+const COALESCED_POLLS: usize = 16;
+
+impl<F: Future + Unpin> Coalesced<F> {
+    pub(crate) fn new(future: F) -> Coalesced<F> {
+        let shared = Arc::new(CoalescedWake::default());
+        let waker = Waker::from(shared.clone());
+        Coalesced { future, shared, waker }
+    }
+}
+
+impl<F: Future + Unpin> Future for Coalesced<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let this = self.get_mut();
+        {
+            let mut outer = this.shared.outer.lock().unwrap_or_else(|p| p.into_inner());
+            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *outer = Some(cx.waker().clone());
+            }
+        }
+        this.shared.polling.store(true, SeqCst);
+        let mut inner = Context::from_waker(&this.waker);
+        for _ in 0..COALESCED_POLLS {
+            this.shared.woken.store(false, SeqCst);
+            if let Poll::Ready(output) = Pin::new(&mut this.future).poll(&mut inner) {
+                this.shared.polling.store(false, SeqCst);
+                return Poll::Ready(output);
+            }
+            if !this.shared.woken.load(SeqCst) {
+                break;
+            }
+        }
+        this.shared.polling.store(false, SeqCst);
+        // Woken after the last check, or still busy after the last turn.
+        if this.shared.woken.load(SeqCst) {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
 pub(crate) enum Event<O, I> {
     Output(O),
     Input(I),
@@ -365,6 +449,49 @@ pub(crate) enum Event<O, I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts wakes of the task's own waker.
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Self-wakes during a poll re-poll at once without waking the task;
+    /// a wake from outside a poll wakes it.
+    #[test]
+    fn coalesced_wakes() {
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut turns = 0;
+        let stash: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
+        let kept = stash.clone();
+        let mut future = Coalesced::new(std::future::poll_fn(|cx| {
+            turns += 1;
+            match turns {
+                // Wakes itself three times, as a message in and an answer out do.
+                1..=3 => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                4 => {
+                    *kept.lock().unwrap() = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                _ => Poll::Ready(turns),
+            }
+        }));
+        assert_eq!(Pin::new(&mut future).poll(&mut cx), Poll::Pending);
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 0, "self-wakes did not wake the task");
+        let inner = stash.lock().unwrap().take().unwrap();
+        inner.wake();
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1, "an outside wake did");
+        assert_eq!(Pin::new(&mut future).poll(&mut cx), Poll::Ready(5));
+    }
 
     #[test]
     fn close_reasons_are_cut_at_a_character() {
