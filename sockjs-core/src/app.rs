@@ -14,8 +14,9 @@ use futures_core::Stream;
 use http::{HeaderMap, Uri};
 
 use crate::frame::Frame;
+use crate::message::Message;
 use crate::session::SessionCell;
-use crate::state::{CloseReason, SendError};
+use crate::state::{CloseReason, Queued, SendError};
 use crate::Transport;
 
 /// A boxed application task, to be spawned by the adapter.
@@ -94,33 +95,6 @@ pub(crate) fn start(handler: &dyn Handler, cell: Arc<SessionCell>) -> Option<App
     let mut task: AppTask = Box::pin(handler.call(session).instrument(span));
     let mut cx = Context::from_waker(Waker::noop());
     task.as_mut().poll(&mut cx).is_pending().then_some(task)
-}
-
-/// A message encoded once, to be sent to many sessions (a broadcast).
-///
-/// Each recipient shares the encoded bytes; nothing is copied per session.
-///
-/// ```
-/// use sockjs_core::Message;
-/// let m = Message::new("tick!");
-/// assert_eq!(m.text(), "tick!");
-/// ```
-#[derive(Debug, Clone)]
-pub struct Message {
-    text: Bytes,
-    frame: Frame,
-}
-
-impl Message {
-    /// Encodes `text` as a SockJS message frame.
-    pub fn new(text: &str) -> Message {
-        Message { text: Bytes::copy_from_slice(text.as_bytes()), frame: Frame::message(text) }
-    }
-
-    /// The message text.
-    pub fn text(&self) -> &str {
-        std::str::from_utf8(&self.text).expect("built from a str")
-    }
 }
 
 /// Why [`Session::send_json`] failed.
@@ -238,16 +212,15 @@ impl Session {
         } else {
             Bytes::copy_from_slice(message.as_bytes())
         };
-        self.push(item)
+        self.push(Queued::Bytes(item))
     }
 
     /// Queues a message encoded once for many sessions (see [`Message`]).
     pub fn send_message(&self, message: &Message) -> Result<(), SendError> {
-        let item = if self.cell.framed { message.frame.as_bytes().clone() } else { message.text.clone() };
-        self.push(item)
+        self.push(Queued::Message(message.clone()))
     }
 
-    fn push(&self, item: Bytes) -> Result<(), SendError> {
+    fn push(&self, item: Queued) -> Result<(), SendError> {
         let pushed = self.cell.update(|state, w| state.push(item, w));
         if pushed == Err(SendError::QueueFull) {
             tracing::debug!(target: "sockjs", session = %self.id(), code = 1009, reason = "Outgoing queue full", "session closed by the server");

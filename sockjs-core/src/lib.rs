@@ -85,6 +85,7 @@ mod frame;
 mod headers;
 mod hixie76;
 mod json;
+mod message;
 mod metrics;
 mod options;
 mod payload;
@@ -99,9 +100,10 @@ mod transport;
 mod upgrade;
 mod websocket;
 
-pub use app::{AppTask, Handler, Message, Recv, SendJsonError, Session};
+pub use app::{AppTask, Handler, Recv, SendJsonError, Session};
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
 pub use hixie76::Hixie76;
+pub use message::Message;
 pub use metrics::Metrics;
 pub use options::{
     Authorize, CookieFn, Jsessionid, Options, OptionsError, Origins, Refusal, DEFAULT_SESSION_HEADERS,

@@ -14,7 +14,7 @@ use futures_core::Stream;
 
 use crate::frame::Frame;
 use crate::session::SessionCell;
-use crate::state::{CloseReason, Contend, Join, Pull};
+use crate::state::{CloseReason, Contend, Join, Out, Pull};
 use crate::transport::Framing;
 
 /// The body of a receiving response (xhr, xhr_streaming, eventsource,
@@ -79,7 +79,7 @@ impl ReceiverBody {
         let mut receiver = ReceiverBody::new(session, framing, limit, prelude);
         let id = receiver.id;
         session.update(|state, _| state.attach(id, now));
-        if open && receiver.emit(Frame::open(), false) {
+        if open && receiver.emit(Out::Frame(Frame::open()), false) {
             session.update(|state, w| state.detach(id, now, w));
         }
         receiver
@@ -153,8 +153,11 @@ impl ReceiverBody {
 
     /// Wraps and queues one frame; says whether the response ends with it
     /// (after the session's `last` frame, or by its transport's rule).
-    fn emit(&mut self, frame: Frame, last: bool) -> bool {
-        let chunk = self.framing.wrap(&frame);
+    fn emit(&mut self, out: Out, last: bool) -> bool {
+        let chunk = match out {
+            Out::Frame(frame) => self.framing.wrap(&frame),
+            Out::Message(message) => message.wrapped(&self.framing),
+        };
         self.sent += chunk.len();
         if let Some(session) = &self.session {
             session.counters.wrote(chunk.len());

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::frame::{self, Frame};
+use crate::message::Message;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +259,52 @@ pub(crate) enum Offer {
     Closed,
 }
 
+/// An outgoing item in a session's queue.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    /// A frame made for this session: `a["..."]`, or a raw text for raw
+    /// websockets.
+    Bytes(Bytes),
+    /// A message encoded once for many sessions.
+    Message(Message),
+}
+
+impl Queued {
+    /// Its bytes on the wire, before the transport's wrapping.
+    fn len(&self, framed: bool) -> usize {
+        match self {
+            Queued::Bytes(b) => b.len(),
+            Queued::Message(m) if framed => m.frame().as_bytes().len(),
+            Queued::Message(m) => m.raw().len(),
+        }
+    }
+
+    /// As an `a[...]` frame.
+    fn frame(self) -> Bytes {
+        match self {
+            Queued::Bytes(b) => b,
+            Queued::Message(m) => m.frame().as_bytes().clone(),
+        }
+    }
+
+    /// As a raw websocket's text.
+    fn raw(self) -> Bytes {
+        match self {
+            Queued::Bytes(b) => b,
+            Queued::Message(m) => m.raw().clone(),
+        }
+    }
+}
+
+/// What a receiver is handed to send.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A frame made for this session.
+    Frame(Frame),
+    /// A broadcast message, alone in the queue: send its shared wrapped form.
+    Message(Message),
+}
+
 /// What a second receiving request learned.
 #[derive(Debug)]
 pub(crate) enum Contend {
@@ -302,7 +349,7 @@ pub(crate) struct SessionState {
     websocket: bool,
     limits: Limits,
     /// Outgoing: `a[...]` frames, or raw texts for raw websockets.
-    outbox: VecDeque<Bytes>,
+    outbox: VecDeque<Queued>,
     queued: usize,
     /// Incoming messages for the application, and their cost.
     inbox: VecDeque<String>,
@@ -368,18 +415,19 @@ impl SessionState {
     // ---- the application's side ----
 
     /// Queues an outgoing item (a framed `a[...]` or a raw text).
-    pub(crate) fn push(&mut self, item: Bytes, w: &mut Wakes) -> Result<(), SendError> {
+    pub(crate) fn push(&mut self, item: Queued, w: &mut Wakes) -> Result<(), SendError> {
         if !self.is_open() {
             return Err(SendError::Closed);
         }
-        if self.queued + item.len() > self.limits.max_queue {
+        let len = item.len(self.framed);
+        if self.queued + len > self.limits.max_queue {
             // The client is not taking what it is sent: drop the backlog
             // and close, rather than grow without bound.
             self.clear_outbox();
             self.close(1009, "Outgoing queue full".into(), CloseReason::QueueFull, w);
             return Err(SendError::QueueFull);
         }
-        self.queued += item.len();
+        self.queued += len;
         self.outbox.push_back(item);
         w.receiver(self.receiver_waker.take());
         Ok(())
@@ -566,31 +614,38 @@ impl SessionState {
         cx: &Context<'_>,
         now: Instant,
         w: &mut Wakes,
-        emit: impl FnOnce(Frame, bool) -> bool,
+        emit: impl FnOnce(Out, bool) -> bool,
     ) -> Pull {
         if self.receiver != Some(id) {
             return Pull::End;
         }
         let (frame, last) = if !self.outbox.is_empty() {
             self.heartbeat_due = false;
-            if self.framed {
-                self.queued = 0;
-                (Frame::join_messages(&mut self.outbox.drain(..)), false)
-            } else {
-                let raw = self.outbox.pop_front().expect("not empty");
+            if !self.framed {
+                let raw = self.outbox.pop_front().expect("not empty").raw();
                 self.queued -= raw.len();
-                (Frame::from_bytes(raw), false)
+                (Out::Frame(Frame::from_bytes(raw)), false)
+            } else if self.outbox.len() == 1 {
+                self.queued = 0;
+                match self.outbox.pop_front().expect("not empty") {
+                    // A broadcast message: its wrapped form is shared.
+                    Queued::Message(message) => (Out::Message(message), false),
+                    Queued::Bytes(frame) => (Out::Frame(Frame::from_bytes(frame)), false),
+                }
+            } else {
+                self.queued = 0;
+                (Out::Frame(Frame::join_messages(&mut self.outbox.drain(..).map(Queued::frame))), false)
             }
         } else {
             match &self.phase {
-                Phase::Closing(close) if self.framed => (close.clone(), true),
+                Phase::Closing(close) if self.framed => (Out::Frame(close.clone()), true),
                 Phase::Closing(_) | Phase::Ended => {
                     self.detach(id, now, w);
                     return Pull::End;
                 }
                 Phase::Open if self.heartbeat_due => {
                     self.heartbeat_due = false;
-                    (Frame::heartbeat(), false)
+                    (Out::Frame(Frame::heartbeat()), false)
                 }
                 Phase::Open => {
                     store(&mut self.receiver_waker, cx);

@@ -1711,3 +1711,37 @@ fn the_application_runs_inside_the_websocket_driver() {
     assert_eq!(h.ws_read(&mut ws), vec![WsOutgoing::Close { code: 1000, reason: "Normal closure".into() }]);
     assert!(ws.inner.into_app().is_some(), "still busy after the session ended: spawn it to finish");
 }
+
+/// §5, §7: a broadcast `Message` reaches each transport wrapped as that
+/// transport wraps frames, alone or joined with other queued messages,
+/// and raw websockets get its bare text; the outgoing queue's accounting
+/// comes back to zero.
+#[test]
+fn broadcast_messages_on_every_transport() {
+    let mut h = Harness::new(App::Capture, Options::new("/b").max_queue(64));
+    let message = Message::new("hi\n%");
+    let (_, mut es) = h.get("/b/0/e/eventsource").stream();
+    let (_, mut xs) = h.post("/b/0/x/xhr_streaming", "").stream();
+    h.read(&mut es);
+    h.read(&mut xs);
+    let mut raw = h.websocket("/b/websocket");
+    for i in 0..3 {
+        h.session(i).send_message(&message).unwrap();
+    }
+    assert_eq!(h.read(&mut es).0, vec!["data: a[\"hi\\n%25\"]\r\n\r\n".to_string()]);
+    assert_eq!(h.read(&mut xs).0, vec!["a[\"hi\\n%\"]\n".to_string()]);
+    assert_eq!(h.ws_read(&mut raw), vec![text("hi\n%")]);
+    // Joined with a message of the session's own.
+    h.session(1).send("own").unwrap();
+    h.session(1).send_message(&message).unwrap();
+    assert_eq!(h.read(&mut xs).0, vec!["a[\"own\",\"hi\\n%\"]\n".to_string()]);
+    // The queue's bound counts a broadcast message as the bytes this
+    // session sends (5 for the raw text), and drains back to zero: 64
+    // bytes hold twelve of them, and twelve again after they went out.
+    for round in 0..2 {
+        for _ in 0..12 {
+            h.session(2).send_message(&message).unwrap();
+        }
+        assert_eq!(h.ws_read(&mut raw).len(), 12, "round {round}");
+    }
+}
