@@ -14,6 +14,9 @@ pub enum Error {
     /// The URL is not an absolute `http://` URL (or `https://`, which this
     /// crate cannot speak: it has no TLS).
     InvalidUrl(String),
+    /// A transport name that is not one of `websocket`, `xhr-streaming`,
+    /// `eventsource`, `xhr-polling`.
+    UnknownTransport(String),
     /// A header name or value given by the caller is not valid HTTP.
     InvalidHeader(String),
     /// `/info` did not answer 200 with the JSON object of PROTOCOL.md §7.2.
@@ -71,6 +74,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidUrl(why) => write!(f, "invalid SockJS URL: {why}"),
+            Error::UnknownTransport(name) => {
+                write!(f, "unknown transport {name:?} (expected websocket, xhr-streaming, eventsource or xhr-polling)")
+            }
             Error::InvalidHeader(why) => write!(f, "invalid header: {why}"),
             Error::Info(why) => write!(f, "/info failed: {why}"),
             Error::TransportDisabled(t) => write!(f, "the server has {t} turned off"),

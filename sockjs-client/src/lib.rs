@@ -184,11 +184,7 @@ impl FromStr for Transport {
 
     /// Parses sockjs-client's name of a transport.
     fn from_str(name: &str) -> Result<Transport, Error> {
-        Transport::ALL.into_iter().find(|t| t.name() == name).ok_or_else(|| {
-            Error::InvalidUrl(format!(
-                "unknown transport {name:?} (expected websocket, xhr-streaming, eventsource or xhr-polling)"
-            ))
-        })
+        Transport::ALL.into_iter().find(|t| t.name() == name).ok_or_else(|| Error::UnknownTransport(name.to_owned()))
     }
 }
 
