@@ -1,0 +1,462 @@
+//! sockjs-client (the Rust client of this workspace) against three servers:
+//! sockjs-node 0.3.24 (sockjs-tests/node/server.js, a child process) and
+//! our actix and warp servers (in-process, the reference endpoints of
+//! PROTOCOL.md §1), on each of the four transports, named explicitly:
+//!
+//! | scenario | what must happen |
+//! |---|---|
+//! | `escapes` | `/echo` returns ASCII, controls, `"`, `\`, `%` and `%61bc`, the §8 escape set (U+200C-U+200F, U+2028-U+202F, U+2060-U+206F, U+FFF0-U+FFFF), Latin-1 and astral characters (emoji, U+1D11E) unchanged, each its own message |
+//! | `large` | a 10 000-character message (over `/echo`'s response_limit of 4096, §7.6/§7.7) and 40 more sent back to back all come back once, in order; streaming transports needed more than one response; the 41 messages left in fewer than 21 sends (one `xhr_send` in flight, the rest batched) |
+//! | `close` | `/close` ends the connection with `3000 "Go away!"` (§6), cleanly |
+//! | `heartbeat` | `h` frames (§6) are counted and taken silently, the session stays usable (sockjs-node sends websocket pings instead: none counted, the session still answers after two heartbeat periods) |
+//! | `cookie` | `/cookie_needed_echo` (§4.6) echoes |
+//! | `ended` | the server ends sessions of every transport at once: our servers' `Endpoint::shutdown()` (`1001 "Server shutting down"`), sockjs-node killed (`1006`, not clean, with the error) |
+//!
+//! And with no transport named, the client picks websocket on `/echo` and
+//! xhr-streaming on `/disabled_websocket_echo` (`websocket: false` in
+//! `/info`, §7.2), as sockjs-client would.
+//!
+//! sockjs-node needs `npm install` in sockjs-tests/node (./test.sh does
+//! it); without it this test fails, it never skips.
+
+mod support;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sockjs_client::{Client, Connection, Transport};
+use sockjs_core::{Endpoint, Options};
+use support::{loopback_listener, ProcessGuard};
+
+/// Every scenario of one server x transport has this long.
+const CELL_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a reply may take.
+const REPLY: Duration = Duration::from_secs(5);
+
+/// The heartbeat of the `/heartbeat` endpoint added to our servers.
+const OUR_HEARTBEAT: Duration = Duration::from_millis(300);
+/// sockjs-node's `/presence` heartbeat (node/server.js).
+const NODE_HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// Writes past libtest's output capture, so the table shows in every run.
+fn show(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A server under test and the way to end its sessions.
+struct Server {
+    name: &'static str,
+    base: String,
+    /// Where heartbeats come often: the path, a message and its reply.
+    heartbeat: (&'static str, &'static str, &'static str),
+    heartbeat_delay: Duration,
+    running: Running,
+}
+
+enum Running {
+    Actix(#[allow(dead_code)] sockjs_examples::ActixServer, Endpoint),
+    Warp(#[allow(dead_code)] sockjs_examples::WarpServer, Endpoint),
+    Node(ProcessGuard),
+}
+
+/// The reference endpoints plus `/heartbeat` (echo, frequent heartbeats)
+/// and `/ending` (echo, shut down by the `ended` scenario).
+fn our_endpoints() -> (Vec<Endpoint>, Endpoint) {
+    let mut endpoints = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
+    endpoints.push(Endpoint::new(Options::new("/heartbeat").heartbeat_delay(OUR_HEARTBEAT), sockjs_examples::echo));
+    let ending = Endpoint::new(Options::new("/ending"), sockjs_examples::echo);
+    endpoints.push(ending.clone());
+    (endpoints, ending)
+}
+
+fn start_actix() -> Server {
+    let (endpoints, ending) = our_endpoints();
+    let server = sockjs_examples::serve_actix(loopback_listener(), endpoints, 2).expect("actix server");
+    Server {
+        name: "actix",
+        base: format!("http://{}", server.addr()),
+        heartbeat: ("/heartbeat", "ping", "ping"),
+        heartbeat_delay: OUR_HEARTBEAT,
+        running: Running::Actix(server, ending),
+    }
+}
+
+fn start_warp() -> Server {
+    let (endpoints, ending) = our_endpoints();
+    let server = sockjs_examples::serve_warp(loopback_listener(), endpoints, 2).expect("warp server");
+    Server {
+        name: "warp",
+        base: format!("http://{}", server.addr()),
+        heartbeat: ("/heartbeat", "ping", "ping"),
+        heartbeat_delay: OUR_HEARTBEAT,
+        running: Running::Warp(server, ending),
+    }
+}
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// sockjs-node 0.3.24 on an ephemeral port: waits (bounded) for its
+/// `listening on ADDR` line.
+fn start_node() -> Server {
+    let dir = node_dir();
+    assert!(
+        dir.join("node_modules/sockjs/package.json").is_file(),
+        "sockjs-tests/node/node_modules/sockjs is missing: run `npm install --no-package-lock` in sockjs-tests/node \
+         (./test.sh does)"
+    );
+    let script = dir.join("server.js");
+    let mut node = ProcessGuard::spawn("sockjs-node", "/usr/bin/node", &[script.to_str().unwrap(), "0"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr = loop {
+        let log = node.log();
+        if let Some(addr) = log.lines().find_map(|l| l.strip_prefix("listening on ")) {
+            break addr.trim().to_owned();
+        }
+        assert!(!node.exited(), "sockjs-node exited:\n{log}");
+        assert!(Instant::now() < deadline, "sockjs-node did not listen within 10 s:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Server {
+        name: "sockjs-node",
+        base: format!("http://{addr}"),
+        heartbeat: ("/presence", "join hb", "joined hb"),
+        heartbeat_delay: NODE_HEARTBEAT,
+        running: Running::Node(node),
+    }
+}
+
+type Outcome = Result<String, String>;
+
+fn client(base: &str, path: &str, transport: Option<Transport>) -> Client {
+    let client = Client::new(&format!("{base}{path}")).expect("a valid URL").open_timeout(REPLY);
+    match transport {
+        Some(t) => client.transport(t),
+        None => client,
+    }
+}
+
+async fn connect(base: &str, path: &str, transport: Transport) -> Result<Connection, String> {
+    let connection = client(base, path, Some(transport)).connect().await.map_err(|e| format!("connect: {e}"))?;
+    if connection.transport() != transport {
+        return Err(format!("asked for {transport}, got {}", connection.transport()));
+    }
+    Ok(connection)
+}
+
+/// The next message, within `REPLY`.
+async fn next(connection: &mut Connection, waiting_for: &str) -> Result<String, String> {
+    match tokio::time::timeout(REPLY, connection.recv()).await {
+        Ok(Some(message)) => Ok(message),
+        Ok(None) => Err(format!("closed ({:?}) while waiting for {waiting_for}", connection.close_reason())),
+        Err(_) => Err(format!("nothing within {REPLY:?} while waiting for {waiting_for}")),
+    }
+}
+
+async fn send(connection: &Connection, message: &str) -> Result<(), String> {
+    connection.send(message).await.map_err(|e| format!("send: {e}"))
+}
+
+/// The §8 escape set, as one string.
+fn escape_set() -> String {
+    [0x200c..=0x200f, 0x2028..=0x202f, 0x2060..=0x206f, 0xfff0..=0xffff]
+        .into_iter()
+        .flatten()
+        .filter_map(char::from_u32)
+        .collect()
+}
+
+async fn escapes(base: &str, transport: Transport) -> Outcome {
+    let mut c = connect(base, "/echo", transport).await?;
+    let controls: String = (0u32..0x20).filter_map(char::from_u32).collect();
+    let latin1: String = (0xa0u32..=0xff).filter_map(char::from_u32).collect();
+    let messages =
+        ["plain ascii", &controls, "\"quoted\" \\ back", "100% %61bc %", &escape_set(), &latin1, "😀 𝄞 emoji", ""];
+    for m in messages {
+        send(&c, m).await?;
+    }
+    for m in messages {
+        let got = next(&mut c, &format!("the echo of {m:?}")).await?;
+        if got != m {
+            return Err(format!("sent {m:?}, got back {got:?}"));
+        }
+    }
+    c.close(1000, "Normal closure").await.map_err(|e| e.to_string())?;
+    Ok(format!("{} messages", messages.len()))
+}
+
+async fn large(base: &str, transport: Transport) -> Outcome {
+    let mut c = connect(base, "/echo", transport).await?;
+    let big = "x".repeat(10_000);
+    let mut sent = vec![big];
+    sent.extend((0..40).map(|i| format!("m{i}")));
+    for m in &sent {
+        send(&c, m).await?;
+    }
+    for (i, m) in sent.iter().enumerate() {
+        let got = next(&mut c, &format!("echo {i}")).await?;
+        if &got != m {
+            return Err(format!(
+                "echo {i}: expected {} chars {:?}…, got {} chars {:?}…",
+                m.len(),
+                &m[..2],
+                got.len(),
+                got.get(..2)
+            ));
+        }
+    }
+    // The response that carried the echoes ended at the limit (§7.6):
+    // whatever comes next arrives on the next one.
+    send(&c, "after").await?;
+    if next(&mut c, "the echo of \"after\"").await? != "after" {
+        return Err("wrong echo after the large ones".into());
+    }
+    sent.push("after".into());
+    let stats = c.stats();
+    if stats.messages_received != sent.len() as u64 {
+        return Err(format!("received {} messages, expected {}", stats.messages_received, sent.len()));
+    }
+    if matches!(transport, Transport::XhrStreaming | Transport::EventSource) && stats.receive_requests < 2 {
+        return Err(format!("{} streaming response(s): response_limit never ended one", stats.receive_requests));
+    }
+    if stats.send_requests * 2 > sent.len() as u64 {
+        return Err(format!("{} sends for {} messages: nothing was batched", stats.send_requests, sent.len()));
+    }
+    c.close(1000, "Normal closure").await.map_err(|e| e.to_string())?;
+    Ok(format!("{} receiving, {} sending requests", stats.receive_requests, stats.send_requests))
+}
+
+async fn server_close(base: &str, transport: Transport) -> Outcome {
+    let mut c = connect(base, "/close", transport).await?;
+    if let Ok(Some(m)) = tokio::time::timeout(REPLY, c.recv()).await {
+        return Err(format!("unexpected message {m:?}"));
+    }
+    let close = tokio::time::timeout(REPLY, c.closed()).await.map_err(|_| "not closed".to_string())?;
+    if (close.code, close.reason.as_str(), close.was_clean) != (3000, "Go away!", true) {
+        return Err(format!("closed with {close} (clean: {}, error: {:?})", close.was_clean, close.error));
+    }
+    if c.send("late").await.is_ok() {
+        return Err("send after close succeeded".into());
+    }
+    Ok(close.to_string())
+}
+
+async fn heartbeat(server: &ServerInfo, transport: Transport) -> Outcome {
+    let (path, probe, reply) = server.heartbeat;
+    let mut c = connect(&server.base, path, transport).await?;
+    let node_websocket = server.name == "sockjs-node" && transport == Transport::WebSocket;
+    if node_websocket {
+        // PROTOCOL.md §6: sockjs-node pings websockets instead of `h`;
+        // the session must survive two periods (tungstenite answers).
+        tokio::time::sleep(server.heartbeat_delay * 2 + Duration::from_millis(500)).await;
+    } else {
+        let deadline = Instant::now() + server.heartbeat_delay * 2 + REPLY;
+        while c.stats().heartbeats < 2 {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} heartbeats after {:?}",
+                    c.stats().heartbeats,
+                    server.heartbeat_delay * 2 + REPLY
+                ));
+            }
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(50), c.recv()).await {
+                return Err(format!("a heartbeat surfaced as the message {m:?}"));
+            }
+        }
+    }
+    send(&c, probe).await?;
+    let got = next(&mut c, "the probe's reply").await?;
+    if got != reply {
+        return Err(format!("expected {reply:?}, got {got:?}"));
+    }
+    let heartbeats = c.stats().heartbeats;
+    if node_websocket && heartbeats != 0 {
+        return Err(format!("{heartbeats} h frames from sockjs-node on a websocket"));
+    }
+    c.close(1000, "Normal closure").await.map_err(|e| e.to_string())?;
+    Ok(format!("{heartbeats} heartbeats"))
+}
+
+async fn cookie(base: &str, transport: Transport) -> Outcome {
+    let mut c = connect(base, "/cookie_needed_echo", transport).await?;
+    if !c.info().cookie_needed {
+        return Err("/info did not say cookie_needed".into());
+    }
+    send(&c, "with a cookie").await?;
+    let got = next(&mut c, "the echo").await?;
+    if got != "with a cookie" {
+        return Err(format!("got {got:?}"));
+    }
+    c.close(1000, "Normal closure").await.map_err(|e| e.to_string())?;
+    Ok("echoed".into())
+}
+
+/// What the scenarios need of a server (cheap to clone into tasks).
+#[derive(Clone)]
+struct ServerInfo {
+    name: &'static str,
+    base: String,
+    heartbeat: (&'static str, &'static str, &'static str),
+    heartbeat_delay: Duration,
+}
+
+const SCENARIOS: [&str; 5] = ["escapes", "large", "close", "heartbeat", "cookie"];
+
+async fn run_cell(server: ServerInfo, transport: Transport) -> Vec<Outcome> {
+    let base = server.base.as_str();
+    let mut outcomes = Vec::new();
+    for scenario in SCENARIOS {
+        let run = async {
+            match scenario {
+                "escapes" => escapes(base, transport).await,
+                "large" => large(base, transport).await,
+                "close" => server_close(base, transport).await,
+                "heartbeat" => heartbeat(&server, transport).await,
+                _ => cookie(base, transport).await,
+            }
+        };
+        outcomes.push(tokio::time::timeout(CELL_DEADLINE, run).await.unwrap_or_else(|_| Err("timed out".into())));
+    }
+    outcomes
+}
+
+/// With no transport named: websocket where `/info` offers it, else
+/// xhr-streaming.
+async fn default_order(base: &str) -> Outcome {
+    for (path, expected) in [("/echo", Transport::WebSocket), ("/disabled_websocket_echo", Transport::XhrStreaming)] {
+        let mut c = client(base, path, None).connect().await.map_err(|e| format!("{path}: {e}"))?;
+        if c.transport() != expected {
+            return Err(format!("{path}: picked {}, expected {expected}", c.transport()));
+        }
+        send(&c, "first choice").await?;
+        if next(&mut c, "the echo").await? != "first choice" {
+            return Err(format!("{path}: wrong echo"));
+        }
+        c.close(1000, "Normal closure").await.map_err(|e| e.to_string())?;
+    }
+    Ok("websocket, then xhr-streaming".into())
+}
+
+/// Opens one echo session per transport, then has the server end them
+/// all; each must report the close the server's way of ending implies.
+async fn ended(server: &mut Server) -> Vec<Outcome> {
+    let path = if matches!(server.running, Running::Node(_)) { "/echo" } else { "/ending" };
+    let mut connections = Vec::new();
+    for transport in Transport::ALL {
+        let c = async {
+            let mut c = connect(&server.base, path, transport).await?;
+            send(&c, "before").await?;
+            match next(&mut c, "the echo").await? {
+                m if m == "before" => Ok(c),
+                m => Err(format!("got {m:?}")),
+            }
+        };
+        connections.push(c.await);
+    }
+    let expected = match &mut server.running {
+        Running::Actix(_, ending) | Running::Warp(_, ending) => {
+            ending.shutdown();
+            Some((1001, "Server shutting down"))
+        }
+        Running::Node(node) => {
+            node.kill();
+            None
+        }
+    };
+    let mut outcomes = Vec::new();
+    for c in connections {
+        let outcome = async {
+            let mut c = c?;
+            let close = tokio::time::timeout(REPLY, c.closed()).await.map_err(|_| "still open".to_string())?;
+            if c.recv().await.is_some() {
+                return Err("a message after the end".into());
+            }
+            match expected {
+                Some((code, reason))
+                    if (close.code, close.reason.as_str(), close.was_clean) == (code, reason, true) =>
+                {
+                    Ok(close.to_string())
+                }
+                None if close.code == 1006 && !close.was_clean => Ok(format!("1006 ({})", close.reason)),
+                _ => Err(format!("closed with {close} (clean: {})", close.was_clean)),
+            }
+        };
+        outcomes.push(outcome.await);
+    }
+    outcomes
+}
+
+#[test]
+fn client_interoperates_with_sockjs_node_actix_and_warp_on_every_transport() {
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut servers = [start_actix(), start_warp(), start_node()];
+    let infos: Vec<ServerInfo> = servers
+        .iter()
+        .map(|s| ServerInfo {
+            name: s.name,
+            base: s.base.clone(),
+            heartbeat: s.heartbeat,
+            heartbeat_delay: s.heartbeat_delay,
+        })
+        .collect();
+
+    let mut rows: Vec<(String, Vec<(&str, Outcome)>)> = Vec::new();
+    runtime.block_on(async {
+        let mut cells = tokio::task::JoinSet::new();
+        for (s, info) in infos.iter().enumerate() {
+            for (t, transport) in Transport::ALL.into_iter().enumerate() {
+                let info = info.clone();
+                cells.spawn(async move { (s, t, run_cell(info, transport).await) });
+            }
+            let base = info.base.clone();
+            cells.spawn(async move { (s, 99, vec![default_order(&base).await]) });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = cells.join_next().await {
+            results.push(joined.expect("a cell panicked"));
+        }
+        results.sort_by_key(|(s, t, _)| (*s, *t));
+        for (s, t, outcomes) in results {
+            let label = match Transport::ALL.get(t) {
+                Some(transport) => format!("{} {transport}", infos[s].name),
+                None => format!("{} (no transport named)", infos[s].name),
+            };
+            let names: &[&str] = if t == 99 { &["default-order"] } else { &SCENARIOS };
+            rows.push((label, names.iter().copied().zip(outcomes).collect()));
+        }
+        // Last: the servers end every session (sockjs-node is killed).
+        for server in servers.iter_mut() {
+            let outcomes = ended(server).await;
+            for (transport, outcome) in Transport::ALL.into_iter().zip(outcomes) {
+                let row = rows.iter_mut().find(|(label, _)| *label == format!("{} {transport}", server.name));
+                row.expect("a row per transport").1.push(("ended", outcome));
+            }
+        }
+    });
+
+    let mut failures = Vec::new();
+    let mut table = String::new();
+    for (label, outcomes) in &rows {
+        let _ = write!(table, "{label:<36}");
+        for (scenario, outcome) in outcomes {
+            let _ = write!(table, " {scenario}:{}", if outcome.is_ok() { "ok" } else { "FAIL" });
+            match outcome {
+                Ok(detail) if std::env::var_os("SOCKJS_CLIENT_VERBOSE").is_some() => {
+                    let _ = write!(table, "({detail})");
+                }
+                Err(e) => failures.push(format!("{label} {scenario}: {e}")),
+                Ok(_) => {}
+            }
+        }
+        table.push('\n');
+    }
+    show(&table);
+    show(&format!("client interop: {} rows in {:?}", rows.len(), started.elapsed()));
+    assert_eq!(rows.len(), 15, "3 servers x (4 transports + the default order)");
+    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
+    drop(servers);
+}
