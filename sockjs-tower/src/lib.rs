@@ -18,6 +18,7 @@
 //!
 //! use axum::extract::connect_info::ConnectInfo;
 //! use axum::routing::get;
+//! use axum::serve::ListenerExt;
 //! use axum::Router;
 //! use sockjs_tower::{Options, Session, SockJsService};
 //!
@@ -32,23 +33,32 @@
 //!     })
 //!     // Session::remote_addr() from axum's ConnectInfo.
 //!     .remote_addr(|extensions| extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0));
-//!     let app = Router::new().route("/hello", get(|| async { "Hello!" })).nest_service("/echo", echo);
+//!     // /echo/... goes to SockJS, everything else to the router.
+//!     let app = Router::new().route("/hello", get(|| async { "Hello!" })).layer(echo.layer());
 //!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8080)).await.unwrap();
+//!     // TCP_NODELAY: small frames go out without waiting for ACKs.
+//!     let listener = listener.tap_io(|tcp| {
+//!         let _ = tcp.set_nodelay(true);
+//!     });
 //!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
 //! }
 //! ```
 //!
-//! `nest_service("/echo", echo)` hands the service the path without
-//! `/echo`; the service serves a path under its prefix as it is and puts
-//! the prefix in front of any other, so `route_service("/echo", echo)`
-//! with `route_service("/echo/{*rest}", echo)` works as well. The layer
-//! form sees every request: `Router::new().route(...).layer(echo.layer())`
-//! (the prefix must then be the full path). Prefer `nest_service`.
+//! **Which form.** The layer (above) sees every request with its whole
+//! path, and serves exactly the URLs under the prefix: use it.
+//! `Router::nest_service("/echo", echo)` works too: axum hands the
+//! service the path without `/echo`, and the service puts its prefix back
+//! in front of any path that is not under it. But axum's stripping also
+//! turns `/echo//x` into `/x`, so that path, which no SockJS client sends,
+//! is served as `/echo/x` instead of 404. `route_service` needs three
+//! routes (`/echo`, `/echo/` and `/echo/{*rest}`).
 //!
-//! Other tower layers around it: SockJS answers its own CORS (don't let
-//! a CORS layer rewrite its headers), and its streaming responses
-//! (xhr-streaming, eventsource, htmlfile) must reach the client frame by
-//! frame: no compression or buffering layer may wrap them.
+//! **Other tower layers.** SockJS answers its own CORS: keep a CORS layer
+//! off its URLs. Its streaming responses (xhr-streaming, eventsource,
+//! htmlfile) must reach the client frame by frame: no compression or
+//! buffering layer may wrap them, so add such layers to the router before
+//! `.layer(echo.layer())` (they then wrap only the router's routes), not
+//! after it.
 //!
 //! # hyper
 //!
@@ -80,9 +90,16 @@
 //! }
 //! ```
 //!
-//! Requests the service gets outside its prefix are taken as relative to
-//! it; to serve other paths next to it, wrap your service with
-//! [`SockJsLayer`].
+//! The service takes any path outside its prefix as relative to it (the
+//! `nest_service` case): `/info` is served as `/echo/info`. To serve other
+//! paths next to it, wrap your own service with [`SockJsLayer`].
+//!
+//! hyper-util's auto builder reads a connection's first bytes to tell
+//! HTTP/1.1 from HTTP/2 with no timeout, and hyper's `header_read_timeout`
+//! only starts after it; HTTP/2 connections have no idle timeout in hyper.
+//! Bound the time to a connection's first request yourself (the reference
+//! `test-server --framework axum` does), and idle HTTP/2 connections at
+//! the proxy in front.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
