@@ -4,8 +4,7 @@
 //! `axum::serve` offers no request-head timeout, so the server runs its own
 //! accept loop with hyper-util's auto builder (HTTP/1.1 and h2c), as an axum
 //! user who needs that bound would: `TCP_NODELAY`, hyper's
-//! `header_read_timeout`, `half_close(false)` (a client that goes away is
-//! noticed at once), HTTP/2 extended CONNECT for websockets, the client's
+//! `header_read_timeout`, request heads of at most 8 KiB, HTTP/2 extended CONNECT for websockets, the client's
 //! address as axum's `ConnectInfo`, and a bound on the time before the
 //! first request (hyper-util's protocol detection has none).
 
@@ -119,7 +118,11 @@ pub fn serve_axum_with(
 /// hyper-util's auto builder (HTTP/1.1 and h2c) with the bounds above.
 pub fn hyper_builder(request_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(request_timeout).half_close(false);
+    // max_buf_size(8 KiB): a request head fits in hyper's first 8 KiB read
+    // buffer, which then never grows. Without it, the auto builder's
+    // protocol detection hands hyper the first 24 bytes alone, and the
+    // next read doubles the buffer to 16 KiB for the connection's life.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(request_timeout).max_buf_size(8192);
     builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
     builder
 }
