@@ -7,7 +7,7 @@
 #     BENCH_PEERS=actix,warp bench/run.sh           # only these peers
 #
 # Builds the release binaries, installs sockjs-node's npm dependencies when
-# they are missing, then for each peer (our actix and warp servers,
+# they are missing, then for each peer (our actix, warp and axum servers,
 # sockjs-node 0.3.24, the bare tokio-tungstenite echo) starts the server on
 # an ephemeral 127.0.0.1 port, runs the scenarios against it with the fixed
 # parameters below and stops it. Every server is killed on every exit path
@@ -17,7 +17,7 @@
 # BENCH_ONLY (comma-separated words) runs only the cases whose names contain
 # one of them, and starts only the servers those cases need; for example
 # BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws.
-# BENCH_PEERS (comma-separated labels: actix, warp, node, bare) likewise
+# BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare) likewise
 # selects peers. A partial run's results go to target-bench/
 # bench-results-only unless OUT_DIR is given, so that it does not overwrite
 # the full one.
@@ -222,13 +222,14 @@ fi
 # ---- the peers -------------------------------------------------------------
 peer actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
 peer warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
+peer axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
 peer node node "$ROOT/sockjs-tests/node/server.js" 0
 
 fresh bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
     --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
 
 # Timer scaling: many idle websocket sessions with heartbeats due.
-for framework in actix warp; do
+for framework in actix warp axum; do
     fresh $framework timers timers --sessions $TIMER_SESSIONS --heartbeat-ms $TIMER_HEARTBEAT_MS \
         --duration-ms $TIMER_HEARTBEAT_MS --source-ips $TIMER_SOURCES --concurrency 256 -- \
         "$BIN/test-server" --framework $framework --listen 127.0.0.1:0 --heartbeat-ms $TIMER_HEARTBEAT_MS
@@ -237,6 +238,7 @@ done
 # Floods: what one client can make the server hold through the inbound side.
 floods actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
 floods warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
+floods axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
 
 echo "load after: $(uptime)" >>"$OUT/machine.txt"
 "$BIN/sockjs-bench" table "$RESULTS" >"$OUT/table.md"

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
+mod axum_server;
 mod page;
 mod warp_server;
+pub use axum_server::{axum_router, hyper_builder, serve_axum, serve_axum_with, serve_axum_with_static, AxumServer};
 pub use page::{serve_page, PageArgs};
 pub use warp_server::{serve_warp, serve_warp_with, serve_warp_with_static, WarpServer};
 
@@ -240,11 +242,42 @@ pub fn serve_actix_with(
 async fn static_file(dir: PathBuf, req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     let not_found =
         || actix_web::HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("Not found\n");
-    let relative = req.match_info().query("path");
+    let Some((path, content_type)) = static_path(&dir, req.match_info().query("path")) else {
+        return not_found();
+    };
+    match actix_web::web::block(move || std::fs::read(path)).await {
+        Ok(Ok(body)) => actix_web::HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body),
+        _ => not_found(),
+    }
+}
+
+/// The same for axum.
+async fn static_response(dir: PathBuf, relative: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let not_found = || {
+        (axum::http::StatusCode::NOT_FOUND, [("content-type", "text/plain; charset=utf-8")], "Not found\n")
+            .into_response()
+    };
+    let Some((path, content_type)) = static_path(&dir, &relative) else {
+        return not_found();
+    };
+    match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+        Ok(Ok(body)) => ([("content-type", content_type), ("cache-control", "no-store")], body).into_response(),
+        _ => not_found(),
+    }
+}
+
+/// The file under `dir` named by `relative` and its content type; `None`
+/// for anything that is not a plain relative file name (no directory
+/// listings, no `.`-names).
+fn static_path(dir: &std::path::Path, relative: &str) -> Option<(PathBuf, &'static str)> {
     if relative.is_empty()
         || relative.split('/').any(|part| part.is_empty() || part.starts_with('.') || part.contains('\\'))
     {
-        return not_found();
+        return None;
     }
     let path = dir.join(relative);
     let content_type = match path.extension().and_then(|e| e.to_str()) {
@@ -254,11 +287,5 @@ async fn static_file(dir: PathBuf, req: actix_web::HttpRequest) -> actix_web::Ht
         Some("json" | "map") => "application/json; charset=utf-8",
         _ => "application/octet-stream",
     };
-    match actix_web::web::block(move || std::fs::read(path)).await {
-        Ok(Ok(body)) => actix_web::HttpResponse::Ok()
-            .content_type(content_type)
-            .insert_header(("Cache-Control", "no-store"))
-            .body(body),
-        _ => not_found(),
-    }
+    Some((path, content_type))
 }

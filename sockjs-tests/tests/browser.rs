@@ -30,6 +30,9 @@ const ADAPTERS: &[(&str, StartServer)] = &[
     ("warp", |listener, endpoints, dir| {
         Ok(Box::new(sockjs_examples::serve_warp_with_static(listener, endpoints, 2, Some(dir))?))
     }),
+    ("axum", |listener, endpoints, dir| {
+        Ok(Box::new(sockjs_examples::serve_axum_with_static(listener, endpoints, 2, Some(dir))?))
+    }),
 ];
 
 /// The transports × scenarios of run.mjs, per page origin.

@@ -38,3 +38,13 @@ fn warp_passes_every_check() {
     drop(server);
     assert_all_pass("warp", &outcomes);
 }
+
+#[test]
+fn axum_passes_every_check() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoints = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
+    let server = sockjs_examples::serve_axum(listener, endpoints, 2).unwrap();
+    let outcomes = run_suite(&format!("http://{}", server.addr()));
+    drop(server);
+    assert_all_pass("axum", &outcomes);
+}

@@ -237,3 +237,8 @@ fn actix_holds_floods_within_the_inbox_bound() {
 fn warp_holds_floods_within_the_inbox_bound() {
     run(|listener, endpoints| Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?)));
 }
+
+#[test]
+fn axum_holds_floods_within_the_inbox_bound() {
+    run(|listener, endpoints| Ok(Box::new(sockjs_examples::serve_axum(listener, endpoints, 2)?)));
+}

@@ -328,6 +328,11 @@ fn warp_withstands_hostile_clients() {
     run("warp", |listener, endpoints| Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?)));
 }
 
+#[test]
+fn axum_withstands_hostile_clients() {
+    run("axum", |listener, endpoints| Ok(Box::new(sockjs_examples::serve_axum(listener, endpoints, 2)?)));
+}
+
 /// The request-head bound the stalled-connection tests give the servers.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// Well above [`REQUEST_TIMEOUT`], and below the 5 s that actix-web uses
@@ -489,6 +494,15 @@ fn warp_closes_stalled_and_idle_connections() {
     );
 }
 
+#[test]
+fn axum_closes_stalled_and_idle_connections() {
+    stalled_connections_are_closed(
+        "axum",
+        |listener, endpoints, options| Ok(Box::new(sockjs_examples::serve_axum_with(listener, endpoints, options)?)),
+        &[HALF_A_REQUEST_HEAD, NOTHING, IDLE, HALF_A_SECOND_HEAD],
+    );
+}
+
 /// How a websocket connection ended, seen from a raw socket.
 #[derive(Debug, PartialEq)]
 enum WsEnd {
@@ -644,5 +658,12 @@ fn actix_websocket_closes_end_cleanly() {
 fn warp_websocket_closes_end_cleanly() {
     websocket_closes_end_cleanly("warp", |listener, endpoints| {
         Ok(Box::new(sockjs_examples::serve_warp(listener, endpoints, 2)?))
+    });
+}
+
+#[test]
+fn axum_websocket_closes_end_cleanly() {
+    websocket_closes_end_cleanly("axum", |listener, endpoints| {
+        Ok(Box::new(sockjs_examples::serve_axum(listener, endpoints, 2)?))
     });
 }

@@ -1,7 +1,8 @@
 //! Several instances behind HAProxy (README "Scaling out"): the sticky
 //! routing of examples/haproxy/haproxy.cfg in front of two independent
-//! in-process servers (one actix, one warp; separate session registries,
-//! exactly like two machines).
+//! in-process servers (actix, and warp or axum; separate session
+//! registries, exactly like two machines). Each test runs once with each
+//! second backend.
 //!
 //! * The whole conformance suite passes through the proxy.
 //! * Many xhr-polling, xhr-streaming, eventsource and htmlfile sessions with
@@ -25,6 +26,19 @@ use support::{loopback_listener, messages_of, take_frames, ProcessGuard};
 
 const HAPROXY: &str = "/usr/sbin/haproxy";
 
+/// Starts the second backend (warp or axum) on a loopback port; the value
+/// stops it when dropped.
+type StartBackend = fn(Vec<Endpoint>) -> (SocketAddr, Box<dyn std::any::Any>);
+
+const WARP: (&str, StartBackend) = ("warp", |endpoints| {
+    let server = sockjs_examples::serve_warp(loopback_listener(), endpoints, 2).unwrap();
+    (server.addr(), Box::new(server))
+});
+const AXUM: (&str, StartBackend) = ("axum", |endpoints| {
+    let server = sockjs_examples::serve_axum(loopback_listener(), endpoints, 2).unwrap();
+    (server.addr(), Box::new(server))
+});
+
 /// Two reference servers and HAProxy in front of them; everything stops
 /// when dropped (HAProxy first).
 struct Cluster {
@@ -32,18 +46,20 @@ struct Cluster {
     proxy_addr: SocketAddr,
     /// The `/echo` endpoint of each instance, for its metrics.
     echo: [Endpoint; 2],
+    /// The names of the two instances' frameworks.
+    names: [&'static str; 2],
     _actix: sockjs_examples::ActixServer,
-    _warp: sockjs_examples::WarpServer,
+    _second: Box<dyn std::any::Any>,
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    fn start((second_name, start_second): (&'static str, StartBackend)) -> Cluster {
         let endpoints_a = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
         let endpoints_b = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
         let echo = [endpoints_a[0].clone(), endpoints_b[0].clone()];
         assert!(echo.iter().all(|e| e.matches("/echo/info")), "reference_endpoints()[0] is /echo");
         let actix = sockjs_examples::serve_actix(loopback_listener(), endpoints_a, 2).unwrap();
-        let warp = sockjs_examples::serve_warp(loopback_listener(), endpoints_b, 2).unwrap();
+        let (second_addr, second) = start_second(endpoints_b);
         let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/haproxy/haproxy.cfg");
         // HAProxy cannot be handed a socket and refuses port 0: pick a free
         // port and retry (bounded) if someone takes it in between.
@@ -53,11 +69,14 @@ impl Cluster {
             let env = [
                 ("SOCKJS_HAPROXY_BIND", proxy_addr.to_string()),
                 ("SOCKJS_BACKEND_A", actix.addr().to_string()),
-                ("SOCKJS_BACKEND_B", warp.addr().to_string()),
+                ("SOCKJS_BACKEND_B", second_addr.to_string()),
             ];
             let mut haproxy = ProcessGuard::spawn("haproxy", HAPROXY, &["-f", config.to_str().unwrap(), "-db"], &env);
             match haproxy.wait_listening(proxy_addr) {
-                Ok(()) => return Cluster { haproxy, proxy_addr, echo, _actix: actix, _warp: warp },
+                Ok(()) => {
+                    let names = ["actix", second_name];
+                    return Cluster { haproxy, proxy_addr, echo, names, _actix: actix, _second: second };
+                }
                 Err(e) => last_error = e,
             }
         }
@@ -137,12 +156,21 @@ const PROXY_EXCEPTIONS: &[&str] = &[
 ];
 
 #[test]
-fn conformance_suite_passes_through_haproxy() {
-    let cluster = Cluster::start();
+fn conformance_suite_passes_through_haproxy_actix_warp() {
+    conformance_suite_passes_through_haproxy(WARP);
+}
+
+#[test]
+fn conformance_suite_passes_through_haproxy_actix_axum() {
+    conformance_suite_passes_through_haproxy(AXUM);
+}
+
+fn conformance_suite_passes_through_haproxy(second: (&'static str, StartBackend)) {
+    let cluster = Cluster::start(second);
     let base = format!("http://{}", cluster.proxy_addr);
     let outcomes: Vec<CheckOutcome> = runtime().block_on(run(&base, None));
     for outcome in &outcomes {
-        println!("[haproxy] {outcome}");
+        println!("[haproxy, {}] {outcome}", cluster.names[1]);
     }
     assert!(outcomes.len() >= 137, "only {} checks ran", outcomes.len());
     let failed: Vec<String> = outcomes
@@ -304,8 +332,17 @@ async fn streaming_session(proxy: &str, server: &str, session: &str, kind: Strea
 }
 
 #[test]
-fn sessions_stay_on_one_instance_through_haproxy() {
-    let cluster = Cluster::start();
+fn sessions_stay_on_one_instance_through_haproxy_actix_warp() {
+    sessions_stay_on_one_instance_through_haproxy(WARP);
+}
+
+#[test]
+fn sessions_stay_on_one_instance_through_haproxy_actix_axum() {
+    sessions_stay_on_one_instance_through_haproxy(AXUM);
+}
+
+fn sessions_stay_on_one_instance_through_haproxy(second: (&'static str, StartBackend)) {
+    let cluster = Cluster::start(second);
     let proxy = cluster.proxy_addr.to_string();
     let errors: Vec<String> = runtime().block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
@@ -345,7 +382,7 @@ fn sessions_stay_on_one_instance_through_haproxy() {
         errors
     });
     let metrics = [cluster.echo[0].metrics(), cluster.echo[1].metrics()];
-    for (name, m) in ["actix", "warp"].iter().zip(&metrics) {
+    for (name, m) in cluster.names.iter().zip(&metrics) {
         println!(
             "[{name}] sessions opened {}, live {}, messages received {}, sent {}, rejected requests {}",
             m.sessions_opened,
@@ -362,9 +399,11 @@ fn sessions_stay_on_one_instance_through_haproxy() {
     assert_eq!(received, (SESSIONS * MESSAGES) as u64, "every message must reach its session's instance once");
     assert!(
         metrics.iter().all(|m| m.sessions_opened > 0),
-        "both instances must hold sessions: {} on actix, {} on warp",
+        "both instances must hold sessions: {} on {}, {} on {}",
         metrics[0].sessions_opened,
-        metrics[1].sessions_opened
+        cluster.names[0],
+        metrics[1].sessions_opened,
+        cluster.names[1]
     );
     assert_eq!(metrics[0].requests_rejected + metrics[1].requests_rejected, 0, "no request may be rejected");
 }

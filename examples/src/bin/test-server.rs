@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p sockjs-examples --bin test-server -- \
-//!     --framework actix --listen 127.0.0.1:8081 [--sockjs-url URL] \
+//!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
 //!     [--heartbeat-ms MS] [--request-timeout-ms MS]
 //! ```
 //!
@@ -11,6 +11,10 @@
 //! `--request-timeout-ms` is how long a connection may take to send a whole
 //! request head, from its opening or the end of its previous response,
 //! before the server closes it (default 10 s).
+//!
+//! `axum` serves every endpoint through an axum `Router` with sockjs-tower,
+//! on hyper-util's auto builder (HTTP/1.1 and h2c, websockets over HTTP/2
+//! extended CONNECT too).
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -19,6 +23,7 @@ use std::time::Duration;
 enum Server {
     Actix(sockjs_examples::ActixServer),
     Warp(sockjs_examples::WarpServer),
+    Axum(sockjs_examples::AxumServer),
 }
 
 fn main() -> ExitCode {
@@ -42,7 +47,7 @@ fn main() -> ExitCode {
             }
             _ => {
                 eprintln!(
-                    "usage: test-server [--framework actix|warp] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
+                    "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
                      [--request-timeout-ms MS]"
                 );
                 return ExitCode::from(2);
@@ -68,8 +73,9 @@ fn main() -> ExitCode {
             sockjs_examples::serve_actix_with(listener, endpoints, options).map(|s| (s.addr(), Server::Actix(s)))
         }
         "warp" => sockjs_examples::serve_warp_with(listener, endpoints, options).map(|s| (s.addr(), Server::Warp(s))),
+        "axum" => sockjs_examples::serve_axum_with(listener, endpoints, options).map(|s| (s.addr(), Server::Axum(s))),
         other => {
-            eprintln!("unknown framework {other:?} (expected actix or warp)");
+            eprintln!("unknown framework {other:?} (expected actix, warp or axum)");
             return ExitCode::from(2);
         }
     };
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
             let result = match server {
                 Server::Actix(s) => s.wait(),
                 Server::Warp(s) => s.wait(),
+                Server::Axum(s) => s.wait(),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,

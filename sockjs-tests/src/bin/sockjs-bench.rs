@@ -141,7 +141,7 @@ fn run(config: &Config) -> ExitCode {
 // ---------------------------------------------------------------------------
 // The tables
 
-const PEERS: [&str; 4] = ["actix", "warp", "node", "bare"];
+const PEERS: [&str; 5] = ["actix", "warp", "axum", "node", "bare"];
 
 /// Scenarios reported in the floods table rather than the main one.
 const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
@@ -245,9 +245,9 @@ fn table(jsonl: &str) -> String {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    out.push_str("\n| target | actix | warp |\n|---|---|---|\n");
+    out.push_str("\n| target | actix | warp | axum |\n|---|---|---|---|\n");
     let mut target = |name: &str, f: &dyn Fn(&str) -> (String, Option<bool>)| {
-        let cells: Vec<String> = ["actix", "warp"]
+        let cells: Vec<String> = ["actix", "warp", "axum"]
             .iter()
             .map(|p| {
                 let (text, ok) = f(p);

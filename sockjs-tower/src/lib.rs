@@ -1,0 +1,380 @@
+//! SockJS for axum, hyper and every tower-based server, over HTTP/1.1 and
+//! HTTP/2.
+//!
+//! [`SockJsService`] is a [`tower_service::Service`] (and a
+//! [`hyper::service::Service`]) serving one endpoint: every SockJS URL
+//! under a prefix, for any request body type. [`SockJsLayer`] wraps
+//! another service: it serves the endpoint's URLs and passes every other
+//! request on. All protocol decisions are made by [`sockjs_core`]; this
+//! crate translates requests and responses, streams bodies, takes
+//! websocket upgrades over from hyper (RFC 6455 through tokio-tungstenite,
+//! Hixie-76, raw websockets; on HTTP/2 through extended CONNECT, RFC 8441)
+//! and drives the endpoint's timers. It does not depend on axum.
+//!
+//! # axum
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//!
+//! use axum::extract::connect_info::ConnectInfo;
+//! use axum::routing::get;
+//! use axum::serve::ListenerExt;
+//! use axum::Router;
+//! use sockjs_tower::{Options, Session, SockJsService};
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     let echo = SockJsService::new(Options::new("/echo"), |mut session: Session| async move {
+//!         while let Some(message) = session.recv().await {
+//!             if session.send(message).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })
+//!     // Session::remote_addr() from axum's ConnectInfo.
+//!     .remote_addr(|extensions| extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0));
+//!     // /echo/... goes to SockJS, everything else to the router.
+//!     let app = Router::new().route("/hello", get(|| async { "Hello!" })).layer(echo.layer());
+//!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8080)).await.unwrap();
+//!     // TCP_NODELAY: small frames go out without waiting for ACKs.
+//!     let listener = listener.tap_io(|tcp| {
+//!         let _ = tcp.set_nodelay(true);
+//!     });
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+//! }
+//! ```
+//!
+//! **Which form.** The layer (above) sees every request with its whole
+//! path, and serves exactly the URLs under the prefix: use it.
+//! `Router::nest_service("/echo", echo)` works too: axum hands the
+//! service the path without `/echo`, and the service puts its prefix back
+//! in front of any path that is not under it. But axum's stripping also
+//! turns `/echo//x` into `/x`, so that path, which no SockJS client sends,
+//! is served as `/echo/x` instead of 404. `route_service` needs three
+//! routes (`/echo`, `/echo/` and `/echo/{*rest}`).
+//!
+//! **Other tower layers.** SockJS answers its own CORS: keep a CORS layer
+//! off its URLs. Its streaming responses (xhr-streaming, eventsource,
+//! htmlfile) must reach the client frame by frame: no compression or
+//! buffering layer may wrap them, so add such layers to the router before
+//! `.layer(echo.layer())` (they then wrap only the router's routes), not
+//! after it.
+//!
+//! # hyper
+//!
+//! ```no_run
+//! use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+//! use hyper_util::server::conn::auto;
+//! use sockjs_tower::{Options, Session, SockJsService};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let echo = SockJsService::new(Options::new("/echo"), |mut session: Session| async move {
+//!         while let Some(message) = session.recv().await {
+//!             let _ = session.send(message);
+//!         }
+//!     });
+//!     let mut builder = auto::Builder::new(TokioExecutor::new());
+//!     // Websockets over HTTP/2 (RFC 8441), and a bound on stalled heads.
+//!     builder.http2().enable_connect_protocol();
+//!     builder.http1().timer(TokioTimer::new()).header_read_timeout(std::time::Duration::from_secs(10));
+//!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8080)).await?;
+//!     loop {
+//!         let (stream, peer) = listener.accept().await?;
+//!         stream.set_nodelay(true)?;
+//!         let (builder, service) = (builder.clone(), echo.clone().with_peer(peer));
+//!         tokio::spawn(async move {
+//!             let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+//!         });
+//!     }
+//! }
+//! ```
+//!
+//! The service takes any path outside its prefix as relative to it (the
+//! `nest_service` case): `/info` is served as `/echo/info`. To serve other
+//! paths next to it, wrap your own service with [`SockJsLayer`].
+//!
+//! hyper-util's auto builder reads a connection's first bytes to tell
+//! HTTP/1.1 from HTTP/2 with no timeout, and hyper's `header_read_timeout`
+//! only starts after it; HTTP/2 connections have no idle timeout in hyper.
+//! Bound the time to a connection's first request yourself (the reference
+//! `test-server --framework axum` does), and idle HTTP/2 connections at
+//! the proxy in front.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::future::{Either, MapOk};
+use futures_util::TryFutureExt;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use sockjs_core::{driver, Dispatch, Endpoint, ReceiverBody, WebSocketUpgrade};
+
+pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
+
+/// Where a request's client address comes from, for
+/// [`SockJsService::remote_addr`].
+pub type RemoteAddrFn = fn(&http::Extensions) -> Option<SocketAddr>;
+
+/// Serves one SockJS endpoint. Cheap to clone: clones share the endpoint
+/// and its sessions.
+#[derive(Clone, Debug)]
+pub struct SockJsService {
+    endpoint: Endpoint,
+    peer: Option<SocketAddr>,
+    remote_addr: RemoteAddrFn,
+}
+
+impl SockJsService {
+    /// A service for a new endpoint under `options.prefix`, running
+    /// `handler` for each new session.
+    pub fn new(options: Options, handler: impl Handler) -> SockJsService {
+        SockJsService::from_endpoint(Endpoint::new(options, handler))
+    }
+
+    /// A service for an existing endpoint (share one endpoint between
+    /// servers, or keep it to inspect its sessions).
+    pub fn from_endpoint(endpoint: Endpoint) -> SockJsService {
+        SockJsService { endpoint, peer: None, remote_addr: |extensions| extensions.get::<SocketAddr>().copied() }
+    }
+
+    /// The endpoint served.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// This service for the requests of one connection from `peer`: the
+    /// client address when the server has no other way to pass it.
+    pub fn with_peer(mut self, peer: SocketAddr) -> SockJsService {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// How to find the client address in a request's extensions (by
+    /// default, a `SocketAddr` extension). With axum:
+    /// `|e| e.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)`.
+    pub fn remote_addr(mut self, find: RemoteAddrFn) -> SockJsService {
+        self.remote_addr = find;
+        self
+    }
+
+    /// A layer that serves this endpoint's URLs and passes other requests
+    /// to the service it wraps.
+    pub fn layer(self) -> SockJsLayer {
+        SockJsLayer { sockjs: self }
+    }
+
+    /// Carries out what the core decides for one request.
+    async fn serve<B>(self, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+    {
+        driver::start_timers(&self.endpoint, |at| tokio::time::sleep_until(at.into()), |task| drop(tokio::spawn(task)));
+        let remote_addr = self.peer.or_else(|| (self.remote_addr)(request.extensions()));
+        let (mut parts, body) = request.into_parts();
+        let extended_connect = as_upgrade_request(&mut parts);
+        if !self.endpoint.matches(parts.uri.path()) {
+            // Under axum's nest_service: the path came without the prefix.
+            let relative = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            match format!("{}{relative}", self.endpoint.options().prefix).parse() {
+                Ok(uri) => parts.uri = uri,
+                Err(_) => return status(StatusCode::BAD_REQUEST),
+            }
+        }
+        match self.endpoint.handle(&parts, driver::request_context(remote_addr)) {
+            Dispatch::Response(response) => response.map(Body::full),
+            Dispatch::ReadBody(pending) => driver::send_body(pending, body.into_data_stream()).await.map(Body::full),
+            Dispatch::Stream { response, task } => {
+                if let Some(task) = task {
+                    tokio::spawn(task);
+                }
+                response.map(|receiver| Body(Kind::Stream(receiver)))
+            }
+            Dispatch::WebSocket(upgrade) => match parts.extensions.remove::<OnUpgrade>() {
+                Some(on_upgrade) => websocket(upgrade, on_upgrade, extended_connect),
+                None => status(StatusCode::BAD_REQUEST),
+            },
+        }
+    }
+}
+
+/// Presents an HTTP/2 websocket request (RFC 8441: `CONNECT` with
+/// `:protocol websocket`) to the core as the HTTP/1.1 upgrade it stands
+/// for. Returns whether it was one.
+fn as_upgrade_request(parts: &mut http::request::Parts) -> bool {
+    let websocket = parts.extensions.get::<hyper::ext::Protocol>().is_some_and(|p| p.as_str() == "websocket");
+    if parts.method != Method::CONNECT || !websocket {
+        return false;
+    }
+    parts.method = Method::GET;
+    let h = &mut parts.headers;
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    // Only RFC 6455 has a key; HTTP/2 has none and no accept to check.
+    h.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_static("AAAAAAAAAAAAAAAAAAAAAA=="));
+    true
+}
+
+/// Answers the handshake and runs the session once hyper hands the
+/// connection (or, on HTTP/2, the stream) over.
+fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade, extended_connect: bool) -> Response<Body> {
+    let mut head = upgrade.response();
+    if extended_connect {
+        // RFC 8441 §5: 200, and no HTTP/1.1 upgrade headers.
+        *head.status_mut() = StatusCode::OK;
+        head.headers_mut().clear();
+    }
+    tokio::spawn(async move {
+        if let Ok(io) = on_upgrade.await {
+            driver::tokio::run_websocket(upgrade, TokioIo::new(io)).await;
+        }
+    });
+    head.map(|()| Body(Kind::Full(None)))
+}
+
+fn status(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body(Kind::Full(None)));
+    *response.status_mut() = status;
+    response
+}
+
+/// The future of a [`SockJsService`] call (and of a [`SockJsMiddleware`]
+/// call that SockJS serves).
+pub type ResponseFuture<B = Body, E = Infallible> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+impl<B> tower_service::Service<Request<B>> for SockJsService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let serve = self.clone().serve(request);
+        Box::pin(async move { Ok(serve.await) })
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for SockJsService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, request: Request<B>) -> Self::Future {
+        let serve = self.clone().serve(request);
+        Box::pin(async move { Ok(serve.await) })
+    }
+}
+
+/// A response body: a whole one, or the frames of a streaming transport,
+/// one data frame each, which the server flushes as they come.
+#[derive(Debug)]
+pub struct Body(Kind);
+
+#[derive(Debug)]
+enum Kind {
+    Full(Option<Bytes>),
+    Stream(ReceiverBody),
+}
+
+impl Body {
+    fn full(bytes: Bytes) -> Body {
+        Body(Kind::Full(Some(bytes).filter(|b| !b.is_empty())))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().0 {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(receiver) => receiver.poll_chunk(cx, Instant::now()).map(|c| c.map(|c| Ok(Frame::data(c)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.0, Kind::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// Serves an endpoint in front of another service ([`SockJsService::layer`]).
+#[derive(Clone, Debug)]
+pub struct SockJsLayer {
+    sockjs: SockJsService,
+}
+
+impl<S> tower_layer::Layer<S> for SockJsLayer {
+    type Service = SockJsMiddleware<S>;
+
+    fn layer(&self, inner: S) -> SockJsMiddleware<S> {
+        SockJsMiddleware { sockjs: self.sockjs.clone(), inner }
+    }
+}
+
+/// The endpoint's URLs go to SockJS, every other request to `inner`.
+#[derive(Clone, Debug)]
+pub struct SockJsMiddleware<S> {
+    sockjs: SockJsService,
+    inner: S,
+}
+
+/// A response body of [`SockJsMiddleware`]: SockJS's or the inner service's.
+pub type EitherBody<B> = http_body_util::Either<Body, B>;
+
+type IntoEither<B> = fn(Response<B>) -> Response<EitherBody<B>>;
+
+impl<S, B, ResBody> tower_service::Service<Request<B>> for SockJsMiddleware<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    ResBody: Send + 'static,
+{
+    type Response = Response<EitherBody<ResBody>>;
+    type Error = S::Error;
+    type Future = Either<ResponseFuture<EitherBody<ResBody>, S::Error>, MapOk<S::Future, IntoEither<ResBody>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if self.sockjs.endpoint.matches(request.uri().path()) {
+            let serve = self.sockjs.clone().serve(request);
+            Either::Left(Box::pin(async move { Ok(serve.await.map(http_body_util::Either::Left)) }))
+        } else {
+            Either::Right(self.inner.call(request).map_ok(|r| r.map(http_body_util::Either::Right)))
+        }
+    }
+}
