@@ -313,7 +313,9 @@ impl Endpoint {
         Ok(SessionInfo {
             id: id.into(),
             transport,
-            uri: request.uri.clone(),
+            // Copied, as the headers are: the request's parts may share
+            // the server's read buffer (see `headers::owned`).
+            uri: request.uri.to_string().parse().unwrap_or_else(|_| request.uri.clone()),
             headers: headers::exposed(&request.headers, &self.inner.options.session_headers),
             remote_addr: headers::client_addr(&request.headers, cx.remote_addr, self.inner.options.trusted_proxies),
             extensions,

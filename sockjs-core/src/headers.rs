@@ -165,10 +165,19 @@ pub(crate) fn exposed(request: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
     let mut out = HeaderMap::new();
     for name in names {
         for value in request.get_all(name) {
-            out.append(name.clone(), value.clone());
+            out.append(name.clone(), owned(value));
         }
     }
     out
+}
+
+/// A copy of `value` in memory of its own. A server's parsed header values
+/// share the bytes of its whole read buffer; a session that kept such a
+/// value for its lifetime would keep that buffer (8 KiB or more) alive.
+pub(crate) fn owned(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 #[cfg(test)]
@@ -248,6 +257,21 @@ mod tests {
         assert_eq!(client_addr(&h, Some(peer), 9), Some("6.6.6.6:0".parse().unwrap()));
         assert_eq!(client_addr(&HeaderMap::new(), Some(peer), 1), Some(peer));
         assert_eq!(client_addr(&request(&[("x-forwarded-for", "junk")]), Some(peer), 1), Some(peer));
+    }
+
+    /// Kept headers own their bytes: they do not pin the buffer the
+    /// request was parsed from.
+    #[test]
+    fn exposed_headers_are_copied() {
+        let buffer = bytes::Bytes::from_static(b"GET / HTTP/1.1\r\nuser-agent: test-agent\r\n\r\n");
+        let mut request = HeaderMap::new();
+        let value = HeaderValue::from_maybe_shared(buffer.slice(28..38)).unwrap();
+        request.insert("user-agent", value);
+        let h = exposed(&request, &[HeaderName::from_static("user-agent")]);
+        assert_eq!(h["user-agent"], "test-agent");
+        let kept = h["user-agent"].as_bytes().as_ptr_range();
+        let original = buffer.as_ptr_range();
+        assert!(kept.end <= original.start || kept.start >= original.end, "a copy, not a view of the buffer");
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Hixie76 {
         Some(Hixie76 {
             number1,
             number2,
-            origin: h.get(header::ORIGIN).cloned().unwrap_or(HeaderValue::from_static("null")),
+            origin: h.get(header::ORIGIN).map(crate::headers::owned).unwrap_or(HeaderValue::from_static("null")),
             location: format!("ws://{host}{path}"),
         })
     }
