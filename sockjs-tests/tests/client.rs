@@ -58,6 +58,7 @@ struct Server {
 enum Running {
     Actix(#[allow(dead_code)] sockjs_examples::ActixServer, Endpoint),
     Warp(#[allow(dead_code)] sockjs_examples::WarpServer, Endpoint),
+    Axum(#[allow(dead_code)] sockjs_examples::AxumServer, Endpoint),
     Node(ProcessGuard),
 }
 
@@ -92,6 +93,18 @@ fn start_warp() -> Server {
         heartbeat: ("/heartbeat", "ping", "ping"),
         heartbeat_delay: OUR_HEARTBEAT,
         running: Running::Warp(server, ending),
+    }
+}
+
+fn start_axum() -> Server {
+    let (endpoints, ending) = our_endpoints();
+    let server = sockjs_examples::serve_axum(loopback_listener(), endpoints, 2).expect("axum server");
+    Server {
+        name: "axum",
+        base: format!("http://{}", server.addr()),
+        heartbeat: ("/heartbeat", "ping", "ping"),
+        heartbeat_delay: OUR_HEARTBEAT,
+        running: Running::Axum(server, ending),
     }
 }
 
@@ -357,7 +370,7 @@ async fn ended(server: &mut Server) -> Vec<Outcome> {
         connections.push(c.await);
     }
     let expected = match &mut server.running {
-        Running::Actix(_, ending) | Running::Warp(_, ending) => {
+        Running::Actix(_, ending) | Running::Warp(_, ending) | Running::Axum(_, ending) => {
             ending.shutdown();
             Some((1001, "Server shutting down"))
         }
@@ -390,10 +403,10 @@ async fn ended(server: &mut Server) -> Vec<Outcome> {
 }
 
 #[test]
-fn client_interoperates_with_sockjs_node_actix_and_warp_on_every_transport() {
+fn client_interoperates_with_sockjs_node_actix_warp_and_axum_on_every_transport() {
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut servers = [start_actix(), start_warp(), start_node()];
+    let mut servers = [start_actix(), start_warp(), start_axum(), start_node()];
     let infos: Vec<ServerInfo> = servers
         .iter()
         .map(|s| ServerInfo {
@@ -456,7 +469,7 @@ fn client_interoperates_with_sockjs_node_actix_and_warp_on_every_transport() {
     }
     show(&table);
     show(&format!("client interop: {} rows in {:?}", rows.len(), started.elapsed()));
-    assert_eq!(rows.len(), 15, "3 servers x (4 transports + the default order)");
+    assert_eq!(rows.len(), 20, "4 servers x (4 transports + the default order)");
     assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
     drop(servers);
 }
