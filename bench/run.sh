@@ -142,6 +142,9 @@ echo_scenarios() {
     local label=$1
     bench "$label" ws-echo-32 ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
     bench "$label" ws-echo-4k ws-echo --sessions $WS_SESSIONS --size 4096 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
+    # One message in flight (ping-pong: a chat, an RPC), many sessions and one.
+    bench "$label" ws-pingpong-100 ws-echo --sessions $WS_SESSIONS --size 32 --inflight 1 --duration-ms $ECHO_SECONDS_MS
+    bench "$label" ws-pingpong-1 ws-echo --sessions 1 --size 32 --inflight 1 --duration-ms $ECHO_SECONDS_MS
     bench "$label" raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
     bench "$label" xhr-polling xhr-polling --sessions $XHR_CLIENTS --size 32 --duration-ms $ECHO_SECONDS_MS
     bench "$label" xhr-streaming xhr-streaming --sessions $XHR_CLIENTS --size 32 --duration-ms $ECHO_SECONDS_MS
@@ -149,7 +152,7 @@ echo_scenarios() {
     bench "$label" fanout-xhr-streaming fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport xhr-streaming --concurrency 128
 }
 
-ECHO_CASES="ws-echo-32 ws-echo-4k raw-ws-echo-32 xhr-polling xhr-streaming fanout-eventsource fanout-xhr-streaming"
+ECHO_CASES="ws-echo-32 ws-echo-4k ws-pingpong-100 ws-pingpong-1 raw-ws-echo-32 xhr-polling xhr-streaming fanout-eventsource fanout-xhr-streaming"
 
 # fresh LABEL CASE SCENARIO ARGS... -- START_COMMAND...: one scenario on a
 # server of its own.
@@ -226,6 +229,10 @@ peer axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
 peer node node "$ROOT/sockjs-tests/node/server.js" 0
 
 fresh bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
+    --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
+fresh bare raw-ws-pingpong-100 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight 1 \
+    --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
+fresh bare raw-ws-pingpong-1 raw-ws-echo --sessions 1 --size 32 --inflight 1 \
     --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
 
 # Timer scaling: many idle websocket sessions with heartbeats due.

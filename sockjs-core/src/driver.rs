@@ -103,13 +103,17 @@ impl Drop for Running {
 }
 
 /// Glue for drivers that run websockets with tungstenite (through
-/// tokio-tungstenite or otherwise), behind the `tungstenite` feature.
+/// tokio-tungstenite or otherwise), behind the `tungstenite` feature. With
+/// tokio, `tokio::run_websocket` (feature `tokio`) uses it for the whole
+/// connection; a driver on another runtime does the same steps:
 ///
-/// ```ignore
+/// ```text
 /// let config = driver::tungstenite::config(upgrade.max_message_size());
-/// let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+/// let socket = /* a tungstenite WebSocketStream over the upgraded io, with config */;
 /// let (sink, stream) = socket.split();
-/// ws.run(stream, driver::tungstenite::incoming, &mut driver::tungstenite::Sink(sink), Instant::now).await;
+/// let (mut ws, task) = upgrade.accept(now);
+/// ws.run_app(task);
+/// let unfinished = ws.run(stream, driver::tungstenite::incoming, &mut driver::tungstenite::Sink(sink), clock).await;
 /// ```
 #[cfg(feature = "tungstenite")]
 pub mod tungstenite {

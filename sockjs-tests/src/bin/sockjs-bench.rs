@@ -277,15 +277,43 @@ fn table(jsonl: &str) -> String {
             (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.3))
         });
     }
+    // Round two: one message in flight, idle memory, broadcast, polling.
+    for (case, bare, name) in [
+        ("ws-pingpong-100", "raw-ws-pingpong-100", "ws ping-pong 100 sessions x 32 B"),
+        ("ws-pingpong-1", "raw-ws-pingpong-1", "ws ping-pong 1 session x 32 B"),
+    ] {
+        target(&format!("{name}: CPU/msg <= 0.5x node"), &|p| {
+            let r = ratio(metric(case, p, "server_cpu_us_per_msg"), metric(case, "node", "server_cpu_us_per_msg"));
+            (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.5))
+        });
+        target(&format!("{name}: msgs/s >= bare echo"), &|p| {
+            let r = ratio(metric(case, p, "msgs_per_s"), metric(bare, "bare", "msgs_per_s"));
+            (format!("{}x", fmt(r, 3)), r.map(|r| r >= 1.0))
+        });
+    }
     for (case, name) in [
-        ("idle-ws", "idle websocket session <= 8 KiB RSS"),
-        ("idle-xhr-streaming", "idle xhr-streaming session <= 8 KiB RSS"),
+        ("idle-ws", "idle websocket session <= 12 KiB RSS (axum: 8)"),
+        ("idle-xhr-streaming", "idle xhr-streaming session <= 12 KiB RSS (axum: 8)"),
     ] {
         target(name, &|p| {
             let kib = metric(case, p, "rss_bytes_per_session").map(|b| b / 1024.0);
-            (format!("{} KiB", fmt(kib, 1)), kib.map(|k| k <= 8.0))
+            let limit = if p == "axum" { 8.0 } else { 12.0 };
+            (format!("{} KiB", fmt(kib, 1)), kib.map(|k| k <= limit))
         });
     }
+    for case in ["fanout-eventsource", "fanout-xhr-streaming"] {
+        target(&format!("{case} 10,000 receivers: CPU/delivery <= 5 us"), &|p| {
+            let us = metric(case, p, "server_cpu_us_per_delivery");
+            (format!("{} us", fmt(us, 2)), us.map(|us| us <= 5.0))
+        });
+    }
+    target("xhr-polling: CPU/round trip <= 0.25x node", &|p| {
+        let r = ratio(
+            metric("xhr-polling", p, "server_cpu_us_per_msg"),
+            metric("xhr-polling", "node", "server_cpu_us_per_msg"),
+        );
+        (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.25))
+    });
     target("raw ws echo 100x32 B vs bare echo (for reference)", &|p| {
         let r = ratio(metric("raw-ws-echo-32", p, "msgs_per_s"), metric("raw-ws-echo-32", "bare", "msgs_per_s"));
         // Not one of the targets: no verdict.
