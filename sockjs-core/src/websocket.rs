@@ -93,6 +93,8 @@ pub struct WebSocket {
     /// The application, when it runs in the connection's task (see
     /// [`WebSocket::run_app`]).
     app: Option<AppTask>,
+    /// The client closed, or the connection failed.
+    input_done: bool,
 }
 
 impl fmt::Debug for WebSocket {
@@ -103,7 +105,16 @@ impl fmt::Debug for WebSocket {
 
 impl WebSocket {
     pub(crate) fn new(receiver: ReceiverBody, session: Arc<SessionCell>, max_message_size: usize) -> WebSocket {
-        WebSocket { receiver, session, failure: None, closed: false, max_message_size, held: None, app: None }
+        WebSocket {
+            receiver,
+            session,
+            failure: None,
+            closed: false,
+            max_message_size,
+            held: None,
+            app: None,
+            input_done: false,
+        }
     }
 
     /// Runs the session's application task (from
@@ -153,9 +164,15 @@ impl WebSocket {
             },
             WsIncoming::Ping(data) => return Some(WsOutgoing::Pong(data)),
             WsIncoming::Pong => {}
-            WsIncoming::Close => self.receiver.abort(CloseReason::Client),
+            WsIncoming::Close => {
+                self.input_done = true;
+                self.receiver.abort(CloseReason::Client);
+            }
             WsIncoming::TooLarge => self.fail(1009, "Message too big", CloseReason::ProtocolError),
-            WsIncoming::Error => self.receiver.abort(CloseReason::Interrupted),
+            WsIncoming::Error => {
+                self.input_done = true;
+                self.receiver.abort(CloseReason::Interrupted);
+            }
         }
         None
     }
@@ -296,9 +313,23 @@ impl WebSocket {
         S: WsSink<WsOutgoing>,
     {
         loop {
+            // What the client sent first: messages that arrived together
+            // reach the application together, and its answers leave
+            // joined in one frame. The inbox bound keeps this from starving
+            // the output; after the client's close or a failure, output
+            // comes first.
             let event = poll_fn(|cx| {
+                let reading = self.failure.is_none() && !self.input_done;
+                if reading && self.poll_ready(cx).is_ready() {
+                    if let Poll::Ready(item) = Pin::new(&mut incoming).poll_next(cx) {
+                        return Poll::Ready(Event::Input(item));
+                    }
+                }
                 if let Poll::Ready(output) = self.poll_output(cx, clock()) {
                     return Poll::Ready(Event::Output(output));
+                }
+                if reading {
+                    return Poll::Pending;
                 }
                 if self.poll_ready(cx).is_pending() {
                     return Poll::Pending;
