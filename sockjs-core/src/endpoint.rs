@@ -421,13 +421,15 @@ impl Endpoint {
         }
         let info = info()?;
         // Another request may have opened it while the hook ran.
-        match hub.register(id, || hub.create(info, true, false)) {
+        let opening = prelude.clone();
+        let made = hub.register(id, || {
+            let session = hub.create(info, true, false);
+            let receiver = ReceiverBody::opening(&session, framing.clone(), limit, opening, true, now);
+            (session, receiver)
+        });
+        match made {
             Err(session) => Ok((ReceiverBody::joining(&session, framing, limit, prelude, now), None)),
-            Ok(session) => {
-                let receiver = ReceiverBody::opening(&session, framing, limit, prelude, true, now);
-                let task = app::start(&*self.inner.handler, session);
-                Ok((receiver, task))
-            }
+            Ok((session, receiver)) => Ok((receiver, app::start(&*self.inner.handler, session))),
         }
     }
 

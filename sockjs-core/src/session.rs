@@ -186,20 +186,22 @@ impl Hub {
         lock(&self.registry).get(id).cloned()
     }
 
-    /// Registers the session `make` creates under `id`, unless one is
-    /// there already (then `Err` with it).
-    pub(crate) fn register(
+    /// Registers the session `make` creates (with whatever else it makes,
+    /// such as its first receiver, attached before any other request can
+    /// find the session) under `id`, unless one is there already (then
+    /// `Err` with it).
+    pub(crate) fn register<T>(
         &self,
         id: &str,
-        make: impl FnOnce() -> Arc<SessionCell>,
-    ) -> Result<Arc<SessionCell>, Arc<SessionCell>> {
+        make: impl FnOnce() -> (Arc<SessionCell>, T),
+    ) -> Result<(Arc<SessionCell>, T), Arc<SessionCell>> {
         let mut registry = lock(&self.registry);
         if let Some(existing) = registry.get(id) {
             return Err(existing.clone());
         }
-        let cell = make();
+        let (cell, made) = make();
         registry.insert(id.into(), cell.clone());
-        Ok(cell)
+        Ok((cell, made))
     }
 
     /// Removes an ended session from the registry, unless its id now names
