@@ -240,12 +240,7 @@ async fn send(ctx: Arc<Ctx>, uri: Uri, mut outbox: Outbox) {
                     }
                 };
                 if let Err(e) = result {
-                    return shared.finish(Close {
-                        code: 1006,
-                        reason: format!("Sending error: {e}"),
-                        was_clean: false,
-                        error: Some(Arc::new(e)),
-                    });
+                    return shared.finish(Close::sending_error(e));
                 }
                 shared.messages_sent.fetch_add(messages.len() as u64, Ordering::Relaxed);
                 drop(permits);

@@ -226,6 +226,12 @@ impl Close {
     pub(crate) fn failed(error: Error) -> Close {
         Close { code: 1006, reason: error.to_string(), was_clean: false, error: Some(Arc::new(error)) }
     }
+
+    /// A send that failed: `1006 "Sending error: ..."`, as sockjs-client
+    /// reports it.
+    pub(crate) fn sending_error(error: Error) -> Close {
+        Close { reason: format!("Sending error: {error}"), ..Close::failed(error) }
+    }
 }
 
 impl fmt::Display for Close {

@@ -116,12 +116,7 @@ async fn send(mut sink: SplitSink<Ws, Message>, mut outbox: Outbox, shared: Arc<
                     },
                 };
                 if let Err(e) = result {
-                    return shared.finish(Close {
-                        code: 1006,
-                        reason: format!("Sending error: {e}"),
-                        was_clean: false,
-                        error: Some(Arc::new(e)),
-                    });
+                    return shared.finish(Close::sending_error(e));
                 }
                 shared.messages_sent.fetch_add(messages.len() as u64, Ordering::Relaxed);
                 drop(permits);
