@@ -1166,6 +1166,15 @@ const RSS_SAMPLE: Duration = Duration::from_millis(100);
 /// send for up to its `send_timeout` (10 s by default) before answering 503.
 const SEND_WAIT: Duration = Duration::from_secs(15);
 
+/// A flood scenario's error count (0 or 1: it stops at the first) and,
+/// if there was one, what it was.
+fn report_error(out: &mut Map<String, Value>, error: Option<String>) {
+    out.insert("errors".into(), json!(u64::from(error.is_some())));
+    if let Some(e) = error {
+        out.insert("first_error".into(), json!(e));
+    }
+}
+
 /// The server's RSS around a load: before it, its peak during it (sampled
 /// every [`RSS_SAMPLE`]), at its end, and after a pause.
 struct RssWatch {
@@ -1241,8 +1250,7 @@ async fn flood_xhr_send(config: &Arc<Config>) -> Map<String, Value> {
     let base = format!("{}/000/{}", config.push_prefix, session_id(0));
     let mut recv = Http::new(&config.addr);
     if let Err(e) = stream_open(&mut recv, &base, "xhr_streaming", false).await {
-        out.insert("errors".into(), json!(1));
-        out.insert("first_error".into(), json!(e));
+        report_error(&mut out, Some(e));
         return out;
     }
     let ticks = Arc::new(AtomicU64::new(0));
@@ -1311,10 +1319,7 @@ async fn flood_xhr_send(config: &Arc<Config>) -> Map<String, Value> {
     out.insert("longest_request_ms".into(), json!(waits_ms.iter().copied().fold(0.0, f64::max).round()));
     out.insert("elapsed_s".into(), json!(round3(elapsed.as_secs_f64())));
     out.insert("ticks_received".into(), json!(ticks.load(Ordering::Relaxed)));
-    out.insert("errors".into(), json!(u64::from(error.is_some())));
-    if let Some(e) = error {
-        out.insert("first_error".into(), json!(e));
-    }
+    report_error(&mut out, error);
     watch.finish(config.pause, &mut out).await;
     out
 }
@@ -1336,8 +1341,7 @@ async fn flood_ws(config: &Arc<Config>, sockjs: bool) -> Map<String, Value> {
     let ws = match ws_open(config, 0, &path, sockjs, false).await {
         Ok(ws) => ws,
         Err(e) => {
-            out.insert("errors".into(), json!(1));
-            out.insert("first_error".into(), json!(e));
+            report_error(&mut out, Some(e));
             return out;
         }
     };
@@ -1387,10 +1391,7 @@ async fn flood_ws(config: &Arc<Config>, sockjs: bool) -> Map<String, Value> {
     out.insert("blocked_after_s".into(), if blocked { json!(round3(last_sent.as_secs_f64())) } else { Value::Null });
     out.insert("elapsed_s".into(), json!(round3(started.elapsed().as_secs_f64())));
     out.insert("ticks_received".into(), json!(ticks.load(Ordering::Relaxed)));
-    out.insert("errors".into(), json!(u64::from(error.is_some())));
-    if let Some(e) = error {
-        out.insert("first_error".into(), json!(e));
-    }
+    report_error(&mut out, error);
     watch.finish(config.pause, &mut out).await;
     out
 }
