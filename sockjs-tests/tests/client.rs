@@ -56,9 +56,8 @@ struct Server {
 }
 
 enum Running {
-    Actix(#[allow(dead_code)] sockjs_examples::ActixServer, Endpoint),
-    Warp(#[allow(dead_code)] sockjs_examples::WarpServer, Endpoint),
-    Axum(#[allow(dead_code)] sockjs_examples::AxumServer, Endpoint),
+    /// One of our servers (stopped when dropped) and its `/ending` endpoint.
+    Ours(#[allow(dead_code)] Box<dyn std::any::Any>, Endpoint),
     Node(ProcessGuard),
 }
 
@@ -72,39 +71,21 @@ fn our_endpoints() -> (Vec<Endpoint>, Endpoint) {
     (endpoints, ending)
 }
 
-fn start_actix() -> Server {
+/// One of our servers with [`our_endpoints`]; `serve` starts it on the
+/// listener and returns its address.
+fn start_ours<S: 'static>(
+    name: &'static str,
+    serve: impl FnOnce(std::net::TcpListener, Vec<Endpoint>) -> std::io::Result<S>,
+    addr: impl Fn(&S) -> std::net::SocketAddr,
+) -> Server {
     let (endpoints, ending) = our_endpoints();
-    let server = sockjs_examples::serve_actix(loopback_listener(), endpoints, 2).expect("actix server");
+    let server = serve(loopback_listener(), endpoints).unwrap_or_else(|e| panic!("{name} server: {e}"));
     Server {
-        name: "actix",
-        base: format!("http://{}", server.addr()),
+        name,
+        base: format!("http://{}", addr(&server)),
         heartbeat: ("/heartbeat", "ping", "ping"),
         heartbeat_delay: OUR_HEARTBEAT,
-        running: Running::Actix(server, ending),
-    }
-}
-
-fn start_warp() -> Server {
-    let (endpoints, ending) = our_endpoints();
-    let server = sockjs_examples::serve_warp(loopback_listener(), endpoints, 2).expect("warp server");
-    Server {
-        name: "warp",
-        base: format!("http://{}", server.addr()),
-        heartbeat: ("/heartbeat", "ping", "ping"),
-        heartbeat_delay: OUR_HEARTBEAT,
-        running: Running::Warp(server, ending),
-    }
-}
-
-fn start_axum() -> Server {
-    let (endpoints, ending) = our_endpoints();
-    let server = sockjs_examples::serve_axum(loopback_listener(), endpoints, 2).expect("axum server");
-    Server {
-        name: "axum",
-        base: format!("http://{}", server.addr()),
-        heartbeat: ("/heartbeat", "ping", "ping"),
-        heartbeat_delay: OUR_HEARTBEAT,
-        running: Running::Axum(server, ending),
+        running: Running::Ours(Box::new(server), ending),
     }
 }
 
@@ -370,7 +351,7 @@ async fn ended(server: &mut Server) -> Vec<Outcome> {
         connections.push(c.await);
     }
     let expected = match &mut server.running {
-        Running::Actix(_, ending) | Running::Warp(_, ending) | Running::Axum(_, ending) => {
+        Running::Ours(_, ending) => {
             ending.shutdown();
             Some((1001, "Server shutting down"))
         }
@@ -406,7 +387,12 @@ async fn ended(server: &mut Server) -> Vec<Outcome> {
 fn client_interoperates_with_sockjs_node_actix_warp_and_axum_on_every_transport() {
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut servers = [start_actix(), start_warp(), start_axum(), start_node()];
+    let mut servers = [
+        start_ours("actix", |l, e| sockjs_examples::serve_actix(l, e, 2), sockjs_examples::ActixServer::addr),
+        start_ours("warp", |l, e| sockjs_examples::serve_warp(l, e, 2), sockjs_examples::WarpServer::addr),
+        start_ours("axum", |l, e| sockjs_examples::serve_axum(l, e, 2), sockjs_examples::AxumServer::addr),
+        start_node(),
+    ];
     let infos: Vec<ServerInfo> = servers
         .iter()
         .map(|s| ServerInfo {
