@@ -20,39 +20,7 @@ use sockjs_core::Endpoint;
 use sockjs_tower::SockJsService;
 use tower_service::Service as _;
 
-use crate::ServeOptions;
-
-/// A running axum server; stopped (with every connection) when dropped.
-pub struct AxumServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl AxumServer {
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Runs until the server stops.
-    pub fn wait(mut self) -> std::io::Result<()> {
-        // Holding the sender keeps the server running.
-        let _stop = self.stop.take();
-        self.thread.take().map_or(Ok(()), |t| t.join().unwrap_or(Ok(())))
-    }
-}
-
-impl Drop for AxumServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+use crate::{AxumServer, ServeOptions};
 
 /// Serves `endpoints` with axum on `listener`, using `workers` threads.
 pub fn serve_axum(listener: TcpListener, endpoints: Vec<Endpoint>, workers: usize) -> std::io::Result<AxumServer> {
@@ -97,22 +65,11 @@ pub fn serve_axum_with(
     options: ServeOptions,
 ) -> std::io::Result<AxumServer> {
     let ServeOptions { workers, static_dir, request_timeout } = options;
-    let addr = listener.local_addr()?;
-    listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = axum_router(endpoints, static_dir);
-    let thread = std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            tokio::select! {
-                () = accept(listener, router, request_timeout) => {}
-                _ = stopped => {}
-            }
-            Ok(())
-        })
-    });
-    Ok(AxumServer { addr, stop: Some(stop), thread: Some(thread) })
+    AxumServer::spawn(listener, workers, move |listener| async move {
+        accept(listener, router, request_timeout).await;
+        Ok(())
+    })
 }
 
 /// hyper-util's auto builder (HTTP/1.1 and h2c) with the bounds above.

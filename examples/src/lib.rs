@@ -14,10 +14,12 @@ use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
 mod axum_server;
 mod page;
+mod tokio_server;
 mod warp_server;
-pub use axum_server::{axum_router, hyper_builder, serve_axum, serve_axum_with, serve_axum_with_static, AxumServer};
+pub use axum_server::{axum_router, hyper_builder, serve_axum, serve_axum_with, serve_axum_with_static};
 pub use page::{serve_page, PageArgs};
-pub use warp_server::{serve_warp, serve_warp_with, serve_warp_with_static, WarpServer};
+pub use tokio_server::{AxumServer, TokioServer, WarpServer};
+pub use warp_server::{serve_warp, serve_warp_with, serve_warp_with_static};
 
 /// How long a connection may take to send a whole request head, counted
 /// from its opening or from the end of its previous response; after that
