@@ -52,6 +52,8 @@ pub(crate) struct SessionCell {
     hub: Weak<Hub>,
     /// Live [`crate::Session`] handles.
     pub(crate) app_handles: AtomicUsize,
+    /// The last id given to a receiver or a waiting send of this session.
+    ids: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -116,9 +118,10 @@ impl SessionCell {
         }
     }
 
-    /// A fresh id for a receiver or a waiting send of this endpoint.
+    /// A fresh id for a receiver or a waiting send of this session (the
+    /// state machine compares them only within the session).
     pub(crate) fn next_id(&self) -> u64 {
-        self.hub.upgrade().map_or(0, |hub| hub.next_key())
+        self.ids.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -157,7 +160,7 @@ impl Hub {
         }
     }
 
-    pub(crate) fn next_key(&self) -> u64 {
+    fn next_key(&self) -> u64 {
         self.next_key.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -178,6 +181,7 @@ impl Hub {
             state: Mutex::new(Guarded { state: SessionState::new(framed, websocket, self.limits), registered: None }),
             hub: Arc::downgrade(self),
             app_handles: AtomicUsize::new(0),
+            ids: AtomicU64::new(0),
         })
     }
 
