@@ -3,7 +3,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -13,7 +13,7 @@ use http::{request, Response, StatusCode};
 use md5::{Digest, Md5};
 
 use crate::app::AppTask;
-use crate::websocket::{Coalesced, Event, WebSocket, WsIncoming, WsOutgoing, WsSink};
+use crate::websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
 
 /// The Hixie-76 (draft-76) handshake and its framing (PROTOCOL.md §7.10).
 ///
@@ -87,84 +87,86 @@ impl Hixie76 {
 
     /// Runs a draft-76 connection after the 101 head went out: reads the
     /// client's 8 key bytes from `incoming`, sends the 16-byte answer in
-    /// one write, then carries frames between the connection and `ws`,
-    /// reading only while the session's inbox has room.
+    /// one write, then runs `ws` over the connection's frames
+    /// ([`WebSocket::run`]: reading only while the session's inbox has
+    /// room). A close or invalid frame from the client ends it with the
+    /// closing handshake.
     ///
     /// Returns the application task if it runs inside the driver
     /// ([`WebSocket::run_app`]) and is not done: spawn it.
     pub async fn run<I, S>(
         self,
-        mut ws: WebSocket,
-        incoming: I,
+        ws: WebSocket,
+        mut incoming: I,
         sink: &mut S,
         clock: impl Fn() -> Instant,
     ) -> Option<AppTask>
     where
         I: Stream<Item = Bytes> + Unpin,
-        S: WsSink<Bytes>,
+        S: WsSink<Bytes> + Send,
     {
-        Coalesced::new(std::pin::pin!(self.pump(&mut ws, incoming, sink, clock))).await;
-        ws.into_app()
-    }
-
-    async fn pump<I, S>(&self, ws: &mut WebSocket, mut incoming: I, sink: &mut S, clock: impl Fn() -> Instant)
-    where
-        I: Stream<Item = Bytes> + Unpin,
-        S: WsSink<Bytes>,
-    {
-        let limit = ws.max_message_size();
         let mut decoder = Hixie76Decoder::new();
         while decoder.buffer.len() < 8 {
             match poll_fn(|cx| Pin::new(&mut incoming).poll_next(cx)).await {
                 Some(chunk) => decoder.extend(&chunk),
-                None => return,
+                None => return ws.into_app(),
             }
         }
         let key = decoder.take_key();
         if sink.send(Bytes::copy_from_slice(&self.answer(&key))).await.is_err() {
-            return;
+            return ws.into_app();
         }
-        loop {
-            let event = poll_fn(|cx| {
-                if let Poll::Ready(output) = ws.poll_output(cx, clock()) {
-                    return Poll::Ready(Event::Output(output));
-                }
-                loop {
-                    if ws.poll_ready(cx).is_pending() {
-                        return Poll::Pending;
+        let limit = ws.max_message_size();
+        let frames = Frames { incoming, decoder, limit, closed: false };
+        ws.run(frames, |frame| frame, &mut FrameSink(sink), clock).await
+    }
+}
+
+/// The client's Hixie-76 frames, decoded from its bytes only as fast as
+/// they are asked for.
+struct Frames<I> {
+    incoming: I,
+    decoder: Hixie76Decoder,
+    limit: usize,
+    /// A close (or invalid) frame came: nothing more is read.
+    closed: bool,
+}
+
+impl<I: Stream<Item = Bytes> + Unpin> Stream for Frames<I> {
+    type Item = WsIncoming<String>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WsIncoming<String>>> {
+        let this = self.get_mut();
+        while !this.closed {
+            if let Some(frame) = this.decoder.next_frame(this.limit) {
+                return Poll::Ready(Some(match frame {
+                    Hixie76Frame::Text(text) => WsIncoming::Text(text),
+                    Hixie76Frame::Close | Hixie76Frame::Invalid => {
+                        this.closed = true;
+                        WsIncoming::Close
                     }
-                    if let Some(frame) = decoder.next_frame(limit) {
-                        return Poll::Ready(Event::Input(Some(frame)));
-                    }
-                    match Pin::new(&mut incoming).poll_next(cx) {
-                        Poll::Ready(Some(chunk)) => decoder.extend(&chunk),
-                        Poll::Ready(None) => return Poll::Ready(Event::Input(None)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-            })
-            .await;
-            match event {
-                Event::Input(Some(Hixie76Frame::Text(text))) => {
-                    let _ = ws.handle(WsIncoming::Text(text));
-                }
-                Event::Input(Some(_)) => {
-                    let _ = ws.handle(WsIncoming::<String>::Close);
-                    let _ = sink.send(Hixie76::close_frame()).await;
-                    return;
-                }
-                Event::Output(Some(WsOutgoing::Text(text))) => {
-                    if ws.send_unless_stalled(sink, Hixie76::encode(&text)).await.is_err() {
-                        return;
-                    }
-                }
-                Event::Output(Some(WsOutgoing::Pong(_))) => {}
-                Event::Output(_) => {
-                    let _ = sink.send(Hixie76::close_frame()).await;
-                    return;
-                }
-                Event::Input(None) => return,
+                }));
             }
+            match Pin::new(&mut this.incoming).poll_next(cx) {
+                Poll::Ready(Some(chunk)) => this.decoder.extend(&chunk),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(None)
+    }
+}
+
+/// What the session sends, as Hixie-76 frames: text frames, and the closing
+/// handshake for a close (draft-76 has no pings).
+struct FrameSink<'a, S>(&'a mut S);
+
+impl<S: WsSink<Bytes> + Send> WsSink<WsOutgoing> for FrameSink<'_, S> {
+    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
+        match output {
+            WsOutgoing::Text(text) => self.0.send(Hixie76::encode(&text)).await,
+            WsOutgoing::Close { .. } => self.0.send(Hixie76::close_frame()).await,
+            WsOutgoing::Pong(_) => Ok(()),
         }
     }
 }

@@ -356,7 +356,11 @@ impl WebSocket {
     /// first: a client that stops reading blocks the write, and after two
     /// heartbeat delays its session ends and the write is abandoned
     /// (`Err`), so the connection can be dropped instead of held.
-    pub(crate) async fn send_unless_stalled<S: WsSink<O>, O>(&mut self, sink: &mut S, item: O) -> Result<(), Closed> {
+    pub(crate) async fn send_unless_stalled<S: WsSink<WsOutgoing>>(
+        &mut self,
+        sink: &mut S,
+        item: WsOutgoing,
+    ) -> Result<(), Closed> {
         let mut send = std::pin::pin!(sink.send(item));
         poll_fn(|cx| {
             if let Poll::Ready(result) = send.as_mut().poll(cx) {
@@ -394,7 +398,7 @@ fn truncate(mut s: String, max: usize) -> String {
 /// the same turn, instead of scheduling the task once more through the
 /// runtime. Wakes from elsewhere (the socket, other sessions, timers) wake
 /// the task as usual.
-pub(crate) struct Coalesced<F> {
+struct Coalesced<F> {
     future: F,
     shared: Arc<CoalescedWake>,
     waker: Waker,
@@ -402,7 +406,7 @@ pub(crate) struct Coalesced<F> {
 
 /// The waker a [`Coalesced`] future's inner future sees.
 #[derive(Default)]
-pub(crate) struct CoalescedWake {
+struct CoalescedWake {
     /// The task's own waker.
     outer: std::sync::Mutex<Option<Waker>>,
     /// Set while the future is being polled.
@@ -432,7 +436,7 @@ impl std::task::Wake for CoalescedWake {
 const COALESCED_POLLS: usize = 16;
 
 impl<F: Future + Unpin> Coalesced<F> {
-    pub(crate) fn new(future: F) -> Coalesced<F> {
+    fn new(future: F) -> Coalesced<F> {
         let shared = Arc::new(CoalescedWake::default());
         let waker = Waker::from(shared.clone());
         Coalesced { future, shared, waker }
@@ -472,7 +476,7 @@ impl<F: Future + Unpin> Future for Coalesced<F> {
     }
 }
 
-pub(crate) enum Event<O, I> {
+enum Event<O, I> {
     Output(O),
     Input(I),
 }
