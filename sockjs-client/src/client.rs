@@ -12,6 +12,7 @@ use http::Uri;
 
 use crate::connection::{self, Connection, Limits};
 use crate::http::HttpClient;
+use crate::socket::Tls;
 use crate::{Error, Info, Transport};
 
 /// A SockJS server to connect to, and how.
@@ -26,11 +27,15 @@ pub struct Client {
     session_id: Option<String>,
     pub(crate) limits: Limits,
     http: HttpClient,
+    /// For an `https://` base URL.
+    tls: Option<Tls>,
 }
 
 /// The base URL, taken apart.
 #[derive(Debug, Clone)]
 pub(crate) struct Base {
+    /// `https://` (and so `wss://`).
+    pub(crate) secure: bool,
     /// `host:port`.
     pub(crate) authority: String,
     /// The path prefix, without a trailing `/` (may be empty).
@@ -42,28 +47,34 @@ pub(crate) struct Base {
 impl Base {
     fn parse(url: &str) -> Result<Base, Error> {
         let uri: Uri = url.parse().map_err(|e| Error::InvalidUrl(format!("{url:?}: {e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(Error::InvalidUrl(format!("{url:?}: https is not supported (no TLS)"))),
-            _ => return Err(Error::InvalidUrl(format!("{url:?}: expected an http:// URL"))),
-        }
+        let secure = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") if cfg!(feature = "rustls") => true,
+            Some("https") => {
+                return Err(Error::InvalidUrl(format!(
+                    "{url:?}: https needs TLS, which is sockjs-client's `rustls` feature (off in this build)"
+                )))
+            }
+            _ => return Err(Error::InvalidUrl(format!("{url:?}: expected an http:// or https:// URL"))),
+        };
         let authority = uri.authority().ok_or_else(|| Error::InvalidUrl(format!("{url:?}: no host")))?;
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
         Ok(Base {
+            secure,
             authority: format!("{}:{port}", authority.host()),
             path: uri.path().trim_end_matches('/').to_owned(),
             query: uri.query().map(str::to_owned),
         })
     }
 
-    /// `http://host:port<prefix><path>?<query>`.
+    /// `http(s)://host:port<prefix><path>?<query>`.
     pub(crate) fn http(&self, path: &str) -> Uri {
-        self.uri("http", path)
+        self.uri(if self.secure { "https" } else { "http" }, path)
     }
 
-    /// `ws://host:port<prefix><path>?<query>`.
+    /// `ws(s)://host:port<prefix><path>?<query>`.
     pub(crate) fn ws(&self, path: &str) -> Uri {
-        self.uri("ws", path)
+        self.uri(if self.secure { "wss" } else { "ws" }, path)
     }
 
     fn uri(&self, scheme: &str, path: &str) -> Uri {
@@ -79,15 +90,56 @@ impl Base {
 impl Client {
     /// A client of the SockJS service at `url` (`http://host:port/prefix`,
     /// the URL a browser would give to `new SockJS(url)`).
+    ///
+    /// `https://` URLs need the `rustls` feature; they trust Mozilla's
+    /// root certificates (webpki-roots) unless
+    /// [`tls_config`](Client::tls_config) says otherwise. Without the
+    /// feature they are refused with [`Error::InvalidUrl`].
     pub fn new(url: &str) -> Result<Client, Error> {
+        let base = Base::parse(url)?;
+        let tls = if base.secure { Some(default_tls()?) } else { None };
         Ok(Client {
-            base: Base::parse(url)?,
+            base,
             transports: Transport::ALL.to_vec(),
             headers: HeaderMap::new(),
             session_id: None,
             limits: Limits::default(),
-            http: HttpClient::new(),
+            http: HttpClient::new(tls.clone()),
+            tls,
         })
+    }
+
+    /// The TLS configuration of `https://` (and `wss://`) connections:
+    /// your root certificates (a private CA, a test's self-signed
+    /// certificate), client certificates, a crypto provider. Its ALPN
+    /// protocols are replaced by `http/1.1` alone: this client speaks
+    /// HTTP/1.1 on every transport. Has no effect on an `http://` URL.
+    ///
+    /// ```no_run
+    /// # fn demo(ca_pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use sockjs_client::rustls::{self, pki_types::pem::PemObject, pki_types::CertificateDer};
+    ///
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// for certificate in CertificateDer::pem_slice_iter(ca_pem) {
+    ///     roots.add(certificate?)?;
+    /// }
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let client = sockjs_client::Client::new("https://example.com/echo")?.tls_config(Arc::new(config));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "rustls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Client {
+        if self.base.secure {
+            let tls = Some(Tls::new(&config));
+            self.http = self.http.with_tls(tls.clone());
+            self.tls = tls;
+        }
+        self
     }
 
     /// Only this transport.
@@ -236,6 +288,21 @@ impl Client {
     pub(crate) fn http(&self) -> &HttpClient {
         &self.http
     }
+
+    pub(crate) fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
+    }
+}
+
+#[cfg(feature = "rustls")]
+fn default_tls() -> Result<Tls, Error> {
+    Tls::with_webpki_roots()
+}
+
+#[cfg(not(feature = "rustls"))]
+fn default_tls() -> Result<Tls, Error> {
+    // Base::parse refuses https:// without the feature.
+    Err(Error::InvalidUrl("https needs sockjs-client's `rustls` feature".into()))
 }
 
 /// 64 random-enough bits for ids (not for secrets): the standard
@@ -285,9 +352,26 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_speak() {
-        for url in ["https://example.com/echo", "ws://example.com/echo", "example.com/echo", "http://"] {
+        for url in ["ws://example.com/echo", "wss://example.com/echo", "example.com/echo", "http://", "https://"] {
             assert!(matches!(Base::parse(url), Err(Error::InvalidUrl(_))), "{url}");
         }
+    }
+
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn https_urls_use_tls_schemes_and_port_443() {
+        let b = Base::parse("https://example.com/echo").unwrap();
+        assert_eq!(b.http("/info").to_string(), "https://example.com:443/echo/info");
+        assert_eq!(b.ws("/000/s/websocket").to_string(), "wss://example.com:443/echo/000/s/websocket");
+        assert!(Client::new("https://example.com/echo").unwrap().tls().is_some());
+        assert!(Client::new("http://example.com/echo").unwrap().tls().is_none());
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    #[test]
+    fn https_without_the_feature_says_which_feature() {
+        let Err(Error::InvalidUrl(why)) = Client::new("https://example.com/echo") else { panic!("accepted https") };
+        assert!(why.contains("`rustls` feature"), "{why}");
     }
 
     #[test]

@@ -278,7 +278,7 @@ pub(crate) async fn open(
             let uri = client.base().ws(&format!("{session_path}/websocket"));
             let ws = tokio::time::timeout(
                 limits.open_timeout,
-                websocket::connect(uri, client.headers(), client.http().cookies(), limits),
+                websocket::connect(uri, client.headers(), client.http().cookies(), client.tls(), limits),
             )
             .await
             .map_err(|_| Error::Timeout { waiting_for: "the websocket handshake", after: limits.open_timeout })??;

@@ -11,8 +11,8 @@ use crate::Transport;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The URL is not an absolute `http://` URL (or `https://`, which this
-    /// crate cannot speak: it has no TLS).
+    /// The URL is not an absolute `http://` or `https://` URL (`https://`
+    /// needs the `rustls` feature).
     InvalidUrl(String),
     /// A transport name that is not one of `websocket`, `xhr-streaming`,
     /// `eventsource`, `xhr-polling`.
@@ -41,11 +41,11 @@ pub enum Error {
         /// The status code.
         status: u16,
     },
-    /// The HTTP client failed (connection refused or reset, malformed
-    /// response).
+    /// The HTTP client failed (connection refused or reset, a TLS
+    /// handshake failed, malformed response).
     Http(String),
-    /// The websocket failed (handshake refused, connection reset,
-    /// protocol violation).
+    /// The websocket failed (handshake refused, a TLS handshake failed,
+    /// connection reset, protocol violation).
     WebSocket(String),
     /// The server broke the SockJS protocol: a frame that does not parse,
     /// a second `o`, a response that ends in the middle of a frame.

@@ -1,6 +1,6 @@
 //! The HTTP transports: xhr-streaming, eventsource and xhr-polling
 //! receivers (PROTOCOL.md §7.4, §7.6, §7.7), and `xhr_send` (§7.5), over
-//! hyper-util's pooled HTTP/1.1 client.
+//! hyper-util's pooled HTTP/1.1 client (over TLS for `https://`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -10,13 +10,13 @@ use http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, COOKIE, SET_COO
 use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::AbortHandle;
 
 use crate::client::Client;
 use crate::connection::{close_now, run_receiver, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::frame::{encode_messages, EventStreamParser, Frame, LineSplitter};
+use crate::socket::{Connector, Tls};
 use crate::{Close, Error, Transport};
 
 /// Cookies kept: at most this many, each at most `MAX_COOKIE` bytes.
@@ -34,19 +34,22 @@ const MAX_EMPTY_RESPONSES: u32 = 3;
 /// every connection of a [`Client`].
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
-    client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    client: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
     /// `name=value` pairs from `Set-Cookie` (JSESSIONID, a load
     /// balancer's), sent back on every request.
     jar: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl HttpClient {
-    pub(crate) fn new() -> HttpClient {
-        let mut connector = HttpConnector::new();
-        // Frames are small and must not wait for delayed ACKs.
-        connector.set_nodelay(true);
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    pub(crate) fn new(tls: Option<Tls>) -> HttpClient {
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(Connector::new(tls));
         HttpClient { client, jar: Arc::default() }
+    }
+
+    /// The same cookie jar, with connections made another way.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn with_tls(&self, tls: Option<Tls>) -> HttpClient {
+        HttpClient { jar: self.jar.clone(), ..HttpClient::new(tls) }
     }
 
     /// The `Cookie` header to send, if any cookie was set.

@@ -116,11 +116,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # TLS
+//!
+//! With the `rustls` feature, `https://` URLs work on every transport
+//! (`wss://` for the websocket), through rustls with the ring crypto
+//! provider. The server's certificate is checked against Mozilla's root
+//! certificates (webpki-roots: the same on every machine, no system files
+//! read), or against the roots of your own [`rustls::ClientConfig`] given
+//! to [`Client::tls_config`] (a private CA, a test's self-signed
+//! certificate). Every transport speaks HTTP/1.1, which ALPN offers
+//! alone. Without the feature, an `https://` URL is refused with
+//! [`Error::InvalidUrl`], which names the feature.
+//!
+//! ```toml
+//! sockjs-client = { version = "0.1", features = ["rustls"] }
+//! ```
+//!
 //! # Not here
 //!
 //! jsonp-polling, htmlfile and the iframe transports exist for browsers
-//! only. There is no TLS: `https://` URLs are refused (put a TLS-terminating
-//! proxy in front, or use a websocket library with TLS directly).
+//! only. HTTP/2: every transport uses HTTP/1.1 (one connection per
+//! receiving request, as browsers do over HTTP/1.1).
 //!
 //! [`send`]: Connection::send
 //! [`recv`]: Connection::recv
@@ -133,7 +149,13 @@ mod connection;
 mod error;
 pub mod frame;
 mod http;
+mod socket;
 mod websocket;
+
+/// The rustls this crate was built with, for
+/// [`Client::tls_config`](Client::tls_config).
+#[cfg(feature = "rustls")]
+pub use rustls;
 
 use std::fmt;
 use std::str::FromStr;

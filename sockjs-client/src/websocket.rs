@@ -17,19 +17,24 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::connection::{close_now, run_receiver, Command, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::frame::{encode_messages, Frame};
+use crate::socket::{Io, Tls};
 use crate::{Close, Error};
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Io>;
 
-/// Connects and makes the handshake, with the caller's headers and the
-/// cookies (bounded by the caller's open timeout).
+/// Connects (over TLS for `wss://`) and makes the handshake, with the
+/// caller's headers and the cookies (bounded by the caller's open
+/// timeout).
 pub(crate) async fn connect(
     uri: Uri,
     headers: &HeaderMap,
     cookies: Option<HeaderValue>,
+    tls: Option<&Tls>,
     limits: Limits,
 ) -> Result<Ws, Error> {
     let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+    let tls = if uri.scheme_str() == Some("wss") { tls } else { None };
+    let socket_uri = uri.clone();
     let mut request = uri.into_client_request()?;
     for (name, value) in headers {
         request.headers_mut().append(name, value.clone());
@@ -40,9 +45,10 @@ pub(crate) async fn connect(
     let tcp =
         TcpStream::connect(&authority).await.map_err(|e| Error::WebSocket(format!("connect {authority}: {e}")))?;
     tcp.set_nodelay(true).map_err(|e| Error::WebSocket(e.to_string()))?;
+    let io = crate::socket::connect(tcp, &socket_uri, tls).await.map_err(|e| Error::WebSocket(e.to_string()))?;
     let config =
         WebSocketConfig::default().max_message_size(Some(limits.max_frame)).max_frame_size(Some(limits.max_frame));
-    let (ws, _response) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await?;
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(request, io, Some(config)).await?;
     Ok(ws)
 }
 
