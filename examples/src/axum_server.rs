@@ -10,6 +10,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
@@ -20,6 +21,7 @@ use sockjs_core::Endpoint;
 use sockjs_tower::SockJsService;
 use tower_service::Service as _;
 
+use crate::tls::ALPN_H2_HTTP1;
 use crate::{AxumServer, ServeOptions};
 
 /// Serves `endpoints` with axum on `listener`, using `workers` threads.
@@ -64,10 +66,14 @@ pub fn serve_axum_with(
     endpoints: Vec<Endpoint>,
     options: ServeOptions,
 ) -> std::io::Result<AxumServer> {
-    let ServeOptions { workers, static_dir, request_timeout } = options;
+    let ServeOptions { workers, static_dir, request_timeout, tls } = options;
     let router = axum_router(endpoints, static_dir);
+    // Over TLS, ALPN offers h2 then http/1.1; the auto builder serves
+    // whichever the client speaks.
+    let tls =
+        tls.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::with_alpn(&config, &ALPN_H2_HTTP1))));
     AxumServer::spawn(listener, workers, move |listener| async move {
-        accept(listener, router, request_timeout).await;
+        accept(listener, router, request_timeout, tls).await;
         Ok(())
     })
 }
@@ -84,7 +90,12 @@ pub fn hyper_builder(request_timeout: Duration) -> auto::Builder<TokioExecutor> 
     builder
 }
 
-async fn accept(listener: tokio::net::TcpListener, router: Router, request_timeout: Duration) {
+async fn accept(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    request_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let builder = hyper_builder(request_timeout);
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -101,20 +112,46 @@ async fn accept(listener: tokio::net::TcpListener, router: Router, request_timeo
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().call(request)
         });
-        let builder = builder.clone();
+        let (builder, tls) = (builder.clone(), tls.clone());
         tokio::spawn(async move {
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            // The auto builder reads the first bytes to tell HTTP/1.1 from
-            // HTTP/2 with no timeout of its own: a connection must deliver
-            // its first request within the timeout (later HTTP/1.1 heads
-            // are hyper's header_read_timeout's).
-            tokio::select! {
-                _ = &mut connection => return,
-                () = first_request.notified() => {}
-                () = tokio::time::sleep(request_timeout) => return,
+            match tls {
+                None => serve_connection(&builder, stream, service, &first_request, request_timeout).await,
+                Some(acceptor) => {
+                    let Some(stream) = crate::tls::handshake(&acceptor, stream, request_timeout).await else { return };
+                    serve_connection(&builder, stream, service, &first_request, request_timeout).await
+                }
             }
-            let _ = connection.await;
         });
     }
+}
+
+/// Serves one connection, which must deliver its first request within
+/// `request_timeout`.
+async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    first_request: &tokio::sync::Notify,
+    request_timeout: Duration,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    // The auto builder reads the first bytes to tell HTTP/1.1 from
+    // HTTP/2 with no timeout of its own: a connection must deliver
+    // its first request within the timeout (later HTTP/1.1 heads
+    // are hyper's header_read_timeout's).
+    tokio::select! {
+        _ = &mut connection => return,
+        () = first_request.notified() => {}
+        () = tokio::time::sleep(request_timeout) => return,
+    }
+    let _ = connection.await;
 }

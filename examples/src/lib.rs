@@ -14,6 +14,7 @@ use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
 mod axum_server;
 mod page;
+pub mod tls;
 mod tokio_server;
 mod warp_server;
 pub use axum_server::{axum_router, hyper_builder, serve_axum, serve_axum_with, serve_axum_with_static};
@@ -37,12 +38,16 @@ pub struct ServeOptions {
     pub static_dir: Option<PathBuf>,
     /// See [`REQUEST_TIMEOUT`].
     pub request_timeout: Duration,
+    /// Serve HTTPS (and WSS) with this configuration instead of plain
+    /// HTTP; see the [`tls`] module. Each server sets the ALPN protocols
+    /// it speaks.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServeOptions {
-    /// `workers` threads, no static files, [`REQUEST_TIMEOUT`].
+    /// `workers` threads, no static files, [`REQUEST_TIMEOUT`], no TLS.
     pub fn new(workers: usize) -> ServeOptions {
-        ServeOptions { workers, static_dir: None, request_timeout: REQUEST_TIMEOUT }
+        ServeOptions { workers, static_dir: None, request_timeout: REQUEST_TIMEOUT, tls: None }
     }
 }
 
@@ -206,7 +211,7 @@ pub fn serve_actix_with(
     endpoints: Vec<Endpoint>,
     options: ServeOptions,
 ) -> std::io::Result<ActixServer> {
-    let ServeOptions { workers, static_dir, request_timeout } = options;
+    let ServeOptions { workers, static_dir, request_timeout, tls } = options;
     let addr = listener.local_addr()?;
     let services: Vec<sockjs_actix::SockJs> = endpoints.into_iter().map(sockjs_actix::SockJs::from_endpoint).collect();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -228,9 +233,18 @@ pub fn serve_actix_with(
             .client_request_timeout(request_timeout)
             .keep_alive(request_timeout)
             .h1_allow_half_closed(false)
-            .on_connect(sockjs_actix::on_connect)
-            .listen(listener)?
-            .run();
+            .on_connect(sockjs_actix::on_connect);
+            let server = match tls {
+                None => server.listen(listener)?,
+                // actix-web puts h2 and http/1.1 first in the ALPN list
+                // itself; on_connect sees a TLS stream, not the TcpStream,
+                // hence tcp_nodelay.
+                Some(config) => server
+                    .tcp_nodelay(true)
+                    .tls_handshake_timeout(request_timeout)
+                    .listen_rustls_0_23(listener, tls::with_alpn(&config, &[]))?,
+            };
+            let server = server.run();
             let _ = tx.send(server.handle());
             server.await
         })

@@ -30,7 +30,7 @@ pub fn serve_warp_with(
     endpoints: Vec<Endpoint>,
     options: ServeOptions,
 ) -> std::io::Result<WarpServer> {
-    let ServeOptions { workers, static_dir, request_timeout } = options;
+    let ServeOptions { workers, static_dir, request_timeout, tls } = options;
     WarpServer::spawn(listener, workers, move |listener| async move {
         let mut filters = endpoints.into_iter().map(|e| sockjs_warp::filter(e).boxed());
         let first = filters.next().ok_or_else(|| std::io::Error::other("no endpoints"))?;
@@ -42,7 +42,10 @@ pub fn serve_warp_with(
                 .boxed();
             routes = routes.or(files).unify().boxed();
         }
-        sockjs_warp::serve(routes, listener, request_timeout).await;
+        match tls {
+            None => sockjs_warp::serve(routes, listener, request_timeout).await,
+            Some(config) => crate::tls::serve_warp_tls(routes, listener, &config, request_timeout).await,
+        }
         Ok(())
     })
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
-//!     [--heartbeat-ms MS] [--request-timeout-ms MS]
+//!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--tls-cert PEM --tls-key PEM]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
@@ -15,6 +15,10 @@
 //! `axum` serves every endpoint through an axum `Router` with sockjs-tower,
 //! on hyper-util's auto builder (HTTP/1.1 and h2c, websockets over HTTP/2
 //! extended CONNECT too).
+//!
+//! `--tls-cert` and `--tls-key` (PEM files: the chain, leaf first, and its
+//! private key) serve HTTPS and WSS instead, through rustls: HTTP/2 by ALPN
+//! with axum and actix, HTTP/1.1 with warp (`sockjs_examples::tls`).
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let mut listen = "127.0.0.1:8081".to_string();
     let mut sockjs_url = sockjs_core::DEFAULT_SOCKJS_URL.to_string();
     let mut heartbeat = None;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,13 +50,29 @@ fn main() -> ExitCode {
             ("--request-timeout-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
                 options.request_timeout = v.parse().map(Duration::from_millis).unwrap_or(options.request_timeout);
             }
+            ("--tls-cert", Some(v)) => tls_cert = Some(std::path::PathBuf::from(v)),
+            ("--tls-key", Some(v)) => tls_key = Some(std::path::PathBuf::from(v)),
             _ => {
                 eprintln!(
                     "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
-                     [--request-timeout-ms MS]"
+                     [--request-timeout-ms MS] [--tls-cert PEM --tls-key PEM]"
                 );
                 return ExitCode::from(2);
             }
+        }
+    }
+    match (tls_cert, tls_key) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => match sockjs_examples::tls::server_config_from_pem(&cert, &key) {
+            Ok(config) => options.tls = Some(config),
+            Err(e) => {
+                eprintln!("cannot use the TLS certificate: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => {
+            eprintln!("--tls-cert and --tls-key go together");
+            return ExitCode::from(2);
         }
     }
     let listener = match TcpListener::bind(&listen) {
