@@ -7,6 +7,7 @@
 // usage: node run.mjs --server URL (--page-origin URL)... [--serve-static]
 //                     [--static-port N] [--label NAME] [--jobs N] [--only T1,T2]
 //                     [--scenarios S1,S2] [--deadline SECONDS] [--verbose]
+//                     [--chromium-arg ARG]...
 //   --server       the SockJS server's base URL: the §1 services plus the
 //                  test-only /presence (tests/browser.rs, node/server.js)
 //   --page-origin  an origin serving this folder at /static/ (page.html);
@@ -19,6 +20,8 @@
 //   --only, --scenarios  run a subset
 //   --deadline     stop after this many seconds (170), unfinished cells failing
 //   --verbose      also print the detail of every passing cell
+//   --chromium-arg one more Chromium command-line switch, e.g. the TLS run's
+//                  --ignore-certificate-errors-spki-list=PIN (tests/browser.rs)
 // Exit status: 0 when every cell passed or is a verified n/a, 1 otherwise,
 // 2 on bad usage or when the browser cannot start.
 import http from 'node:http';
@@ -61,13 +64,14 @@ const CHROMIUM_ARGS = [
 function usage(message) {
   console.error(`run.mjs: ${message}`);
   console.error('usage: node run.mjs --server URL (--page-origin URL)... [--serve-static] [--label NAME] ' +
-    '[--static-port N] [--jobs N] [--only T1,T2] [--scenarios S1,S2] [--deadline SECONDS] [--verbose]');
+    '[--static-port N] [--jobs N] [--only T1,T2] [--scenarios S1,S2] [--deadline SECONDS] [--verbose] ' +
+    '[--chromium-arg ARG]...');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const opts = { server: null, origins: [], serveStatic: false, label: 'server', jobs: 8, staticPort: 0,
-    only: TRANSPORTS, scenarios: SCENARIOS, deadline: 170 };
+    only: TRANSPORTS, scenarios: SCENARIOS, deadline: 170, chromiumArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -79,6 +83,7 @@ function parseArgs(argv) {
       case '--page-origin': opts.origins.push(value().replace(/\/+$/, '')); break;
       case '--serve-static': opts.serveStatic = true; break;
       case '--verbose': opts.verbose = true; break;
+      case '--chromium-arg': opts.chromiumArgs.push(value()); break;
       case '--static-port': opts.staticPort = parseInt(value(), 10) || 0; break;
       case '--label': opts.label = value(); break;
       case '--jobs': opts.jobs = Math.max(1, parseInt(value(), 10) || 1); break;
@@ -362,7 +367,8 @@ async function main() {
     process.exit(2);
   }
   try {
-    browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+    browser = await chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...opts.chromiumArgs],
+      timeout: 30000 });
   } catch (e) {
     console.error(`run.mjs: cannot start ${executablePath}: ${e.message}`);
     process.exit(2);

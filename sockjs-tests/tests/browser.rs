@@ -3,6 +3,13 @@
 //! servers, on every transport the client can use in Chromium, from a page
 //! on another origin and from a page on the server's own origin.
 //!
+//! The axum server runs the matrix a second time over TLS (https pages,
+//! https and wss to the server; HTTP/2 by ALPN, websockets over h2
+//! extended CONNECT), with a certificate made at test time that Chromium
+//! trusts by its public key's pin alone
+//! (`--ignore-certificate-errors-spki-list`), not by ignoring every
+//! certificate error.
+//!
 //! `sockjs-tests/browser/setup.sh` installs Chromium and the node modules;
 //! this test fails (never skips) when they are missing. The scenarios live
 //! in `browser/page.js`, the driver and its table in `browser/run.mjs`.
@@ -16,24 +23,34 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sockjs_core::{Endpoint, Options, Session};
+use sockjs_examples::ServeOptions;
 
-/// Starts a SockJS server with `endpoints` on `listener`, also serving the
-/// files of the given directory at `/static/...` (for the same-origin page).
-/// The returned value stops the server when dropped.
-type StartServer = fn(TcpListener, Vec<Endpoint>, PathBuf) -> std::io::Result<Box<dyn std::any::Any>>;
+mod support;
 
-/// Every adapter under test: one line each.
-const ADAPTERS: &[(&str, StartServer)] = &[
-    ("actix", |listener, endpoints, dir| {
-        Ok(Box::new(sockjs_examples::serve_actix_with_static(listener, endpoints, 2, Some(dir))?))
-    }),
-    ("warp", |listener, endpoints, dir| {
-        Ok(Box::new(sockjs_examples::serve_warp_with_static(listener, endpoints, 2, Some(dir))?))
-    }),
-    ("axum", |listener, endpoints, dir| {
-        Ok(Box::new(sockjs_examples::serve_axum_with_static(listener, endpoints, 2, Some(dir))?))
-    }),
+/// Starts a SockJS server with `endpoints` on `listener` as the options
+/// say (they serve the page's directory at `/static/...`, for the
+/// same-origin page, and may carry TLS). The returned value stops the
+/// server when dropped.
+type StartServer = fn(TcpListener, Vec<Endpoint>, ServeOptions) -> std::io::Result<Box<dyn std::any::Any>>;
+
+/// Every adapter under test: one line each, and whether it runs over TLS.
+const ADAPTERS: &[(&str, StartServer, bool)] = &[
+    (
+        "actix",
+        |listener, endpoints, options| Ok(Box::new(sockjs_examples::serve_actix_with(listener, endpoints, options)?)),
+        false,
+    ),
+    (
+        "warp",
+        |listener, endpoints, options| Ok(Box::new(sockjs_examples::serve_warp_with(listener, endpoints, options)?)),
+        false,
+    ),
+    ("axum", AXUM, false),
+    ("axum-tls", AXUM, true),
 ];
+
+const AXUM: StartServer =
+    |listener, endpoints, options| Ok(Box::new(sockjs_examples::serve_axum_with(listener, endpoints, options)?));
 
 /// The transports × scenarios of run.mjs, per page origin.
 const TRANSPORTS: usize = 9;
@@ -197,20 +214,32 @@ fn unique() -> u128 {
 }
 
 /// Runs run.mjs against one adapter (pages from another origin and from
-/// the server's own) and returns its `BROWSER-RESULT` JSON.
-fn run_adapter(name: &str, start: StartServer) -> serde_json::Value {
+/// the server's own, both over https when `tls`) and returns its
+/// `BROWSER-RESULT` JSON.
+fn run_adapter(name: &str, start: StartServer, tls: bool) -> serde_json::Value {
     let dir = browser_dir();
     let server_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let page_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let server_url = format!("http://{}", server_listener.local_addr().unwrap());
-    let page_origin = format!("http://{}", page_listener.local_addr().unwrap());
+    let scheme = if tls { "https" } else { "http" };
+    let server_url = format!("{scheme}://{}", server_listener.local_addr().unwrap());
+    let page_origin = format!("{scheme}://{}", page_listener.local_addr().unwrap());
     // The iframe page loads the same local copy as the test page.
     let sockjs_url = format!("{page_origin}/static/node_modules/sockjs-client/dist/sockjs.min.js");
 
     let mut endpoints = sockjs_examples::reference_endpoints(&sockjs_url);
     endpoints.push(presence_endpoint(&sockjs_url));
-    let _server = start(server_listener, endpoints, dir.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let _pages = sockjs_examples::serve_actix_with_static(page_listener, Vec::new(), 1, Some(dir)).unwrap();
+    let certificate = support::tls::certificate();
+    let options = |workers| ServeOptions {
+        static_dir: Some(dir.clone()),
+        tls: tls.then(|| certificate.server_config()),
+        ..ServeOptions::new(workers)
+    };
+    let _server = start(server_listener, endpoints, options(2)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _pages = sockjs_examples::serve_actix_with(page_listener, Vec::new(), options(1)).unwrap();
+    // Chromium trusts the test certificate by its key's pin, and nothing
+    // else that would fail verification.
+    let pin = format!("--ignore-certificate-errors-spki-list={}", certificate.spki_sha256_base64());
+    let tls_args = if tls { vec!["--chromium-arg".to_string(), pin] } else { Vec::new() };
 
     let args: Vec<String> = [
         "--server",
@@ -226,6 +255,7 @@ fn run_adapter(name: &str, start: StartServer) -> serde_json::Value {
     ]
     .iter()
     .map(ToString::to_string)
+    .chain(tls_args)
     .chain(std::env::var_os("SOCKJS_BROWSER_VERBOSE").map(|_| "--verbose".to_string()))
     .collect();
     let started = Instant::now();
@@ -254,8 +284,8 @@ fn run_adapter(name: &str, start: StartServer) -> serde_json::Value {
 fn every_transport_works_in_chromium() {
     check_prerequisites();
     let mut failures = Vec::new();
-    for (name, start) in ADAPTERS {
-        let result = run_adapter(name, *start);
+    for (name, start, tls) in ADAPTERS {
+        let result = run_adapter(name, *start, *tls);
         let cells = result["cells"].as_array().cloned().unwrap_or_default();
         let expected = 2 * TRANSPORTS * SCENARIOS;
         if cells.len() != expected {

@@ -1,6 +1,7 @@
 //! Helpers shared by the multi-instance tests (scaling.rs and
 //! redis_broadcast.rs): external processes that are always stopped, free
-//! loopback ports, bounded waits.
+//! loopback ports, bounded waits; and the TLS tests' certificate
+//! (tls.rs, browser.rs).
 
 #![allow(dead_code, unreachable_pub)]
 
