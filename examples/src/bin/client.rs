@@ -1,10 +1,12 @@
 //! A command-line SockJS client (sockjs-client crate).
 //!
 //! ```text
-//! cargo run -p sockjs-examples --bin client -- [--transport NAME] URL
+//! cargo run -p sockjs-examples --bin client -- [--transport NAME] [--ca PEM] URL
 //! ```
 //!
-//! Connects to the SockJS service at URL (`http://host:port/prefix`), with
+//! Connects to the SockJS service at URL (`http://host:port/prefix`, or
+//! `https://`: trusting Mozilla's roots, or with `--ca` the certificates
+//! of that PEM file alone, e.g. a self-signed test certificate), with
 //! NAME (`websocket`, `xhr-streaming`, `eventsource` or `xhr-polling`) or
 //! else the first transport that works, and prints `open NAME`. Each line
 //! of standard input is sent as one message; each message received is
@@ -20,7 +22,7 @@ use sockjs_client::{Client, Transport};
 use tokio::io::AsyncBufReadExt;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: client [--transport websocket|xhr-streaming|eventsource|xhr-polling] URL");
+    eprintln!("usage: client [--transport websocket|xhr-streaming|eventsource|xhr-polling] [--ca PEM] URL");
     ExitCode::from(2)
 }
 
@@ -30,9 +32,29 @@ fn print(line: &str) {
     let _ = out.flush();
 }
 
+/// A TLS client configuration trusting the certificates in `path` alone.
+fn roots(path: &str) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| format!("{path}: {e}"))? {
+        roots.add(certificate.map_err(|e| format!("{path}: {e}"))?).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{path}: no CERTIFICATE in this PEM file"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let mut transport = None;
+    let mut ca = None;
     let mut url = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,16 +67,30 @@ async fn main() -> ExitCode {
                 }
                 None => return usage(),
             },
+            "--ca" => match args.next() {
+                Some(path) => ca = Some(path),
+                None => return usage(),
+            },
             _ if url.is_none() && !arg.starts_with("--") => url = Some(arg),
             _ => return usage(),
         }
     }
     let Some(url) = url else { return usage() };
     let client = match Client::new(&url) {
-        Ok(client) => match transport {
-            Some(t) => client.transport(t),
-            None => client,
-        },
+        Ok(client) => {
+            let client = match transport {
+                Some(t) => client.transport(t),
+                None => client,
+            };
+            match ca.as_deref().map(roots) {
+                None => client,
+                Some(Ok(config)) => client.tls_config(config),
+                Some(Err(e)) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         Err(e) => {
             eprintln!("{e}");
             return usage();
