@@ -14,6 +14,59 @@
 //! Every handshake must end within the request timeout, counted from the
 //! connection's opening, like a request head (DESIGN.md: everything a peer
 //! can fill has a bound).
+//!
+//! The same in a program of your own, with sockjs-tower in hyper
+//! (dependencies: rustls with its `ring` feature, tokio-rustls,
+//! hyper-util with `server-auto`; the README's TLS section shows this
+//! very text):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+//! use hyper_util::server::conn::auto;
+//! use rustls::pki_types::pem::PemObject;
+//! use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+//! use sockjs_tower::{Options, Session, SockJsService};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The chain (leaf first) and its key, PEM files.
+//!     let chain = CertificateDer::pem_file_iter("cert.pem")?.collect::<Result<Vec<_>, _>>()?;
+//!     let key = PrivateKeyDer::from_pem_file("key.pem")?;
+//!     let provider = Arc::new(rustls::crypto::ring::default_provider());
+//!     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+//!         .with_safe_default_protocol_versions()?
+//!         .with_no_client_auth()
+//!         .with_single_cert(chain, key)?;
+//!     // HTTP/2 when the client offers it: browsers then send every
+//!     // transport over one connection, websockets included (RFC 8441).
+//!     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+//!     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+//!
+//!     let echo = SockJsService::new(Options::new("/echo"), |mut session: Session| async move {
+//!         while let Some(message) = session.recv().await {
+//!             let _ = session.send(message);
+//!         }
+//!     });
+//!     let mut builder = auto::Builder::new(TokioExecutor::new());
+//!     builder.http2().enable_connect_protocol();
+//!     builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+//!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8443)).await?;
+//!     loop {
+//!         let (tcp, peer) = listener.accept().await?;
+//!         tcp.set_nodelay(true)?;
+//!         let (acceptor, builder, service) = (acceptor.clone(), builder.clone(), echo.clone().with_peer(peer));
+//!         tokio::spawn(async move {
+//!             // A client must not hold a connection by stalling its handshake.
+//!             let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+//!             let Ok(Ok(tls)) = handshake.await else { return };
+//!             let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await;
+//!         });
+//!     }
+//! }
+//! ```
 
 use std::io;
 use std::path::Path;
