@@ -250,7 +250,7 @@ fn an_untrusted_certificate_is_refused() {
     let (server, addr) = start_tls(name, start);
     let error = run(name, async {
         let client = Client::new(&format!("https://{addr}/echo")).unwrap().request_timeout(Duration::from_secs(10));
-        client.connect().await.err().expect("an untrusted certificate is refused")
+        client.connect().await.expect_err("an untrusted certificate is refused")
     });
     drop(server);
     let text = error.to_string();
