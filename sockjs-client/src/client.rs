@@ -92,9 +92,9 @@ impl Client {
     /// the URL a browser would give to `new SockJS(url)`).
     ///
     /// `https://` URLs need the `rustls` feature; they trust Mozilla's
-    /// root certificates (webpki-roots) unless
-    /// [`tls_config`](Client::tls_config) says otherwise. Without the
-    /// feature they are refused with [`Error::InvalidUrl`].
+    /// root certificates (webpki-roots) unless `tls_config` says
+    /// otherwise. Without the feature they are refused with
+    /// [`Error::InvalidUrl`].
     pub fn new(url: &str) -> Result<Client, Error> {
         let base = Base::parse(url)?;
         let tls = if base.secure { Some(default_tls()?) } else { None };
@@ -114,6 +114,7 @@ impl Client {
     /// certificate), client certificates, a crypto provider. Its ALPN
     /// protocols are replaced by `http/1.1` alone: this client speaks
     /// HTTP/1.1 on every transport. Has no effect on an `http://` URL.
+    /// Needs the `rustls` feature.
     ///
     /// ```no_run
     /// # fn demo(ca_pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {

@@ -122,8 +122,8 @@
 //! (`wss://` for the websocket), through rustls with the ring crypto
 //! provider. The server's certificate is checked against Mozilla's root
 //! certificates (webpki-roots: the same on every machine, no system files
-//! read), or against the roots of your own [`rustls::ClientConfig`] given
-//! to [`Client::tls_config`] (a private CA, a test's self-signed
+//! read), or against the roots of your own `rustls::ClientConfig` given
+//! to `Client::tls_config` (a private CA, a test's self-signed
 //! certificate). Every transport speaks HTTP/1.1, which ALPN offers
 //! alone. Without the feature, an `https://` URL is refused with
 //! [`Error::InvalidUrl`], which names the feature.
@@ -152,8 +152,7 @@ mod http;
 mod socket;
 mod websocket;
 
-/// The rustls this crate was built with, for
-/// [`Client::tls_config`](Client::tls_config).
+/// The rustls this crate was built with, for [`Client::tls_config`].
 #[cfg(feature = "rustls")]
 pub use rustls;
 
