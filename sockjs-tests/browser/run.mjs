@@ -56,6 +56,12 @@ const STREAMING_RECEIVERS = {
   'xhr-streaming': 'xhr_streaming', eventsource: 'eventsource', 'iframe-eventsource': 'eventsource',
   htmlfile: 'htmlfile', 'iframe-htmlfile': 'htmlfile',
 };
+// The HTTP versions of the requests to the server whose Resource Timing
+// entries the top page saw (nextHopProtocol: 'h2', 'http/1.1'...),
+// counted over the whole run and reported in BROWSER-RESULT: the TLS run
+// checks that Chromium spoke HTTP/2 (tests/browser.rs).
+const protocols = {};
+
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -200,6 +206,10 @@ async function runCell(worker, opts, job, scenario, record) {
       return;
     }
     const r = await call(scenario);
+    const seen = await page.evaluate((server) => performance.getEntriesByType('resource')
+      .filter((e) => e.name.startsWith(server + '/')).map((e) => e.nextHopProtocol || 'unknown'), opts.server)
+      .catch(() => []);
+    for (const p of seen) protocols[p] = (protocols[p] || 0) + 1;
     // What went over the wire, from the browser's side (iframes included).
     const counts = {};
     for (const u of worker.requests) {
@@ -327,8 +337,9 @@ async function main() {
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     console.log(`${opts.label}: ${passed} ok, ${failed} failed, ${na} n/a in ${secs} s`);
+    console.log(`${opts.label}: HTTP versions of the requests seen by the top page: ${JSON.stringify(protocols)}`);
     console.log(`BROWSER-RESULT ${JSON.stringify({ label: opts.label, passed, failed, na, seconds: Number(secs),
-      cells: cells.map(({ mode, transport, scenario, status, detail, ms }) => ({ mode, transport, scenario, status,
+      protocols, cells: cells.map(({ mode, transport, scenario, status, detail, ms }) => ({ mode, transport, scenario, status,
         detail, ms })) })}`);
     exitCode = failed === 0 && passed > 0 ? 0 : 1;
     const b = browser;

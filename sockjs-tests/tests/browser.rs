@@ -8,7 +8,10 @@
 //! extended CONNECT), with a certificate made at test time that Chromium
 //! trusts by its public key's pin alone
 //! (`--ignore-certificate-errors-spki-list`), not by ignoring every
-//! certificate error.
+//! certificate error. That run also checks that Chromium spoke HTTP/2: every
+//! request to the server whose version the page's Resource Timing entries
+//! report (`nextHopProtocol`; cross-origin entries report none without
+//! `Timing-Allow-Origin`) was `h2`.
 //!
 //! `sockjs-tests/browser/setup.sh` installs Chromium and the node modules;
 //! this test fails (never skips) when they are missing. The scenarios live
@@ -286,6 +289,14 @@ fn every_transport_works_in_chromium() {
     let mut failures = Vec::new();
     for (name, start, tls) in ADAPTERS {
         let result = run_adapter(name, *start, *tls);
+        if *tls {
+            let protocols = result["protocols"].as_object().cloned().unwrap_or_default();
+            let h2 = protocols.get("h2").and_then(|n| n.as_u64()).unwrap_or(0);
+            let other = protocols.keys().any(|p| p != "h2" && p != "unknown");
+            if h2 == 0 || other {
+                failures.push(format!("{name}: not every request went over HTTP/2: {protocols:?}"));
+            }
+        }
         let cells = result["cells"].as_array().cloned().unwrap_or_default();
         let expected = 2 * TRANSPORTS * SCENARIOS;
         if cells.len() != expected {
