@@ -84,7 +84,7 @@ pub fn hyper_builder(request_timeout: Duration) -> auto::Builder<TokioExecutor> 
     builder
 }
 
-async fn accept(listener: tokio::net::TcpListener, router: Router, request_timeout: Duration) {
+pub(crate) async fn accept(listener: tokio::net::TcpListener, router: Router, request_timeout: Duration) {
     let builder = hyper_builder(request_timeout);
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
