@@ -27,14 +27,20 @@
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
+//!     // Create the endpoint once: every worker thread shares its sessions.
 //!     let echo = SockJs::new(Options::new("/echo"), |mut session: Session| async move {
 //!         while let Some(message) = session.recv().await {
-//!             let _ = session.send(message);
+//!             if session.send(message).is_err() {
+//!                 break;
+//!             }
 //!         }
 //!     });
 //!     HttpServer::new(move || App::new().service(echo.clone()))
+//!         // Notice at once when a client drops a streaming request.
 //!         .h1_allow_half_closed(false)
+//!         // TCP_NODELAY: small frames go out without waiting for ACKs.
 //!         .on_connect(sockjs_actix::on_connect)
+//!         // Close connections that stall in a request head or sit idle.
 //!         .client_request_timeout(Duration::from_secs(10))
 //!         .keep_alive(Duration::from_secs(10))
 //!         .bind(("127.0.0.1", 8080))?
