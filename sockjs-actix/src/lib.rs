@@ -134,8 +134,19 @@ impl SockJs {
                 let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
                 let (mut ws, task) = upgrade.accept(Instant::now());
                 ws.run_app(task);
+                // Boxed until the pump takes them: what an `async` block
+                // captures keeps its room for the task's whole life, next
+                // to the pump's future that holds them again (1.5 KB more
+                // per idle websocket; see BENCHMARKS.md, idle memory).
+                let parts = Box::new((ws, stream, session));
                 rt::spawn(async move {
-                    if let Some(app) = ws.run(stream, incoming, &mut Sink(session), Instant::now).await {
+                    let mut sink;
+                    let run = {
+                        let (ws, stream, session) = *parts;
+                        sink = Sink(session);
+                        ws.run(stream, incoming, &mut sink, Instant::now)
+                    };
+                    if let Some(app) = run.await {
                         rt::spawn(app);
                     }
                 });

@@ -34,9 +34,10 @@
 //!      hand the application task to the driver ([`WebSocket::run_app`],
 //!      one task per connection) or spawn it, and pump messages between
 //!      the socket and the [`WebSocket`] driver ([`WebSocket::run`], or
-//!      `driver::tokio::run_websocket`, feature `tokio`, for the whole of
-//!      it): after every input, poll its output; read the next message
-//!      only once [`WebSocket::poll_ready`] is ready.
+//!      `driver::tokio::run_websocket` and `spawn_websocket`, feature
+//!      `tokio`, for the whole of it): after every input, poll its output;
+//!      read the next message only once [`WebSocket::poll_ready`] is
+//!      ready.
 //! 3. Run the timers: [`driver::start_timers`] on every request (it starts
 //!    [`Endpoint::run_timers`] once), or call [`Endpoint::poll_timeout`]
 //!    for the next deadline and [`Endpoint::handle_timeout`] when it comes.

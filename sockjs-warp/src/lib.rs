@@ -225,10 +225,6 @@ fn into_reply(response: http::Response<Bytes>) -> Response {
 /// the connection over.
 fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
     let head = upgrade.response();
-    tokio::spawn(async move {
-        if let Ok(io) = on_upgrade.await {
-            driver::tokio::run_websocket(upgrade, TokioIo::new(io)).await;
-        }
-    });
+    driver::tokio::spawn_websocket(upgrade, async move { on_upgrade.await.map(TokioIo::new) });
     into_reply(head.map(|()| Bytes::new()))
 }
