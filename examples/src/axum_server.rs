@@ -90,7 +90,7 @@ pub fn hyper_builder(request_timeout: Duration) -> auto::Builder<TokioExecutor> 
     builder
 }
 
-async fn accept(
+pub(crate) async fn accept(
     listener: tokio::net::TcpListener,
     router: Router,
     request_timeout: Duration,

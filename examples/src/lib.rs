@@ -13,11 +13,13 @@ use std::time::Duration;
 use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
 mod axum_server;
+mod metrics;
 mod page;
 pub mod tls;
 mod tokio_server;
 mod warp_server;
 pub use axum_server::{axum_router, hyper_builder, serve_axum, serve_axum_with, serve_axum_with_static};
+pub use metrics::{install_recorder, serve_metrics, SESSION_DURATION_BUCKETS};
 pub use page::{serve_page, PageArgs};
 pub use tokio_server::{AxumServer, TokioServer, WarpServer};
 pub use warp_server::{serve_warp, serve_warp_with, serve_warp_with_static};

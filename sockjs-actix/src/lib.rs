@@ -27,14 +27,20 @@
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
+//!     // Create the endpoint once: every worker thread shares its sessions.
 //!     let echo = SockJs::new(Options::new("/echo"), |mut session: Session| async move {
 //!         while let Some(message) = session.recv().await {
-//!             let _ = session.send(message);
+//!             if session.send(message).is_err() {
+//!                 break;
+//!             }
 //!         }
 //!     });
 //!     HttpServer::new(move || App::new().service(echo.clone()))
+//!         // Notice at once when a client drops a streaming request.
 //!         .h1_allow_half_closed(false)
+//!         // TCP_NODELAY: small frames go out without waiting for ACKs.
 //!         .on_connect(sockjs_actix::on_connect)
+//!         // Close connections that stall in a request head or sit idle.
 //!         .client_request_timeout(Duration::from_secs(10))
 //!         .keep_alive(Duration::from_secs(10))
 //!         .bind(("127.0.0.1", 8080))?
@@ -128,8 +134,19 @@ impl SockJs {
                 let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
                 let (mut ws, task) = upgrade.accept(Instant::now());
                 ws.run_app(task);
+                // Boxed until the pump takes them: what an `async` block
+                // captures keeps its room for the task's whole life, next
+                // to the pump's future that holds them again (1.5 KB more
+                // per idle websocket; see BENCHMARKS.md, idle memory).
+                let parts = Box::new((ws, stream, session));
                 rt::spawn(async move {
-                    if let Some(app) = ws.run(stream, incoming, &mut Sink(session), Instant::now).await {
+                    let mut sink;
+                    let run = {
+                        let (ws, stream, session) = *parts;
+                        sink = Sink(session);
+                        ws.run(stream, incoming, &mut sink, Instant::now)
+                    };
+                    if let Some(app) = run.await {
                         rt::spawn(app);
                     }
                 });

@@ -226,7 +226,7 @@ impl Session {
             tracing::debug!(target: "sockjs", session = %self.id(), code = 1009, reason = "Outgoing queue full", "session closed by the server");
         }
         pushed?;
-        self.cell.counters.sent_message();
+        self.cell.counters.sent_message(self.cell.info.transport);
         Ok(())
     }
 

@@ -201,6 +201,7 @@ pub mod tungstenite {
 /// connection over.
 #[cfg(feature = "tokio")]
 pub mod tokio {
+    use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Poll};
     use std::time::{Duration, Instant};
@@ -222,33 +223,84 @@ pub mod tokio {
     /// Runs the session of `upgrade` over `io`, the connection hyper (or
     /// another server) handed over after sending
     /// [`WebSocketUpgrade::response`]: RFC 6455 through tokio-tungstenite
-    /// with [`super::tungstenite::config`], or Hixie-76. The application
-    /// runs inside the connection's task ([`crate::WebSocket::run_app`]);
-    /// if it is not done when the connection ends, it is spawned with
-    /// `tokio::spawn` to finish. Returns once the connection is closed; see
-    /// [`linger`] for how it ends.
-    pub async fn run_websocket<IO>(upgrade: WebSocketUpgrade, io: IO)
+    /// with [`super::tungstenite::config`], or Hixie-76. The session opens
+    /// when this is called; the returned future runs it, with the
+    /// application inside the connection's task
+    /// ([`crate::WebSocket::run_app`]); if the application is not done when
+    /// the connection ends, it is spawned with `tokio::spawn` to finish.
+    /// The future ends once the connection is closed; see [`linger`] for
+    /// how it ends.
+    ///
+    /// The upgrade request is used up before the future exists, so an idle
+    /// connection's task holds only the connection and the session's driver
+    /// (the future was 3.4 KB while it also kept the request; see
+    /// BENCHMARKS.md, idle memory).
+    pub fn run_websocket<IO>(upgrade: WebSocketUpgrade, io: IO) -> impl Future<Output = ()> + Send + 'static
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let upgrade_hixie = upgrade.hixie76().cloned();
+        let hixie = upgrade.hixie76().cloned();
         let config = super::tungstenite::config(upgrade.max_message_size());
-        let spawn = |task: Option<crate::AppTask>| {
-            if let Some(task) = task {
-                drop(tokio::spawn(task));
-            }
-        };
-        // The application runs in this task while the connection lasts.
         let (mut ws, task) = upgrade.accept(Instant::now());
         ws.run_app(task);
-        if let Some(hixie) = upgrade_hixie {
-            let (reader, writer) = tokio::io::split(io);
-            let mut incoming = ByteStream { reader, buf: BytesMut::new() };
-            let mut sink = ByteSink(writer);
-            spawn(hixie.run(ws, &mut incoming, &mut sink, Instant::now).await);
-            linger(incoming.reader.unsplit(sink.0)).await;
-            return;
+        // One allocation of exactly the protocol's own future: an `async`
+        // block choosing between the two would hold the driver and the
+        // connection twice (its captures, and the chosen future's).
+        let run: Pin<Box<dyn Future<Output = ()> + Send>> = match hixie {
+            Some(hixie) => Box::pin(run_hixie76(hixie, ws, io)),
+            None => Box::pin(run_rfc6455(config, ws, io)),
+        };
+        run
+    }
+
+    /// Spawns the session of `upgrade` on tokio: once `connection` yields
+    /// the upgraded connection (hyper's `OnUpgrade`, made a tokio
+    /// connection), [`run_websocket`] runs it; if it fails, the session
+    /// never opens. This is all a hyper-based adapter does after answering
+    /// with [`WebSocketUpgrade::response`].
+    pub fn spawn_websocket<F, IO, E>(upgrade: WebSocketUpgrade, connection: F)
+    where
+        F: Future<Output = Result<IO, E>> + Send + 'static,
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // Boxed, so the task's future does not keep room for the request
+        // after the session took it.
+        let upgrade = Box::new(upgrade);
+        drop(tokio::spawn(async move {
+            let Ok(io) = connection.await else { return };
+            // The box goes as the session takes the request out of it.
+            let run = {
+                let upgrade = upgrade;
+                run_websocket(*upgrade, io)
+            };
+            run.await;
+        }));
+    }
+
+    fn spawn(task: Option<crate::AppTask>) {
+        if let Some(task) = task {
+            drop(tokio::spawn(task));
         }
+    }
+
+    async fn run_hixie76<IO>(hixie: crate::Hixie76, ws: crate::WebSocket, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (reader, writer) = tokio::io::split(io);
+        let mut incoming = ByteStream { reader, buf: BytesMut::new() };
+        let mut sink = ByteSink(writer);
+        spawn(hixie.run(ws, &mut incoming, &mut sink, Instant::now).await);
+        linger(incoming.reader.unsplit(sink.0)).await;
+    }
+
+    async fn run_rfc6455<IO>(
+        config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+        ws: crate::WebSocket,
+        io: IO,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let (mut socket, sink) = split(socket);
         let mut sink = super::tungstenite::Sink(sink);

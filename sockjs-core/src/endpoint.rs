@@ -145,7 +145,7 @@ impl Endpoint {
         };
         Ok(Endpoint {
             inner: Arc::new(Inner {
-                hub: Arc::new(Hub::new(limits, options.max_sessions)),
+                hub: Arc::new(Hub::new(limits, options.max_sessions, &options.prefix)),
                 options,
                 handler: Arc::new(handler),
                 iframe: Bytes::from(iframe),
@@ -177,7 +177,7 @@ impl Endpoint {
         let dispatch = self.dispatch(request, cx);
         if let Dispatch::Response(r) = &dispatch {
             if r.status().as_u16() >= 400 {
-                self.inner.hub.counters.rejected();
+                self.inner.hub.counters.rejected(r.status().as_u16());
                 tracing::debug!(
                     target: "sockjs",
                     status = r.status().as_u16(),
@@ -423,7 +423,7 @@ impl Endpoint {
         // Another request may have opened it while the hook ran.
         let opening = prelude.clone();
         let made = hub.register(id, || {
-            let session = hub.create(info, true, false);
+            let session = hub.create(info, true, false, now);
             let receiver = ReceiverBody::opening(&session, framing.clone(), limit, opening, true, now);
             (session, receiver)
         });

@@ -34,9 +34,10 @@
 //!      hand the application task to the driver ([`WebSocket::run_app`],
 //!      one task per connection) or spawn it, and pump messages between
 //!      the socket and the [`WebSocket`] driver ([`WebSocket::run`], or
-//!      `driver::tokio::run_websocket`, feature `tokio`, for the whole of
-//!      it): after every input, poll its output; read the next message
-//!      only once [`WebSocket::poll_ready`] is ready.
+//!      `driver::tokio::run_websocket` and `spawn_websocket`, feature
+//!      `tokio`, for the whole of it): after every input, poll its output;
+//!      read the next message only once [`WebSocket::poll_ready`] is
+//!      ready.
 //! 3. Run the timers: [`driver::start_timers`] on every request (it starts
 //!    [`Endpoint::run_timers`] once), or call [`Endpoint::poll_timeout`]
 //!    for the next deadline and [`Endpoint::handle_timeout`] when it comes.
@@ -45,6 +46,32 @@
 //! backwards. Wakers are woken after the engine's locks are released, so an
 //! executor that polls on wake is safe. No input from a peer can make the
 //! engine panic or grow without the bounds in [`Options`].
+//!
+//! # Metrics
+//!
+//! [`Endpoint::metrics`] is a snapshot of an endpoint's counters. With the
+//! `metrics` feature the same counters also go to the recorder of the
+//! [`metrics`](https://docs.rs/metrics) facade crate that the application
+//! installed (Prometheus, StatsD, ...), as these series, each labelled
+//! `endpoint` (the prefix) and, but for the last two, `transport` (the
+//! session's, as [`Transport::name`] spells it):
+//!
+//! | series | kind | what |
+//! |---|---|---|
+//! | `sockjs_sessions` | gauge | live sessions |
+//! | `sockjs_sessions_opened_total` | counter | sessions opened |
+//! | `sockjs_sessions_closed_total` | counter | sessions ended, labelled `reason`: `server` (the application closed it or dropped its handles), `client`, `interrupted`, `timed_out`, `protocol_error`, `shutdown`, `queue_full` (the client did not take what it was sent), `stalled` |
+//! | `sockjs_session_duration_seconds` | histogram | from the opening to the last time the engine was given for the session |
+//! | `sockjs_messages_received_total`, `sockjs_bytes_received_total` | counter | messages from clients and their bytes of text |
+//! | `sockjs_messages_sent_total` | counter | messages the application queued |
+//! | `sockjs_bytes_sent_total` | counter | bytes written to clients, framing included |
+//! | `sockjs_inbound_waits_total` | counter | times a client's messages found the inbox full and waited (inbound backpressure) |
+//! | `sockjs_inbox_bytes` | gauge | what the inboxes hold, as [`Options::max_inbox`] counts |
+//! | `sockjs_requests_rejected_total` | counter | requests answered 4xx/5xx, labelled `status` |
+//!
+//! Every label has a fixed, small set of values. A transport's series
+//! appear with its first session; install the recorder before the first
+//! request (handles taken from no recorder stay silent).
 //!
 //! # Example: a whole session with a simulated clock
 //!

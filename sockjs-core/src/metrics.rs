@@ -1,11 +1,15 @@
-//! Counters an application can read or export.
+//! Counters an application can read ([`Metrics`]) or, with the `metrics`
+//! feature, find in the recorder of the `metrics` facade crate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use crate::state::CloseReason;
 use crate::Transport;
 
-/// The live counters of an endpoint, shared by its sessions.
-#[derive(Debug, Default)]
+/// The live counters of an endpoint, shared by its sessions. The one place
+/// that counts: the snapshot and the exported series both come from here.
+#[derive(Debug)]
 pub(crate) struct Counters {
     live: [AtomicU64; Transport::ALL.len()],
     opened: AtomicU64,
@@ -17,6 +21,7 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     inbox_bytes: AtomicU64,
     inbound_waits: AtomicU64,
+    export: export::Export,
 }
 
 fn index(transport: Transport) -> usize {
@@ -24,31 +29,54 @@ fn index(transport: Transport) -> usize {
 }
 
 impl Counters {
+    /// The counters of the endpoint at `prefix` (its `endpoint` label).
+    pub(crate) fn new(prefix: &str) -> Counters {
+        Counters {
+            live: Default::default(),
+            opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            inbox_bytes: AtomicU64::new(0),
+            inbound_waits: AtomicU64::new(0),
+            export: export::Export::new(prefix),
+        }
+    }
+
     pub(crate) fn opened(&self, transport: Transport) {
         self.live[index(transport)].fetch_add(1, Ordering::Relaxed);
         self.opened.fetch_add(1, Ordering::Relaxed);
+        self.export.opened(transport);
     }
 
-    pub(crate) fn closed(&self, transport: Transport) {
+    /// A session of `transport` ended for `reason`, `age` after it opened.
+    pub(crate) fn closed(&self, transport: Transport, reason: &CloseReason, age: Duration) {
         self.live[index(transport)].fetch_sub(1, Ordering::Relaxed);
         self.closed.fetch_add(1, Ordering::Relaxed);
+        self.export.closed(transport, reason, age);
     }
 
     pub(crate) fn live_total(&self) -> u64 {
         self.live.iter().map(|l| l.load(Ordering::Relaxed)).sum()
     }
 
-    pub(crate) fn received(&self, messages: usize, bytes: usize) {
+    pub(crate) fn received(&self, transport: Transport, messages: usize, bytes: usize) {
         self.messages_in.fetch_add(messages as u64, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.export.received(transport, messages, bytes);
     }
 
-    pub(crate) fn sent_message(&self) {
+    pub(crate) fn sent_message(&self, transport: Transport) {
         self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.export.sent_message(transport);
     }
 
-    pub(crate) fn wrote(&self, bytes: usize) {
+    pub(crate) fn wrote(&self, transport: Transport, bytes: usize) {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.export.wrote(transport, bytes);
     }
 
     /// A session's inbox went from `before` to `after` bytes.
@@ -57,16 +85,22 @@ impl Counters {
             self.inbox_bytes.fetch_add((after - before) as u64, Ordering::Relaxed);
         } else if before > after {
             self.inbox_bytes.fetch_sub((before - after) as u64, Ordering::Relaxed);
+        } else {
+            return;
         }
+        self.export.inbox_changed(before, after);
     }
 
     /// A client's messages had to wait for room in an inbox.
-    pub(crate) fn inbound_wait(&self) {
+    pub(crate) fn inbound_wait(&self, transport: Transport) {
         self.inbound_waits.fetch_add(1, Ordering::Relaxed);
+        self.export.inbound_wait(transport);
     }
 
-    pub(crate) fn rejected(&self) {
+    /// A request was answered with `status` (4xx or 5xx).
+    pub(crate) fn rejected(&self, status: u16) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.export.rejected(status);
     }
 
     pub(crate) fn snapshot(&self, pending_timers: usize) -> Metrics {
@@ -84,6 +118,183 @@ impl Counters {
             inbound_waits: load(&self.inbound_waits),
             pending_timers: pending_timers as u64,
         }
+    }
+}
+
+#[cfg(feature = "metrics")]
+mod export {
+    //! The series of the `metrics` feature (listed in the crate docs).
+    //! Handles are taken from the recorder when a transport's first
+    //! session opens, then only moved: an atomic add per event.
+
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use metrics::{Counter, Gauge, Histogram, Label, SharedString};
+
+    use super::index;
+    use crate::state::CloseReason;
+    use crate::Transport;
+
+    /// The handles of one transport's series.
+    #[derive(Debug)]
+    struct Series {
+        live: Gauge,
+        opened: Counter,
+        messages_in: Counter,
+        messages_out: Counter,
+        bytes_in: Counter,
+        bytes_out: Counter,
+        inbound_waits: Counter,
+        duration: Histogram,
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Export {
+        endpoint: SharedString,
+        transports: [OnceLock<Series>; Transport::ALL.len()],
+        inbox: OnceLock<Gauge>,
+    }
+
+    impl Export {
+        pub(super) fn new(prefix: &str) -> Export {
+            Export {
+                endpoint: SharedString::from(prefix.to_owned()),
+                transports: Default::default(),
+                inbox: OnceLock::new(),
+            }
+        }
+
+        fn labels(&self, transport: Transport) -> Vec<Label> {
+            vec![Label::new("endpoint", self.endpoint.clone()), Label::new("transport", transport.name())]
+        }
+
+        fn series(&self, transport: Transport) -> &Series {
+            self.transports[index(transport)].get_or_init(|| {
+                describe();
+                let labels = self.labels(transport);
+                Series {
+                    live: metrics::gauge!("sockjs_sessions", labels.iter()),
+                    opened: metrics::counter!("sockjs_sessions_opened_total", labels.iter()),
+                    messages_in: metrics::counter!("sockjs_messages_received_total", labels.iter()),
+                    messages_out: metrics::counter!("sockjs_messages_sent_total", labels.iter()),
+                    bytes_in: metrics::counter!("sockjs_bytes_received_total", labels.iter()),
+                    bytes_out: metrics::counter!("sockjs_bytes_sent_total", labels.iter()),
+                    inbound_waits: metrics::counter!("sockjs_inbound_waits_total", labels.iter()),
+                    duration: metrics::histogram!("sockjs_session_duration_seconds", labels.iter()),
+                }
+            })
+        }
+
+        pub(super) fn opened(&self, transport: Transport) {
+            let series = self.series(transport);
+            series.live.increment(1.0);
+            series.opened.increment(1);
+        }
+
+        pub(super) fn closed(&self, transport: Transport, reason: &CloseReason, age: Duration) {
+            let series = self.series(transport);
+            series.live.decrement(1.0);
+            series.duration.record(age.as_secs_f64());
+            let mut labels = self.labels(transport);
+            labels.push(Label::new("reason", reason_label(reason)));
+            metrics::counter!("sockjs_sessions_closed_total", labels.iter()).increment(1);
+        }
+
+        pub(super) fn received(&self, transport: Transport, messages: usize, bytes: usize) {
+            let series = self.series(transport);
+            series.messages_in.increment(messages as u64);
+            series.bytes_in.increment(bytes as u64);
+        }
+
+        pub(super) fn sent_message(&self, transport: Transport) {
+            self.series(transport).messages_out.increment(1);
+        }
+
+        pub(super) fn wrote(&self, transport: Transport, bytes: usize) {
+            self.series(transport).bytes_out.increment(bytes as u64);
+        }
+
+        pub(super) fn inbound_wait(&self, transport: Transport) {
+            self.series(transport).inbound_waits.increment(1);
+        }
+
+        pub(super) fn inbox_changed(&self, before: usize, after: usize) {
+            let gauge = self.inbox.get_or_init(|| {
+                describe();
+                metrics::gauge!("sockjs_inbox_bytes", "endpoint" => self.endpoint.clone())
+            });
+            gauge.increment(after as f64 - before as f64);
+        }
+
+        pub(super) fn rejected(&self, status: u16) {
+            describe();
+            let labels = [Label::new("endpoint", self.endpoint.clone()), Label::new("status", status.to_string())];
+            metrics::counter!("sockjs_requests_rejected_total", labels.iter()).increment(1);
+        }
+    }
+
+    /// The `reason` label of `sockjs_sessions_closed_total`.
+    fn reason_label(reason: &CloseReason) -> &'static str {
+        match reason {
+            CloseReason::Server { .. } => "server",
+            CloseReason::Client => "client",
+            CloseReason::Interrupted => "interrupted",
+            CloseReason::TimedOut => "timed_out",
+            CloseReason::ProtocolError => "protocol_error",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::QueueFull => "queue_full",
+            CloseReason::Stalled => "stalled",
+        }
+    }
+
+    /// Describes every series to the recorder, once per process.
+    fn describe() {
+        static DESCRIBED: OnceLock<()> = OnceLock::new();
+        DESCRIBED.get_or_init(|| {
+            use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+            describe_gauge!("sockjs_sessions", "Live SockJS sessions.");
+            describe_counter!("sockjs_sessions_opened_total", "SockJS sessions opened.");
+            describe_counter!("sockjs_sessions_closed_total", "SockJS sessions ended, by why they ended.");
+            describe_histogram!("sockjs_session_duration_seconds", Unit::Seconds, "How long SockJS sessions lived.");
+            describe_counter!("sockjs_messages_received_total", "Messages received from clients.");
+            describe_counter!("sockjs_messages_sent_total", "Messages the application queued for clients.");
+            describe_counter!("sockjs_bytes_received_total", Unit::Bytes, "Bytes of messages received from clients.");
+            describe_counter!("sockjs_bytes_sent_total", Unit::Bytes, "Bytes written to clients, framing included.");
+            describe_counter!(
+                "sockjs_inbound_waits_total",
+                "Times a client's messages found the session inbox full and had to wait."
+            );
+            describe_gauge!("sockjs_inbox_bytes", Unit::Bytes, "What the session inboxes hold, as max_inbox counts.");
+            describe_counter!("sockjs_requests_rejected_total", "Requests answered with an error status.");
+        });
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+mod export {
+    //! Without the `metrics` feature nothing is exported.
+
+    use std::time::Duration;
+
+    use crate::state::CloseReason;
+    use crate::Transport;
+
+    #[derive(Debug)]
+    pub(super) struct Export;
+
+    impl Export {
+        pub(super) fn new(_prefix: &str) -> Export {
+            Export
+        }
+        pub(super) fn opened(&self, _: Transport) {}
+        pub(super) fn closed(&self, _: Transport, _: &CloseReason, _: Duration) {}
+        pub(super) fn received(&self, _: Transport, _: usize, _: usize) {}
+        pub(super) fn sent_message(&self, _: Transport) {}
+        pub(super) fn wrote(&self, _: Transport, _: usize) {}
+        pub(super) fn inbound_wait(&self, _: Transport) {}
+        pub(super) fn inbox_changed(&self, _: usize, _: usize) {}
+        pub(super) fn rejected(&self, _: u16) {}
     }
 }
 

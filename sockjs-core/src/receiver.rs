@@ -160,7 +160,7 @@ impl ReceiverBody {
         };
         self.sent += chunk.len();
         if let Some(session) = &self.session {
-            session.counters.wrote(chunk.len());
+            session.counters.wrote(session.info.transport, chunk.len());
         }
         self.pending.push_back(chunk);
         self.done = last

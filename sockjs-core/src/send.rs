@@ -81,7 +81,7 @@ impl PendingBody {
             Err(e) => return Delivery::ready(self.error(StatusCode::INTERNAL_SERVER_ERROR, e.message())),
         };
         let Some(session) = self.hub.lookup(&self.id) else {
-            self.hub.counters.rejected();
+            self.hub.counters.rejected(StatusCode::NOT_FOUND.as_u16());
             return Delivery::ready(not_found(self.headers));
         };
         let waiting = Waiting { sender: session.next_id(), session, batch: Batch::new(messages), request: self };
@@ -91,7 +91,7 @@ impl PendingBody {
     }
 
     fn error(self, status: StatusCode, message: &'static str) -> Response<Bytes> {
-        self.hub.counters.rejected();
+        self.hub.counters.rejected(status.as_u16());
         tracing::debug!(target: "sockjs", session = %self.id, status = status.as_u16(), message, "send rejected");
         let h = with_content_type(self.headers, headers::TEXT_PLAIN);
         response(status, h, Bytes::from_static(message.as_bytes()))
@@ -149,13 +149,13 @@ impl Delivery {
         let response = match offer {
             Offer::Wait => {
                 if first.is_some() {
-                    waiting.request.hub.counters.inbound_wait();
+                    waiting.session.counters.inbound_wait(waiting.session.info.transport);
                 }
                 return;
             }
             Offer::Accepted => {
                 let (count, bytes) = waiting.batch.size();
-                waiting.session.counters.received(count, bytes);
+                waiting.session.counters.received(waiting.session.info.transport, count, bytes);
                 None
             }
             // Dropped, as sockjs-node does (PROTOCOL.md §11).

@@ -89,12 +89,16 @@ impl SessionCell {
             }
         }
         let ended = guard.state.take_ended().then(|| guard.state.reason().cloned()).flatten();
+        let age = guard.state.age();
         let inbox_after = guard.state.inbox_cost();
         drop(guard);
         self.counters.inbox_changed(inbox_before, inbox_after);
         if let Some(reason) = ended {
-            self.counters.closed(self.info.transport);
-            tracing::debug!(target: "sockjs", session = %self.info.id, transport = %self.info.transport, reason = ?reason, "session ended");
+            self.counters.closed(self.info.transport, &reason, age);
+            tracing::debug!(
+                target: "sockjs", session = %self.info.id, transport = %self.info.transport, reason = ?reason,
+                seconds = age.as_secs_f64(), "session ended"
+            );
             if let Some(hub) = self.hub.upgrade() {
                 hub.forget(self);
             }
@@ -148,10 +152,10 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(limits: Limits, max_sessions: usize) -> Hub {
+    pub(crate) fn new(limits: Limits, max_sessions: usize, prefix: &str) -> Hub {
         Hub {
             limits,
-            counters: Arc::default(),
+            counters: Arc::new(Counters::new(prefix)),
             max_sessions,
             registry: Mutex::default(),
             websockets: Mutex::default(),
@@ -170,7 +174,13 @@ impl Hub {
     }
 
     /// A new session (not yet registered).
-    pub(crate) fn create(self: &Arc<Self>, info: SessionInfo, framed: bool, websocket: bool) -> Arc<SessionCell> {
+    pub(crate) fn create(
+        self: &Arc<Self>,
+        info: SessionInfo,
+        framed: bool,
+        websocket: bool,
+        now: Instant,
+    ) -> Arc<SessionCell> {
         self.counters.opened(info.transport);
         tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
         Arc::new(SessionCell {
@@ -178,7 +188,10 @@ impl Hub {
             info,
             framed,
             counters: self.counters.clone(),
-            state: Mutex::new(Guarded { state: SessionState::new(framed, websocket, self.limits), registered: None }),
+            state: Mutex::new(Guarded {
+                state: SessionState::new(framed, websocket, self.limits, now),
+                registered: None,
+            }),
             hub: Arc::downgrade(self),
             app_handles: AtomicUsize::new(0),
             ids: AtomicU64::new(0),

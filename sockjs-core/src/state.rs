@@ -363,10 +363,14 @@ pub(crate) struct SessionState {
     timers: TimerTable,
     /// Set by the transition that ended the session; see `take_ended`.
     just_ended: bool,
+    /// When the session opened, and the latest `now` a transition was
+    /// given: the session's age as the core knows it (it has no clock).
+    opened: Instant,
+    seen: Instant,
 }
 
 impl SessionState {
-    pub(crate) fn new(framed: bool, websocket: bool, limits: Limits) -> SessionState {
+    pub(crate) fn new(framed: bool, websocket: bool, limits: Limits, now: Instant) -> SessionState {
         SessionState {
             phase: Phase::Open,
             reason: None,
@@ -385,7 +389,20 @@ impl SessionState {
             contender: None,
             timers: TimerTable::default(),
             just_ended: false,
+            opened: now,
+            seen: now,
         }
+    }
+
+    /// Notes the time a transition was given.
+    fn saw(&mut self, now: Instant) {
+        self.seen = self.seen.max(now);
+    }
+
+    /// From the opening to the latest time a transition was given (for an
+    /// ended session: about when it ended).
+    pub(crate) fn age(&self) -> Duration {
+        self.seen.saturating_duration_since(self.opened)
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -534,6 +551,7 @@ impl SessionState {
 
     /// Makes `id` the receiver of a session that has none.
     pub(crate) fn attach(&mut self, id: u64, now: Instant) {
+        self.saw(now);
         self.receiver = Some(id);
         self.heartbeat_due = false;
         self.timers.set(Timer::Disconnect, None);
@@ -544,6 +562,7 @@ impl SessionState {
 
     /// A receiving request `id` arrives for this (existing) session.
     pub(crate) fn join(&mut self, id: u64, now: Instant) -> Join {
+        self.saw(now);
         match &self.phase {
             // Messages queued before the close go out first (§11).
             Phase::Closing(_) if !self.outbox.is_empty() && self.receiver.is_none() => {}
@@ -574,6 +593,7 @@ impl SessionState {
     /// (§6: an aborted one gets it 1002, a finished one its place) or its
     /// grace period is over (2010).
     pub(crate) fn poll_contender(&mut self, id: u64, cx: &Context<'_>, now: Instant) -> Contend {
+        self.saw(now);
         let expired = self.contender.as_ref().is_some_and(|c| c.id == id && c.expired);
         let answer = match &self.phase {
             Phase::Ended => Some(Frame::close(1002, "Connection interrupted")),
@@ -616,6 +636,7 @@ impl SessionState {
         w: &mut Wakes,
         emit: impl FnOnce(Out, bool) -> bool,
     ) -> Pull {
+        self.saw(now);
         if self.receiver != Some(id) {
             return Pull::End;
         }
@@ -677,6 +698,7 @@ impl SessionState {
     /// then waits `disconnect_delay` for the next one; a websocket session
     /// ends.
     pub(crate) fn detach(&mut self, id: u64, now: Instant, w: &mut Wakes) {
+        self.saw(now);
         if self.receiver != Some(id) {
             return;
         }
@@ -727,6 +749,7 @@ impl SessionState {
     /// Runs every timer due at `now`. Harmless when called early or twice:
     /// a timer that fired is cleared or set again for its next turn.
     pub(crate) fn handle_timeout(&mut self, now: Instant, w: &mut Wakes) {
+        self.saw(now);
         if self.timers.expire(Timer::Heartbeat, now) && self.receiver.is_some() && self.is_open() {
             if self.heartbeat_due {
                 // The last heartbeat is still waiting: the client took no
@@ -760,5 +783,40 @@ impl SessionState {
     fn clear_outbox(&mut self) {
         self.outbox.clear();
         self.queued = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session's age runs from its opening to the latest time a
+    /// transition was given; a later call with an earlier time does not
+    /// move it back (what `sockjs_session_duration_seconds` records).
+    #[test]
+    fn age_is_the_latest_time_seen() {
+        let limits = Limits {
+            heartbeat_delay: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            contention_grace: Duration::from_millis(250),
+            send_timeout: Duration::from_secs(10),
+            max_queue: 1 << 20,
+            max_inbox: 1 << 20,
+            max_payload: 1 << 18,
+        };
+        let t0 = Instant::now();
+        let mut w = Wakes::default();
+        let mut state = SessionState::new(true, false, limits, t0);
+        state.attach(1, t0 + Duration::from_secs(1));
+        state.detach(1, t0 + Duration::from_secs(2), &mut w);
+        assert_eq!(state.age(), Duration::from_secs(2));
+        state.handle_timeout(t0 + Duration::from_secs(1), &mut w);
+        assert_eq!(state.age(), Duration::from_secs(2));
+        assert!(state.is_open());
+        // The disconnect delay runs out 5 s after the detach: it ends at 7 s.
+        state.handle_timeout(t0 + Duration::from_secs(7), &mut w);
+        assert!(state.take_ended());
+        assert_eq!(state.reason(), Some(&CloseReason::TimedOut));
+        assert_eq!(state.age(), Duration::from_secs(7));
     }
 }

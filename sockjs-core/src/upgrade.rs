@@ -153,7 +153,7 @@ impl WebSocketUpgrade {
     /// first output is the open frame (SockJS-framed websockets).
     pub fn accept(self, now: Instant) -> (WebSocket, Option<AppTask>) {
         let framed = self.info.transport == Transport::WebSocket;
-        let session = self.hub.create(self.info, framed, true);
+        let session = self.hub.create(self.info, framed, true, now);
         self.hub.add_websocket(&session);
         let receiver = ReceiverBody::opening(&session, Framing::WebSocket, Limit::None, None, framed, now);
         let max_message_size = self.hub.limits.max_payload;

@@ -206,12 +206,12 @@ impl WebSocket {
         match offer {
             Offer::Accepted => {
                 let (count, bytes) = batch.size();
-                self.session.counters.received(count, bytes);
+                self.session.counters.received(self.session.info.transport, count, bytes);
                 Poll::Ready(())
             }
             Offer::Wait => {
                 if self.held.is_none() {
-                    self.session.counters.inbound_wait();
+                    self.session.counters.inbound_wait(self.session.info.transport);
                 }
                 self.held = Some(batch);
                 Poll::Pending

@@ -245,13 +245,19 @@ pub async fn run(config: &Config) -> Value {
 
 /// The server's CPU time so far, in microseconds (`utime + stime`).
 pub fn server_cpu_us(pid: u32) -> Option<u64> {
+    server_times_us(pid).map(|(user, sys)| user + sys)
+}
+
+/// The server's user and system (kernel) CPU time so far, in microseconds
+/// (`utime`, `stime`).
+pub fn server_times_us(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1_000_000 / clock_ticks())
+    Some((utime * 1_000_000 / clock_ticks(), stime * 1_000_000 / clock_ticks()))
 }
 
 /// The server's resident set size in KiB (`VmRSS`).
@@ -278,19 +284,44 @@ fn clock_ticks() -> u64 {
 #[derive(Clone, Copy)]
 struct CpuMark {
     at: Instant,
-    cpu_us: Option<u64>,
+    /// User and system CPU-µs of the server so far.
+    times_us: Option<(u64, u64)>,
+}
+
+/// Server CPU used between two marks.
+#[derive(Clone, Copy)]
+struct CpuUsed {
+    /// User + system CPU-µs.
+    total_us: u64,
+    /// System (kernel) CPU-µs: the syscalls and what the kernel does for
+    /// them (on loopback, both ends' TCP work), which any server pays.
+    sys_us: u64,
+    /// `total_us` as % of one core over the wall time.
+    pct: f64,
 }
 
 impl CpuMark {
     fn take(pid: Option<u32>) -> CpuMark {
-        CpuMark { at: Instant::now(), cpu_us: pid.and_then(server_cpu_us) }
+        CpuMark { at: Instant::now(), times_us: pid.and_then(server_times_us) }
     }
 
-    /// Server CPU-µs spent since `self`, and that as % of one core.
-    fn until(self, later: CpuMark) -> Option<(u64, f64)> {
-        let used = later.cpu_us?.checked_sub(self.cpu_us?)?;
+    /// Server CPU spent since `self`.
+    fn until(self, later: CpuMark) -> Option<CpuUsed> {
+        let (user0, sys0) = self.times_us?;
+        let (user1, sys1) = later.times_us?;
+        let total_us = (user1 + sys1).checked_sub(user0 + sys0)?;
+        let sys_us = sys1.saturating_sub(sys0);
         let wall = later.at.duration_since(self.at).as_secs_f64();
-        Some((used, if wall > 0.0 { used as f64 / (wall * 1e4) } else { 0.0 }))
+        Some(CpuUsed { total_us, sys_us, pct: if wall > 0.0 { total_us as f64 / (wall * 1e4) } else { 0.0 } })
+    }
+}
+
+/// `server_cpu_us_per_<unit>` and `server_sys_us_per_<unit>` for `count`
+/// units of work.
+fn insert_cpu_per(out: &mut Map<String, Value>, unit: &str, used: CpuUsed, count: u64) {
+    if count > 0 {
+        out.insert(format!("server_cpu_us_per_{unit}"), json!(round3(used.total_us as f64 / count as f64)));
+        out.insert(format!("server_sys_us_per_{unit}"), json!(round3(used.sys_us as f64 / count as f64)));
     }
 }
 
@@ -338,7 +369,7 @@ impl Tally {
         }
     }
 
-    fn into_json(mut self, out: &mut Map<String, Value>, elapsed: Duration, cpu: Option<(u64, f64)>) {
+    fn into_json(mut self, out: &mut Map<String, Value>, elapsed: Duration, cpu: Option<CpuUsed>) {
         self.latencies_us.sort_unstable();
         let pct = |p: f64| -> Value {
             if self.latencies_us.is_empty() {
@@ -357,11 +388,9 @@ impl Tally {
         out.insert("msgs_per_s".into(), json!(rate.round()));
         out.insert("p50_ms".into(), pct(0.50));
         out.insert("p99_ms".into(), pct(0.99));
-        if let Some((cpu_us, cpu_pct)) = cpu {
-            out.insert("server_cpu_pct".into(), json!(round3(cpu_pct)));
-            if self.messages > 0 {
-                out.insert("server_cpu_us_per_msg".into(), json!(round3(cpu_us as f64 / self.messages as f64)));
-            }
+        if let Some(used) = cpu {
+            out.insert("server_cpu_pct".into(), json!(round3(used.pct)));
+            insert_cpu_per(out, "msg", used, self.messages);
         }
         if let Some(e) = self.first_error {
             out.insert("first_error".into(), json!(e));
@@ -966,10 +995,8 @@ async fn fanout(config: &Arc<Config>) -> Map<String, Value> {
     out.insert("all_delivered_ms".into(), json!(median(&all_ms)));
     out.insert("all_delivered_ms_max".into(), json!(all_ms.last().map(|x| round3(*x))));
     out.insert("p50_delivery_ms".into(), json!(median(&p50s)));
-    if let Some((cpu_us, _)) = before.until(after) {
-        if delivered > 0 {
-            out.insert("server_cpu_us_per_delivery".into(), json!(round3(cpu_us as f64 / delivered as f64)));
-        }
+    if let Some(used) = before.until(after) {
+        insert_cpu_per(&mut out, "delivery", used, delivered);
     }
     if let Some(e) = first_error {
         out.insert("first_error".into(), json!(e));
@@ -1087,7 +1114,7 @@ async fn idle(config: &Arc<Config>, streaming: bool) -> Map<String, Value> {
             out.insert("rss_bytes_per_session".into(), json!(per.round()));
         }
     }
-    if let Some((_, pct)) = cpu_from.until(cpu_to) {
+    if let Some(CpuUsed { pct, .. }) = cpu_from.until(cpu_to) {
         out.insert("idle_cpu_pct".into(), json!(round3(pct)));
     }
     if let Some(e) = first {
@@ -1124,7 +1151,7 @@ async fn timers(config: &Arc<Config>) -> Map<String, Value> {
         let beats_from = beats.load(Ordering::Relaxed);
         tokio::time::sleep_until(quiet_end.into()).await;
         let to = CpuMark::take(pid);
-        if let Some((_, pct)) = from.until(to) {
+        if let Some(CpuUsed { pct, .. }) = from.until(to) {
             out.insert("quiet_cpu_pct".into(), json!(round3(pct)));
             out.insert("quiet_s".into(), json!(round3(to.at.duration_since(from.at).as_secs_f64())));
             out.insert("quiet_heartbeats".into(), json!(beats.load(Ordering::Relaxed) - beats_from));
@@ -1142,11 +1169,9 @@ async fn timers(config: &Arc<Config>) -> Map<String, Value> {
     let heartbeats = beats.load(Ordering::Relaxed) - beats_from;
     out.insert("period_s".into(), json!(round3(window.as_secs_f64())));
     out.insert("period_heartbeats".into(), json!(heartbeats));
-    if let Some((cpu_us, pct)) = from.until(to) {
-        out.insert("period_cpu_pct".into(), json!(round3(pct)));
-        if heartbeats > 0 {
-            out.insert("server_cpu_us_per_heartbeat".into(), json!(round3(cpu_us as f64 / heartbeats as f64)));
-        }
+    if let Some(used) = from.until(to) {
+        out.insert("period_cpu_pct".into(), json!(round3(used.pct)));
+        insert_cpu_per(&mut out, "heartbeat", used, heartbeats);
     }
     set.abort_all();
     while set.join_next().await.is_some() {}

@@ -235,11 +235,7 @@ fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade, extended_connect:
         *head.status_mut() = StatusCode::OK;
         head.headers_mut().clear();
     }
-    tokio::spawn(async move {
-        if let Ok(io) = on_upgrade.await {
-            driver::tokio::run_websocket(upgrade, TokioIo::new(io)).await;
-        }
-    });
+    driver::tokio::spawn_websocket(upgrade, async move { on_upgrade.await.map(TokioIo::new) });
     head.map(|()| Body(Kind::Full(None)))
 }
 

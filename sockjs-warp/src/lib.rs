@@ -17,13 +17,16 @@
 //! async fn main() {
 //!     let echo = sockjs(Options::new("/echo"), |mut session: Session| async move {
 //!         while let Some(message) = session.recv().await {
-//!             let _ = session.send(message);
+//!             if session.send(message).is_err() {
+//!                 break;
+//!             }
 //!         }
 //!     });
+//!     // Paths outside /echo are rejected, so the filter combines with others.
 //!     let hello = warp::path("hello").map(|| "Hello!");
 //!     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 8080)).await.unwrap();
-//!     // A connection must send a whole request head within 10 s of opening
-//!     // or of its previous response; stalled and idle ones are closed.
+//!     // Like warp::serve, plus TCP_NODELAY and a bound on stalled and idle
+//!     // connections: a request head must be complete within 10 s.
 //!     sockjs_warp::serve(echo.or(hello), listener, Duration::from_secs(10)).await;
 //! }
 //! ```
@@ -222,10 +225,6 @@ fn into_reply(response: http::Response<Bytes>) -> Response {
 /// the connection over.
 fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
     let head = upgrade.response();
-    tokio::spawn(async move {
-        if let Ok(io) = on_upgrade.await {
-            driver::tokio::run_websocket(upgrade, TokioIo::new(io)).await;
-        }
-    });
+    driver::tokio::spawn_websocket(upgrade, async move { on_upgrade.await.map(TokioIo::new) });
     into_reply(head.map(|()| Bytes::new()))
 }

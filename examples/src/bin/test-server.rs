@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
-//!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--tls-cert PEM --tls-key PEM]
+//!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--metrics-listen ADDR] \
+//!     [--tls-cert PEM --tls-key PEM]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
@@ -11,6 +12,10 @@
 //! `--request-timeout-ms` is how long a connection may take to send a whole
 //! request head, from its opening or the end of its previous response,
 //! before the server closes it (default 10 s).
+//!
+//! `--metrics-listen ADDR` serves the endpoints' `sockjs_*` series in
+//! Prometheus text format at `http://ADDR/metrics` (sockjs-core's `metrics`
+//! feature with metrics-exporter-prometheus's recorder).
 //!
 //! `axum` serves every endpoint through an axum `Router` with sockjs-tower,
 //! on hyper-util's auto builder (HTTP/1.1 and h2c, websockets over HTTP/2
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
     let mut sockjs_url = sockjs_core::DEFAULT_SOCKJS_URL.to_string();
     let mut heartbeat = None;
     let (mut tls_cert, mut tls_key) = (None, None);
+    let mut metrics_listen = None;
     let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
             ("--framework", Some(v)) => framework = v,
             ("--listen", Some(v)) => listen = v,
             ("--sockjs-url", Some(v)) => sockjs_url = v,
+            ("--metrics-listen", Some(v)) => metrics_listen = Some(v),
             ("--heartbeat-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
                 heartbeat = v.parse().ok().map(Duration::from_millis);
             }
@@ -55,7 +62,7 @@ fn main() -> ExitCode {
             _ => {
                 eprintln!(
                     "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
-                     [--request-timeout-ms MS] [--tls-cert PEM --tls-key PEM]"
+                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM]"
                 );
                 return ExitCode::from(2);
             }
@@ -79,6 +86,14 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             eprintln!("cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The recorder goes in before the endpoints serve anything.
+    let _metrics = match metrics_listen.map(|addr| serve_metrics(&addr)).transpose() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("cannot serve metrics: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -121,4 +136,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Installs the Prometheus recorder and serves it at `http://ADDR/metrics`.
+fn serve_metrics(addr: &str) -> Result<sockjs_examples::AxumServer, String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("{addr}: {e}"))?;
+    let handle = sockjs_examples::install_recorder()?;
+    let server = sockjs_examples::serve_metrics(listener, handle).map_err(|e| e.to_string())?;
+    println!("test-server metrics on http://{}/metrics", server.addr());
+    Ok(server)
 }

@@ -175,18 +175,20 @@ fn cell(v: &Value) -> String {
         num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) + num(v, "missing").unwrap_or(0.0);
     let mut text = match v.get("scenario").and_then(Value::as_str).unwrap_or("") {
         "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => format!(
-            "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg**",
+            "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
             num(v, "msgs_per_s").map_or("–".into(), thousands),
             fmt(num(v, "p50_ms"), 2),
             fmt(num(v, "p99_ms"), 2),
-            fmt(num(v, "server_cpu_us_per_msg"), 1)
+            fmt(num(v, "server_cpu_us_per_msg"), 1),
+            fmt(num(v, "server_sys_us_per_msg"), 1)
         ),
         "fanout" => format!(
-            "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery",
+            "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery (kernel {})",
             fmt(num(v, "all_delivered_ms"), 1),
             fmt(num(v, "all_delivered_ms_max"), 1),
             fmt(num(v, "p50_delivery_ms"), 1),
-            fmt(num(v, "server_cpu_us_per_delivery"), 2)
+            fmt(num(v, "server_cpu_us_per_delivery"), 2),
+            fmt(num(v, "server_sys_us_per_delivery"), 2)
         ),
         "idle-ws" | "idle-xhr-streaming" => format!(
             "**{} KiB/session** ({} open)",
@@ -194,11 +196,12 @@ fn cell(v: &Value) -> String {
             fmt(num(v, "open"), 0)
         ),
         "timers" => format!(
-            "{} open; quiet **{} %**, over heartbeats **{} %** of a core ({} µs/heartbeat)",
+            "{} open; quiet **{} %**, over heartbeats **{} %** of a core ({} µs/heartbeat, kernel {})",
             fmt(num(v, "open"), 0),
             fmt(num(v, "quiet_cpu_pct"), 2),
             fmt(num(v, "period_cpu_pct"), 2),
-            fmt(num(v, "server_cpu_us_per_heartbeat"), 2)
+            fmt(num(v, "server_cpu_us_per_heartbeat"), 2),
+            fmt(num(v, "server_sys_us_per_heartbeat"), 2)
         ),
         _ => "?".into(),
     };

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Where a server's time goes in one benchmark scenario (BENCHMARKS.md,
+# "Where the time goes"): the syscalls it makes per unit of work, counted
+# by the kernel's syscall tracepoints, and a sampled CPU profile (user and
+# kernel stacks), both of the server process only.
+#
+#     bench/profile.sh PEER CASE [OUT_DIR]
+#
+# PEER: actix, warp, axum (our test-server), node (sockjs-node 0.3.24) or
+# bare (the tokio-tungstenite echo). CASE: ws-pingpong-100, ws-pingpong-1,
+# ws-echo-32, fanout-eventsource, fanout-xhr-streaming, xhr-polling (the
+# bare peer runs the raw-websocket form of the ping-pong cases only).
+# Needs `perf` (Debian's linux-perf) with the syscalls tracepoints and
+# cpu-clock sampling; builds the release binaries like bench/run.sh does.
+# Writes OUT_DIR/PEER-CASE.{json,syscalls.txt,perf.data,report.txt}
+# (default OUT_DIR: target-bench/profiles) and prints the summary. The
+# server is killed on every exit path.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
+BIN=$CARGO_TARGET_DIR/release
+PEER=${1:?usage: bench/profile.sh PEER CASE [OUT_DIR]}
+CASE=${2:?usage: bench/profile.sh PEER CASE [OUT_DIR]}
+OUT=${3:-$CARGO_TARGET_DIR/profiles}
+mkdir -p "$OUT"
+NAME=$OUT/$PEER-$CASE
+
+case $CASE in
+    ws-pingpong-100) ARGS=(--scenario ws-echo --sessions 100 --size 32 --inflight 1 --duration-ms 6000) UNIT=msg ;;
+    ws-pingpong-1) ARGS=(--scenario ws-echo --sessions 1 --size 32 --inflight 1 --duration-ms 6000) UNIT=msg ;;
+    ws-echo-32) ARGS=(--scenario ws-echo --sessions 100 --size 32 --inflight 4 --duration-ms 6000) UNIT=msg ;;
+    xhr-polling) ARGS=(--scenario xhr-polling --sessions 50 --duration-ms 6000) UNIT=msg ;;
+    fanout-eventsource | fanout-xhr-streaming)
+        ARGS=(--scenario fanout --sessions 10000 --rounds 5 --fanout-transport "${CASE#fanout-}" --concurrency 128)
+        UNIT=delivery ;;
+    *) echo "unknown case $CASE" >&2; exit 2 ;;
+esac
+if [ "$PEER" = bare ]; then
+    case $CASE in
+        ws-pingpong-*) ARGS[1]=raw-ws-echo ;;
+        *) echo "the bare echo runs the ping-pong cases only" >&2; exit 2 ;;
+    esac
+fi
+
+(cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
+    -p sockjs-tests --bin sockjs-bench --bin bare-echo)
+
+SERVER_PID=
+PERF_PIDS=()
+cleanup() {
+    for pid in "${PERF_PIDS[@]}" $SERVER_PID; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+LOG=$NAME.server.log
+case $PEER in
+    actix | warp | axum) "$BIN/test-server" --framework "$PEER" --listen 127.0.0.1:0 >"$LOG" 2>&1 & ;;
+    node) node "$ROOT/sockjs-tests/node/server.js" 0 >"$LOG" 2>&1 & ;;
+    bare) "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2 >"$LOG" 2>&1 & ;;
+    *) echo "unknown peer $PEER" >&2; exit 2 ;;
+esac
+SERVER_PID=$!
+ADDR=
+for _ in $(seq 100); do
+    ADDR=$(grep -o '127\.0\.0\.1:[0-9]*' "$LOG" | head -1 || true)
+    [ -n "$ADDR" ] && break
+    sleep 0.1
+done
+[ -n "$ADDR" ] || { echo "$PEER did not start" >&2; cat "$LOG" >&2; exit 1; }
+
+SYSCALLS=read,write,writev,readv,recvfrom,sendto,sendmsg,recvmsg,epoll_wait,epoll_pwait,futex,sched_yield
+EVENTS=$(echo "$SYSCALLS" | tr ',' '\n' | sed 's/^/syscalls:sys_enter_/' | paste -sd,)
+# Both tools watch the server for the whole run (setup included); the
+# syscalls are divided by the scenario's own count of units, so setup
+# adds a little to each figure (the fan-out's 10,000 opens: about one
+# read and one write each, against 50,000 deliveries).
+perf stat -e "$EVENTS" -p "$SERVER_PID" -o "$NAME.syscalls.txt" &
+PERF_PIDS+=($!)
+perf record -q -e cpu-clock -F 2000 -g -p "$SERVER_PID" -o "$NAME.perf.data" 2>/dev/null &
+PERF_PIDS+=($!)
+sleep 0.5
+"$BIN/sockjs-bench" run --addr "$ADDR" --pid "$SERVER_PID" "${ARGS[@]}" >"$NAME.json"
+for pid in "${PERF_PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+for pid in "${PERF_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+PERF_PIDS=()
+
+UNITS=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d.get('messages') or d.get('delivered') or 0)" "$NAME.json")
+# Self time by binary (kernel, server, libc, ...), then the top symbols
+# outside the kernel.
+perf report -i "$NAME.perf.data" --stdio --no-children --sort dso 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' >"$NAME.report.txt" || true
+DSOS=$(perf report -i "$NAME.perf.data" --stdio --no-children --sort dso 2>/dev/null \
+    | awk '/^ +[0-9.]+%/ && $2 !~ /kernel/ { print $2 }' | paste -sd, || true)
+perf report -i "$NAME.perf.data" --stdio --no-children --sort dso,sym --dsos "$DSOS" 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -20 | sed 's/ *$//' >"$NAME.user.txt" || true
+{
+    echo "== $PEER $CASE: $UNITS ${UNIT}s"
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: v for k, v in d.items() if 'us_per' in k or k in ('msgs_per_s', 'all_delivered_ms')})" "$NAME.json"
+    awk -v n="$UNITS" -v unit="$UNIT" '/syscalls:sys_enter_/ { gsub(",", "", $1); if ($1 > 0) printf "  %-12s %8.3f per %s\n", substr($2, 20), $1 / n, unit }' "$NAME.syscalls.txt"
+    echo "  self time by binary:"
+    sed 's/ *$//' "$NAME.report.txt" | head -6
+    echo "  top symbols outside the kernel (% of all samples):"
+    cat "$NAME.user.txt"
+} | tee "$NAME.summary.txt"
