@@ -108,6 +108,10 @@ impl SockJs {
                 if let Some(task) = task {
                     rt::spawn(task);
                 }
+                if response.body().is_single_frame() {
+                    let (head, body) = driver::whole_response(response).await.into_parts();
+                    return response_builder(head.status, &head.headers).body(body);
+                }
                 let (head, receiver) = response.into_parts();
                 let mut response = response_builder(head.status, &head.headers).body(ChunkedBody(receiver));
                 if req.version() < actix_web::http::Version::HTTP_11 {

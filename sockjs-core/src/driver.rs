@@ -18,7 +18,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 use http::{Response, StatusCode};
 
-use crate::{Endpoint, PendingBody, RequestContext};
+use crate::{Endpoint, PendingBody, ReceiverBody, RequestContext};
 
 /// 32 random bits for `/info`'s `entropy`.
 ///
@@ -65,6 +65,26 @@ where
         }
     }
     pending.finish(&collected, Instant::now()).await
+}
+
+/// Waits for the frame of a single-frame response
+/// ([`ReceiverBody::is_single_frame`]: xhr-polling, jsonp-polling) and
+/// returns the response whole, so that its head and frame go out in one
+/// write. Streamed, a long poll's head is written as soon as the response
+/// exists and its frame when it comes: two writes where one does
+/// (BENCHMARKS.md, "Where the time goes"). Dropping the future while it
+/// waits is the client going away, as dropping the body would be.
+pub async fn whole_response(response: Response<ReceiverBody>) -> Response<Bytes> {
+    let (head, mut body) = response.into_parts();
+    let mut chunks = Vec::with_capacity(1);
+    while let Some(chunk) = std::future::poll_fn(|cx| body.poll_chunk(cx, Instant::now())).await {
+        chunks.push(chunk);
+    }
+    let whole = match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    };
+    Response::from_parts(head, whole)
 }
 
 /// A boxed timer task, for [`start_timers`]'s `spawn`.
@@ -420,6 +440,52 @@ mod tests {
     fn entropy_differs_between_calls() {
         let values: std::collections::HashSet<u32> = (0..100).map(|_| entropy()).collect();
         assert!(values.len() > 95, "{} distinct values of 100", values.len());
+    }
+
+    /// PROTOCOL.md §7.4: an xhr poll is one frame; sent whole, its head
+    /// and frame are one response body, and a waiting poll is answered
+    /// once the frame is there (the future pends meanwhile). Streaming
+    /// transports are not single-frame.
+    #[test]
+    fn a_poll_is_sent_whole_once_its_frame_is_there() {
+        use std::task::{Context, Poll, Waker};
+
+        use crate::{Dispatch, Session};
+
+        let (tx, rx) = std::sync::mpsc::channel::<Session>();
+        let tx = std::sync::Mutex::new(tx);
+        let endpoint = Endpoint::new(crate::Options::new("/echo"), move |session: Session| {
+            let _ = tx.lock().map(|tx| tx.send(session));
+            std::future::pending::<()>()
+        });
+        let dispatch = |path: &str| {
+            let request = http::Request::post(path).body(()).unwrap_or_default().into_parts().0;
+            let cx =
+                RequestContext { now: Instant::now(), wall_clock: SystemTime::now(), entropy: 1, remote_addr: None };
+            match endpoint.handle(&request, cx) {
+                Dispatch::Stream { response, task } => (response, task),
+                _ => panic!("{path}: not a stream"),
+            }
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+
+        let (opening, mut task) = dispatch("/echo/000/s/xhr");
+        assert!(opening.body().is_single_frame());
+        let _ = task.as_mut().map(|t| t.as_mut().poll(&mut cx));
+        let session = rx.try_recv().expect("the application got its session");
+        let mut whole = std::pin::pin!(whole_response(opening));
+        let Poll::Ready(response) = whole.as_mut().poll(&mut cx) else { panic!("the open frame is ready") };
+        assert_eq!(response.body(), &Bytes::from_static(b"o\n"));
+
+        let (waiting, _) = dispatch("/echo/000/s/xhr");
+        let mut whole = std::pin::pin!(whole_response(waiting));
+        assert!(whole.as_mut().poll(&mut cx).is_pending(), "a long poll waits for its frame");
+        session.send("hi").expect("open");
+        let Poll::Ready(response) = whole.as_mut().poll(&mut cx) else { panic!("the frame came") };
+        assert_eq!(response.body(), &Bytes::from_static(b"a[\"hi\"]\n"));
+
+        let (streaming, _) = dispatch("/echo/000/s/xhr_streaming");
+        assert!(!streaming.body().is_single_frame());
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //!      send the response its [`Delivery`] resolves to (it waits while the
 //!      session's inbox is full).
 //!    * [`Dispatch::Stream`]: send the head, then each chunk of the
-//!      [`ReceiverBody`] as its own flushed HTTP chunk; spawn the
+//!      [`ReceiverBody`] as its own flushed HTTP chunk (or, when
+//!      [`ReceiverBody::is_single_frame`], send the whole response
+//!      [`driver::whole_response`] waits for: one write); spawn the
 //!      application task if there is one (it already ran up to its first
 //!      suspension point). Drop the body as soon as the client
 //!      disconnects.

@@ -109,6 +109,13 @@ impl ReceiverBody {
         receiver
     }
 
+    /// Whether the response is a single frame (xhr-polling and
+    /// jsonp-polling): a driver may then wait for it and send the response
+    /// whole, head and frame in one write ([`crate::driver::whole_response`]).
+    pub fn is_single_frame(&self) -> bool {
+        matches!(self.limit, Limit::Polling)
+    }
+
     /// Returns the next chunk to write, `Pending` until there is one, or
     /// `None` when the response is complete.
     ///

@@ -199,6 +199,9 @@ impl SockJsService {
                 if let Some(task) = task {
                     tokio::spawn(task);
                 }
+                if response.body().is_single_frame() {
+                    return driver::whole_response(response).await.map(Body::full);
+                }
                 response.map(|receiver| Body(Kind::Stream(receiver)))
             }
             Dispatch::WebSocket(upgrade) => match parts.extensions.remove::<OnUpgrade>() {

@@ -196,6 +196,9 @@ impl Server {
                 if let Some(task) = task {
                     tokio::spawn(task);
                 }
+                if response.body().is_single_frame() {
+                    return into_reply(driver::whole_response(response).await);
+                }
                 let (head, receiver) = response.into_parts();
                 let chunks = receiver.into_stream(Instant::now).map(Ok::<_, Infallible>);
                 let mut response = warp::reply::Reply::into_response(warp::reply::stream(chunks));
