@@ -3,7 +3,7 @@
 use super::client::{
     open_xhr, poll_expect, send_ok, ws_connect, ws_expect_text, ws_next, ws_send, xhr, WsEvent, WS_TIMEOUT,
 };
-use super::{bytes_eq, fail, show, status, Check, CheckResult, Failure, Target};
+use super::{bytes_eq, context, fail, show, status, Check, CheckResult, Failure, Target};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![
@@ -237,6 +237,13 @@ async fn non_strings(t: Target) -> CheckResult {
     open_xhr(&t, &s).await?;
     send_ok(&t, &s, "[1,true]").await?;
     let r = xhr(&t, &s).await?;
+    // The application echoes one message at a time; a poll that comes
+    // between the two echoes gets the first alone (§6: a poll answers with
+    // what is queued), and the next poll the second.
+    if r.body.as_slice() == b"a[\"1\"]\n" {
+        let second = xhr(&t, &s).await?;
+        return context("second poll", bytes_eq("poll body", &second.body, b"a[\"true\"]\n"));
+    }
     bytes_eq("poll body", &r.body, b"a[\"1\",\"true\"]\n")
 }
 
