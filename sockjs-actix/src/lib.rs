@@ -140,8 +140,9 @@ impl SockJs {
                 ws.run_app(task);
                 // Boxed until the pump takes them: what an `async` block
                 // captures keeps its room for the task's whole life, next
-                // to the pump's future that holds them again (1.5 KB more
-                // per idle websocket; see BENCHMARKS.md, idle memory).
+                // to the pump's future that holds them again (about 0.4 KB
+                // more per idle websocket, measured with DHAT; see
+                // BENCHMARKS.md, idle memory).
                 let parts = Box::new((ws, stream, session));
                 rt::spawn(async move {
                     let mut sink;
