@@ -7,9 +7,9 @@
 //! * actix-web: its own rustls listener (the `rustls-0_23` feature), which
 //!   offers `h2` and `http/1.1` by ALPN itself; websockets over HTTP/1.1.
 //! * warp 0.4 has no TLS of its own any more (0.3's `tls` feature is
-//!   gone), so [`serve_warp_tls`] runs the same loop as
-//!   `sockjs_warp::serve` behind a tokio-rustls acceptor: HTTP/1.1 only
-//!   (ALPN `http/1.1`), like warp's server.
+//!   gone), so [`serve_warp_tls`] gives `sockjs_warp::serve_with` a
+//!   tokio-rustls handshake: HTTP/1.1 only (ALPN `http/1.1`), like warp's
+//!   server.
 //!
 //! Every handshake must end within the request timeout, counted from the
 //! connection's opening, like a request head (DESIGN.md: everything a peer
@@ -144,10 +144,9 @@ pub(crate) async fn handshake(
 }
 
 /// Serves a warp `filter` over TLS on `listener` (HTTP/1.1; `config`'s
-/// ALPN is replaced by `http/1.1`), with `sockjs_warp::serve`'s bounds:
-/// `TCP_NODELAY`, the handshake and every request head within
-/// `request_timeout`. `Session::remote_addr()` is `None` here (the peer
-/// address reaches the filter only through `sockjs_warp::serve`).
+/// ALPN is replaced by `http/1.1`) with `sockjs_warp::serve_with`: the
+/// bounds of `sockjs_warp::serve` (`TCP_NODELAY`, the handshake and every
+/// request head within `request_timeout`) and the client's address.
 pub async fn serve_warp_tls<F>(
     filter: F,
     listener: tokio::net::TcpListener,
@@ -158,23 +157,9 @@ pub async fn serve_warp_tls<F>(
     F::Extract: warp::Reply,
 {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(with_alpn(config, &[b"http/1.1"])));
-    loop {
-        let Ok((tcp, _peer)) = listener.accept().await else {
-            // Out of file descriptors, say: give others time to close.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, filter) = (acceptor.clone(), filter.clone());
-        tokio::spawn(async move {
-            let Some(tls) = handshake(&acceptor, tcp, request_timeout).await else { return };
-            let service = hyper_util::service::TowerToHyperService::new(warp::service(filter));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(request_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .with_upgrades()
-                .await;
-        });
-    }
+    sockjs_warp::serve_with(filter, listener, request_timeout, move |tcp| {
+        let accept = acceptor.accept(tcp);
+        async move { accept.await.ok() }
+    })
+    .await;
 }

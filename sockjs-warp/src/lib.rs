@@ -130,6 +130,25 @@ where
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: warp::Reply,
 {
+    serve_with(filter, listener, request_timeout, |tcp| std::future::ready(Some(tcp))).await;
+}
+
+/// [`serve`], with `accept` run on each connection first (a TLS handshake,
+/// say): the filter is served over the connection it returns, and a
+/// connection it returns `None` for, or does not finish within
+/// `request_timeout`, is dropped. The client's address is the TCP peer's.
+pub async fn serve_with<F, A, Fut, IO>(
+    filter: F,
+    listener: tokio::net::TcpListener,
+    request_timeout: Duration,
+    accept: A,
+) where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+    A: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = Option<IO>> + Send + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     use hyper::service::Service as _;
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -143,11 +162,14 @@ where
             request.extensions_mut().insert(Peer(peer));
             warp_service.call(request)
         });
+        let accepted = accept(stream);
         tokio::spawn(async move {
+            // Ready at once for a plain connection: its timer never starts.
+            let Ok(Some(io)) = tokio::time::timeout(request_timeout, accepted).await else { return };
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(request_timeout)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .with_upgrades()
                 .await;
         });
