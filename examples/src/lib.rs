@@ -235,6 +235,9 @@ pub fn serve_actix_with(
             .client_request_timeout(request_timeout)
             .keep_alive(request_timeout)
             .h1_allow_half_closed(false)
+            // A websocket ends with the server's FIN at once (RFC 6455
+            // §7.1.1), not after actix's linger of unread input.
+            .client_disconnect_timeout(std::time::Duration::ZERO)
             .on_connect(sockjs_actix::on_connect);
             let server = match tls {
                 None => server.listen(listener)?,

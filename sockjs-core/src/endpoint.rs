@@ -145,7 +145,7 @@ impl Endpoint {
         };
         Ok(Endpoint {
             inner: Arc::new(Inner {
-                hub: Arc::new(Hub::new(limits, options.max_sessions, &options.prefix)),
+                hub: Arc::new(Hub::new(limits, options.max_sessions, &options.prefix, options.websocket_deflate)),
                 options,
                 handler: Arc::new(handler),
                 iframe: Bytes::from(iframe),

@@ -108,6 +108,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod deflate;
 pub mod driver;
 mod endpoint;
 mod frame;
@@ -120,6 +121,7 @@ mod options;
 mod payload;
 mod receiver;
 mod responses;
+mod rfc6455;
 mod route;
 mod send;
 mod session;
@@ -130,6 +132,7 @@ mod upgrade;
 mod websocket;
 
 pub use app::{AppTask, Handler, Recv, SendJsonError, Session};
+pub use deflate::Deflate;
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
 pub use hixie76::Hixie76;
 pub use message::Message;
@@ -143,7 +146,7 @@ pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
-pub use websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
+pub use websocket::{Closed, WebSocket, WsSink};
 
 /// Not part of the API: the protocol layer's parsers and encoders, public
 /// for the fuzz targets and benchmarks only. They may change in any

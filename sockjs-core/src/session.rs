@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use http::{HeaderMap, Uri};
 
+use crate::deflate::{Deflate, Pool};
 use crate::metrics::Counters;
 use crate::state::{CloseReason, Limits, SessionState, Wakes};
 use crate::timer::TimerQueue;
@@ -141,6 +142,8 @@ impl Drop for SessionCell {
 pub(crate) struct Hub {
     pub(crate) limits: Limits,
     pub(crate) counters: Arc<Counters>,
+    /// permessage-deflate's settings and idle contexts, when enabled.
+    pub(crate) deflate: Option<(Deflate, Arc<Pool>)>,
     max_sessions: usize,
     /// HTTP sessions by id.
     registry: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
@@ -152,10 +155,11 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(limits: Limits, max_sessions: usize, prefix: &str) -> Hub {
+    pub(crate) fn new(limits: Limits, max_sessions: usize, prefix: &str, deflate: Option<Deflate>) -> Hub {
         Hub {
             limits,
             counters: Arc::new(Counters::new(prefix)),
+            deflate: deflate.map(|config| (config, Arc::new(Pool::new(&config)))),
             max_sessions,
             registry: Mutex::default(),
             websockets: Mutex::default(),
