@@ -146,9 +146,11 @@
 
 mod client;
 mod connection;
+mod endpoint;
 mod error;
 pub mod frame;
 mod http;
+mod session;
 mod socket;
 mod websocket;
 
