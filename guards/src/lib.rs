@@ -1,0 +1,16 @@
+//! Checks of the repository itself, run by `cargo test --workspace`:
+//!
+//! * [`layers`]: every crate's modules form layers. The module graph is
+//!   built from the code's `use` declarations and paths (re-exports
+//!   followed to the module that defines an item; comments, doc comments
+//!   and test-only code left out), and a cycle fails with its modules and
+//!   the lines that make it.
+//!
+//! `tests/workspace.rs` runs it over the whole workspace; the modules'
+//! own tests run them on small made-up inputs, failing ones included.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod layers;
+pub mod tree;
+pub mod workspace;
