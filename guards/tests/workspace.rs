@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use sockjs_guards::citations::{self, headings, Doc, Sections};
 use sockjs_guards::layers::Layers;
 use sockjs_guards::tree::ModuleTree;
 use sockjs_guards::workspace;
@@ -43,4 +44,37 @@ fn every_crate_s_modules_form_layers() {
     // Every crate of the workspace together has well over this many.
     assert!(modules > 60, "found only {modules} modules");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The kinds of text file that cite the documents: sources, documents,
+/// manifests, scripts, the browser and node test pages, the HAProxy
+/// configuration, the fuzz dictionaries.
+const CITING: &[&str] = &["rs", "md", "toml", "sh", "js", "json", "html", "cfg", "dict"];
+
+/// Every citation of `PROTOCOL.md` or `DESIGN.md` (by section, or of the
+/// document alone) in the repository's text files resolves to a heading
+/// of docs/PROTOCOL.md or docs/DESIGN.md.
+#[test]
+fn every_cited_section_exists_in_docs() {
+    let root = workspace::root();
+    let doc = |name: &str| {
+        std::fs::read_to_string(root.join("docs").join(name)).unwrap_or_else(|e| panic!("docs/{name}: {e}"))
+    };
+    let sections = Sections { protocol: headings(&doc("PROTOCOL.md")), design: headings(&doc("DESIGN.md")) };
+    assert!(sections.protocol.len() > 20 && sections.design.len() > 3, "{sections:?}");
+    let files = workspace::text_files(&root, CITING);
+    let mut problems = Vec::new();
+    let mut cited = 0;
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let shown = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let default = if shown == "docs/DESIGN.md" { Doc::Design } else { Doc::Protocol };
+        cited += citations::citations(&text, default).iter().filter(|c| c.section.is_some()).count();
+        problems.extend(sections.unresolved(&shown, &text, default));
+    }
+    println!("{} files, {cited} citations of a section", files.len());
+    // The sources cite sections by the hundred; finding few means the
+    // scan is broken, not that the citations went away.
+    assert!(cited > 300, "only {cited} citations found in {} files", files.len());
+    assert!(problems.is_empty(), "{} citations do not resolve:\n{}", problems.len(), problems.join("\n"));
 }
