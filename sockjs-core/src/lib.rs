@@ -12,6 +12,11 @@
 //!
 //! [sockjs-client]: https://github.com/sockjs/sockjs-client
 //!
+//! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
+//! documentation and sources name sections of `docs/PROTOCOL.md` in the
+//! sockjs-rs repository; `DESIGN.md §1.4` names a section of
+//! `docs/DESIGN.md`.
+//!
 //! # How a driver uses it
 //!
 //! 1. Create one [`Endpoint`] per SockJS service with [`Options`] and a

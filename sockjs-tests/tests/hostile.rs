@@ -405,7 +405,7 @@ async fn stall(addr: &str, first: Option<&str>, then: &[u8]) -> Result<End, Stri
     Ok(end_of(&mut stream, CLOSED_WITHIN).await)
 }
 
-/// Design rule "everything a peer can fill has a bound" (DESIGN.md), for
+/// Design rule "everything a peer can fill has a bound" (DESIGN.md §1.4), for
 /// connections: a request head not complete within the server's bound is
 /// closed, and so is a keep-alive connection idle beyond it (PROTOCOL.md
 /// §2, §9 keep-alive). A long poll and a websocket that outlive the bound
