@@ -108,18 +108,22 @@
 #![deny(missing_docs)]
 
 mod app;
+mod broker;
 pub mod driver;
 mod endpoint;
+mod envelope;
 mod frame;
 mod headers;
 mod hixie76;
 mod json;
+mod membership;
 mod message;
 mod metrics;
 mod options;
 mod payload;
 mod receiver;
 mod responses;
+pub mod rooms;
 mod route;
 mod send;
 mod session;
@@ -139,6 +143,7 @@ pub use options::{
     DEFAULT_SOCKJS_URL, MAX_DELAY,
 };
 pub use receiver::{ReceiverBody, ReceiverStream};
+pub use rooms::{RoomError, RoomSend, Rooms};
 pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
