@@ -19,10 +19,10 @@ use crate::metrics::Metrics;
 use crate::options::{OptionsError, Refusal};
 use crate::payload;
 use crate::receiver::{Limit, ReceiverBody};
-use crate::rooms::Rooms;
 use crate::responses::{
     forbidden, method_not_allowed, not_found, refused, response, text, too_many_sessions, with_content_type,
 };
+use crate::rooms::Rooms;
 use crate::route::{route, Route, SessionUrl};
 use crate::send::PendingBody;
 use crate::session::{Hub, SessionInfo};
@@ -149,7 +149,13 @@ impl Endpoint {
             Some(rooms) => rooms.clone(),
             None => Rooms::builder().label(&options.prefix).max_message(options.max_queue).build(),
         };
-        let hub = Hub::new(limits, options.max_sessions, &options.prefix, rooms.core().clone(), options.max_rooms_per_session);
+        let hub = Hub::new(
+            limits,
+            options.max_sessions,
+            &options.prefix,
+            rooms.core().clone(),
+            options.max_rooms_per_session,
+        );
         Ok(Endpoint {
             inner: Arc::new(Inner {
                 hub: Arc::new(hub),

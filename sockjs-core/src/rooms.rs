@@ -261,7 +261,13 @@ impl Rooms {
 
 /// Queues `message` for each of `to`'s members (once each) but the
 /// excepted; `(delivered, failed)`.
-fn deliver_local(core: &RoomsCore, to: &[&str], except_rooms: &[&str], except: &[u64], message: &Message) -> (usize, usize) {
+fn deliver_local(
+    core: &RoomsCore,
+    to: &[&str],
+    except_rooms: &[&str],
+    except: &[u64],
+    message: &Message,
+) -> (usize, usize) {
     let mut recipients: Vec<Arc<SessionCell>> = Vec::new();
     core.recipients(to, except_rooms, except, &mut recipients);
     let mut delivered = 0;
