@@ -488,3 +488,94 @@ fn a_broker_may_call_back_into_the_registry() {
     assert_eq!(sorted(rooms.room_names()), ["first", "second"]);
     broker.session.lock().unwrap().take();
 }
+
+/// Many threads join, leave and close at once: afterwards the registry
+/// holds exactly the open sessions' rooms, nothing of the closed ones, and
+/// the broker, replaying what it was told in order, is subscribed to
+/// exactly the rooms with members, never told to subscribe twice or to
+/// drop a subscription it does not have.
+#[test]
+fn concurrent_changes_leave_nothing_behind() {
+    const SESSIONS: usize = 16;
+    const STEPS: u64 = 5_000;
+    /// Gives other threads a chance between taking a change and telling
+    /// it, where a second announcer would overtake the first.
+    struct Yielding(Recorder);
+    impl Broker for Yielding {
+        fn attach(&self, handle: BrokerHandle) {
+            self.0.attach(handle);
+        }
+        fn subscribe(&self, room: &str) {
+            std::thread::yield_now();
+            self.0.subscribe(room);
+        }
+        fn unsubscribe(&self, room: &str) {
+            std::thread::yield_now();
+            self.0.unsubscribe(room);
+        }
+        fn publish(&self, envelope: Envelope) {
+            self.0.publish(envelope);
+        }
+    }
+    let broker = Recorder::default();
+    let rooms = Rooms::builder().broker(Yielding(broker.clone()), NodeId::new(1)).build();
+    let mut h = Harness::new(App::Capture, Options::new("/cc").rooms(rooms.clone()).max_rooms_per_session(2));
+    let _ws = websockets(&mut h, "/cc", SESSIONS);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let mine: Vec<Session> = (0..SESSIONS).filter(|i| i % 4 == t as usize).map(|i| h.session(i)).collect();
+            std::thread::spawn(move || {
+                // A fixed pseudo-random walk per thread (no RNG in tests).
+                let mut x = t * 7919 + 1;
+                for step in 0..STEPS {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let session = &mine[(x >> 33) as usize % mine.len()];
+                    // Many rooms of few members: first joins and last
+                    // leaves are frequent.
+                    let room = format!("r{}", (x >> 40) % 24);
+                    match (x >> 50) % 2 {
+                        0 => {
+                            let _ = session.join(&room);
+                        }
+                        _ => {
+                            session.leave(&room);
+                        }
+                    }
+                    if step == STEPS / 2 && t % 2 == 0 {
+                        mine[0].close(3000, "Go away!");
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let (mut memberships, mut closed) = (0, 0);
+    for i in 0..SESSIONS {
+        let s = h.session(i);
+        if s.is_open() {
+            memberships += s.rooms().len();
+        } else {
+            closed += 1;
+            assert!(s.rooms().is_empty(), "closed session {i} is in no room");
+        }
+    }
+    assert_eq!(closed, 2);
+    let counted: usize = rooms.room_names().iter().map(|r| rooms.member_count(r)).sum();
+    assert_eq!(counted, memberships, "both directions agree");
+    let mut subscribed = BTreeSet::new();
+    for event in broker.events() {
+        let (sign, room) = event.split_at(1);
+        match sign {
+            "+" => assert!(subscribed.insert(room.to_string()), "subscribed twice to {room}"),
+            _ => assert!(subscribed.remove(room), "dropped {room} without a subscription"),
+        }
+    }
+    assert_eq!(subscribed.iter().cloned().collect::<Vec<_>>(), sorted(rooms.room_names()));
+    // Everyone ends: nothing is left, and every subscription is dropped.
+    h.endpoint.shutdown();
+    assert_eq!(sizes(&rooms), (0, 0));
+    let dropped: BTreeSet<String> = broker.events().iter().map(|e| e.strip_prefix('-').unwrap().to_string()).collect();
+    assert_eq!(dropped, subscribed);
+}
