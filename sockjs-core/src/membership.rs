@@ -96,10 +96,26 @@ pub(crate) struct Change {
     pub(crate) interest: bool,
 }
 
+/// The members of one room.
+#[derive(Debug)]
+struct Room<M> {
+    members: HashMap<u64, M>,
+    /// The members as one shared list, made by the first send after a
+    /// change: sends to a room whose membership did not change take it
+    /// with one reference count, not one per member.
+    snapshot: Option<Arc<[M]>>,
+}
+
+impl<M> Default for Room<M> {
+    fn default() -> Self {
+        Room { members: HashMap::new(), snapshot: None }
+    }
+}
+
 /// Both directions of membership, and what the broker was told.
 #[derive(Debug)]
 pub(crate) struct Registry<M> {
-    rooms: HashMap<Arc<str>, HashMap<u64, M>>,
+    rooms: HashMap<Arc<str>, Room<M>>,
     members: HashMap<u64, Vec<Arc<str>>>,
     /// Whether a broker wants to hear of interest changes.
     tracking: bool,
@@ -152,7 +168,9 @@ impl<M: Member> Registry<M> {
             Some((name, _)) => (name.clone(), false),
             None => (Arc::<str>::from(room), true),
         };
-        self.rooms.entry(name.clone()).or_default().insert(member.key(), member.clone());
+        let entry = self.rooms.entry(name.clone()).or_default();
+        entry.members.insert(member.key(), member.clone());
+        entry.snapshot = None;
         self.members.entry(member.key()).or_default().push(name.clone());
         if first {
             self.mark(&name);
@@ -172,8 +190,9 @@ impl<M: Member> Registry<M> {
 
     fn remove_from_room(&mut self, name: &Arc<str>, key: u64) -> Change {
         let Some(room) = self.rooms.get_mut(name) else { return Change::default() };
-        room.remove(&key);
-        let last = room.is_empty();
+        room.members.remove(&key);
+        room.snapshot = None;
+        let last = room.members.is_empty();
         if last {
             self.rooms.remove(name);
             self.mark(name);
@@ -322,12 +341,12 @@ impl<M: Member> Core<M> {
 
     /// The members of `room`, copied out.
     pub(crate) fn members(&self, room: &str) -> Vec<M> {
-        lock(&self.registry).rooms.get(room).map_or_else(Vec::new, |m| m.values().cloned().collect())
+        lock(&self.registry).rooms.get(room).map_or_else(Vec::new, |r| r.members.values().cloned().collect())
     }
 
     /// How many members `room` has.
     pub(crate) fn member_count(&self, room: &str) -> usize {
-        lock(&self.registry).rooms.get(room).map_or(0, HashMap::len)
+        lock(&self.registry).rooms.get(room).map_or(0, |r| r.members.len())
     }
 
     /// The names of the rooms that have members.
@@ -339,6 +358,15 @@ impl<M: Member> Core<M> {
     pub(crate) fn sizes(&self) -> (usize, usize) {
         let registry = lock(&self.registry);
         (registry.rooms.len(), registry.members.len())
+    }
+
+    /// The members of `room` as one shared list (empty for a room without
+    /// members): one reference count under the lock while the room's
+    /// membership stays the same, a copy of the members after a change.
+    pub(crate) fn snapshot(&self, room: &str) -> Option<Arc<[M]>> {
+        let mut registry = lock(&self.registry);
+        let room = registry.rooms.get_mut(room)?;
+        Some(room.snapshot.get_or_insert_with(|| room.members.values().cloned().collect()).clone())
     }
 
     /// Appends to `out` every member of any of `to`, once each, except the
@@ -354,7 +382,7 @@ impl<M: Member> Core<M> {
             }
             let Some(room) = registry.rooms.get(*name) else { continue };
             let check_rooms = !earlier.is_empty() || !except_rooms.is_empty();
-            for (key, member) in room {
+            for (key, member) in &room.members {
                 if except.contains(key) {
                     continue;
                 }

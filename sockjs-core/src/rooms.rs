@@ -268,15 +268,24 @@ fn deliver_local(
     except: &[u64],
     message: &Message,
 ) -> (usize, usize) {
-    let mut recipients: Vec<Arc<SessionCell>> = Vec::new();
-    core.recipients(to, except_rooms, except, &mut recipients);
-    let mut delivered = 0;
-    for cell in &recipients {
-        if cell.push(Queued::Message(message.clone())).is_ok() {
-            delivered += 1;
+    let (mut delivered, mut failed) = (0, 0);
+    let mut push = |cell: &Arc<SessionCell>| match cell.push(Queued::Message(message.clone())) {
+        Ok(()) => delivered += 1,
+        Err(_) => failed += 1,
+    };
+    if let ([room], []) = (to, except_rooms) {
+        // One room: its shared member list, no copy per send.
+        for cell in core.snapshot(room).iter().flat_map(|members| members.iter()) {
+            if !except.contains(&cell.key()) {
+                push(cell);
+            }
         }
+    } else {
+        let mut recipients: Vec<Arc<SessionCell>> = Vec::new();
+        core.recipients(to, except_rooms, except, &mut recipients);
+        recipients.iter().for_each(push);
     }
-    (delivered, recipients.len() - delivered)
+    (delivered, failed)
 }
 
 impl Inbound for RoomsCore {
@@ -309,21 +318,43 @@ impl Inbound for RoomsCore {
 #[must_use = "a send does nothing until `send` or `send_message`"]
 pub struct RoomSend<'a> {
     core: &'a RoomsCore,
-    to: Vec<&'a str>,
+    to: Targets<'a>,
     except_rooms: Vec<&'a str>,
     except: Vec<u64>,
     local: bool,
 }
 
+/// The rooms of a send: most sends name one, which needs no allocation.
+#[derive(Debug)]
+enum Targets<'a> {
+    One([&'a str; 1]),
+    Many(Vec<&'a str>),
+}
+
+impl<'a> Targets<'a> {
+    fn as_slice(&self) -> &[&'a str] {
+        match self {
+            Targets::One(one) => one,
+            Targets::Many(all) => all,
+        }
+    }
+}
+
 impl<'a> RoomSend<'a> {
     fn new(core: &'a RoomsCore, room: &'a str) -> RoomSend<'a> {
-        RoomSend { core, to: vec![room], except_rooms: Vec::new(), except: Vec::new(), local: false }
+        RoomSend { core, to: Targets::One([room]), except_rooms: Vec::new(), except: Vec::new(), local: false }
     }
 
     /// Also to the members of `room` (a member of several of the rooms
     /// gets the message once).
     pub fn to(mut self, room: &'a str) -> Self {
-        self.to.push(room);
+        self.to = match self.to {
+            Targets::One([first]) => Targets::Many(vec![first, room]),
+            Targets::Many(mut all) => {
+                all.push(room);
+                Targets::Many(all)
+            }
+        };
         self
     }
 
@@ -359,10 +390,10 @@ impl<'a> RoomSend<'a> {
     }
 
     fn check(&self, len: usize) -> Result<(), RoomError> {
-        if self.to.len() + self.except_rooms.len() > MAX_SEND_ROOMS {
+        if self.to.as_slice().len() + self.except_rooms.len() > MAX_SEND_ROOMS {
             return Err(RoomError::RoomCount);
         }
-        for name in self.to.iter().chain(&self.except_rooms) {
+        for name in self.to.as_slice().iter().chain(&self.except_rooms) {
             check_name(name)?;
         }
         if len > self.core.max_message {
@@ -372,10 +403,11 @@ impl<'a> RoomSend<'a> {
     }
 
     fn send_checked(self, message: &Message) -> Sent {
-        let (delivered, failed) = deliver_local(self.core, &self.to, &self.except_rooms, &self.except, message);
+        let to = self.to.as_slice();
+        let (delivered, failed) = deliver_local(self.core, to, &self.except_rooms, &self.except, message);
         let mut published = false;
         if let (Some(broker), false) = (&self.core.broker, self.local) {
-            broker.publish(Envelope::from_parts(self.core.node, &self.to, &self.except_rooms, message.clone()));
+            broker.publish(Envelope::from_parts(self.core.node, to, &self.except_rooms, message.clone()));
             published = true;
         }
         Sent { delivered, failed, published }
