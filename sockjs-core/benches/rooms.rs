@@ -54,7 +54,7 @@ fn fanout(c: &mut Criterion) {
         let (endpoint, sessions) = sessions(n);
         let message = Message::new("a message of some thirty bytes");
         group.throughput(Throughput::Elements(n as u64));
-        let mut run = |b: &mut criterion::Bencher<'_>, send: &dyn Fn()| {
+        let run = |b: &mut criterion::Bencher<'_>, send: &dyn Fn()| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
                 for i in 0..iters {
