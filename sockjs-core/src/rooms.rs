@@ -275,9 +275,11 @@ fn deliver_local(
     };
     if let ([room], []) = (to, except_rooms) {
         // One room: its shared member list, no copy per send.
-        for cell in core.snapshot(room).iter().flat_map(|members| members.iter()) {
-            if !except.contains(&cell.key()) {
-                push(cell);
+        if let Some(members) = core.snapshot(room) {
+            for cell in members.iter() {
+                if except.is_empty() || !except.contains(&cell.key()) {
+                    push(cell);
+                }
             }
         }
     } else {
@@ -385,7 +387,8 @@ impl<'a> RoomSend<'a> {
 
     /// Sends a message already encoded (see [`Message`]).
     pub fn send_message(self, message: &Message) -> Result<Sent, RoomError> {
-        self.check(message.text().len())?;
+        // The byte length (`text()` would check the UTF-8 again).
+        self.check(message.raw().len())?;
         Ok(self.send_checked(message))
     }
 
