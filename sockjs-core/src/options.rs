@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deflate::Deflate;
+use crate::rooms::Rooms;
 use crate::Transport;
 
 /// The default `sockjs_url`: the sockjs-client 1.x build on a CDN.
@@ -287,6 +288,16 @@ pub struct Options {
     /// when the client offers it; see [`Deflate`] for what it costs.
     /// Default: off.
     pub websocket_deflate: Option<Deflate>,
+    /// The most rooms one session may be in at once
+    /// ([`crate::Session::join`] fails with
+    /// [`crate::rooms::RoomError::TooManyRooms`] past it; 0 turns rooms off
+    /// for the endpoint's sessions). Default: 100.
+    pub max_rooms_per_session: usize,
+    /// The rooms registry the endpoint's sessions join rooms in, to share
+    /// one between endpoints or to use a cluster broker. Default: none (the
+    /// endpoint makes its own, local to the process; see
+    /// [`crate::Endpoint::rooms`]).
+    pub rooms: Option<Rooms>,
     disabled: u8,
 }
 
@@ -313,6 +324,8 @@ impl fmt::Debug for Options {
             .field("session_headers", &self.session_headers)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("websocket_deflate", &self.websocket_deflate)
+            .field("max_rooms_per_session", &self.max_rooms_per_session)
+            .field("rooms", &self.rooms)
             .finish_non_exhaustive()
     }
 }
@@ -340,6 +353,8 @@ impl Default for Options {
             session_headers: DEFAULT_SESSION_HEADERS.iter().map(|h| http::HeaderName::from_static(h)).collect(),
             trusted_proxies: 0,
             websocket_deflate: None,
+            max_rooms_per_session: 100,
+            rooms: None,
             disabled: 0,
         }
     }
@@ -513,6 +528,28 @@ impl Options {
     /// Sets [`Options::trusted_proxies`].
     pub fn trusted_proxies(mut self, proxies: usize) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Sets [`Options::max_rooms_per_session`].
+    pub fn max_rooms_per_session(mut self, rooms: usize) -> Self {
+        self.max_rooms_per_session = rooms;
+        self
+    }
+
+    /// Sets [`Options::rooms`]: the endpoint's sessions join rooms in
+    /// `rooms`, which other endpoints may share.
+    ///
+    /// ```
+    /// use sockjs_core::{rooms::Rooms, Endpoint, Options, Session};
+    /// let rooms = Rooms::new();
+    /// let app = |_: Session| async {};
+    /// let chat = Endpoint::new(Options::new("/chat").rooms(rooms.clone()), app);
+    /// let other = Endpoint::new(Options::new("/other").rooms(rooms.clone()), app);
+    /// assert!(chat.rooms().ptr_eq(other.rooms()) && chat.rooms().ptr_eq(&rooms));
+    /// ```
+    pub fn rooms(mut self, rooms: Rooms) -> Self {
+        self.rooms = Some(rooms);
         self
     }
 

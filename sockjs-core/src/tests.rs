@@ -1816,3 +1816,5 @@ fn futures_stream(chunks: Vec<Option<Bytes>>) -> impl futures_core::Stream<Item 
     }
     Chunks(chunks.into_iter())
 }
+
+mod rooms;
