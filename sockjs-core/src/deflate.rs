@@ -7,7 +7,7 @@
 //! and 8) and its decompressor `1 << window_bits` plus about 7 KiB. With
 //! context takeover a connection keeps both for its whole life, against an
 //! idle session of a few KiB. So by default both directions are negotiated
-//! without context takeover (§7.1.1): a context is needed only while one
+//! without context takeover (RFC 7692 §7.1.1): a context is needed only while one
 //! message is compressed or inflated, and it is borrowed from the
 //! endpoint's [`Pool`] for exactly that long, synchronously, then reset and
 //! given back. An idle connection holds no context; the contexts alive at

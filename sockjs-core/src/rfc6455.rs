@@ -6,19 +6,19 @@
 //! [`Inbound`] at a time: a whole message (reassembled from its fragments,
 //! inflated when permessage-deflate compressed it, its text checked as
 //! UTF-8), a control frame, or the [`Failure`] that ends the connection
-//! with the close code §7.4.1 names. Nothing it is given can make it hold
+//! with the close code RFC 6455 §7.4.1 names. Nothing it is given can make it hold
 //! more than the message size limit plus one frame header: a frame's
 //! payload is moved into its message as it arrives, a message whose frames
 //! announce more than the limit fails (1009) before its bytes come, and
 //! inflation stops at the limit.
 //!
-//! [`encode`] makes a server frame (never masked, §5.1).
+//! [`encode`] makes a server frame (never masked, RFC 6455 §5.1).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::deflate::{InflateError, Inflater};
 
-/// §5.2 opcodes.
+/// RFC 6455 §5.2 opcodes.
 pub(crate) mod opcode {
     pub(crate) const CONTINUATION: u8 = 0x0;
     pub(crate) const TEXT: u8 = 0x1;
@@ -28,13 +28,13 @@ pub(crate) mod opcode {
     pub(crate) const PONG: u8 = 0xA;
 }
 
-/// The largest payload of a control frame (§5.5).
+/// The largest payload of a control frame (RFC 6455 §5.5).
 pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 /// The longest close reason: a control frame's payload less the code.
 pub(crate) const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
 /// Why the connection fails: the close code and reason the server sends
-/// (§7.4.1) before it closes the connection.
+/// (RFC 6455 §7.4.1) before it closes the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub(crate) code: u16,
@@ -43,7 +43,7 @@ pub(crate) struct Failure {
 
 /// A frame or message sequence that breaks §5: 1002.
 pub(crate) const PROTOCOL_ERROR: Failure = Failure { code: 1002, reason: "Protocol error" };
-/// A text message or close reason that is not UTF-8 (§8.1): 1007.
+/// A text message or close reason that is not UTF-8 (RFC 6455 §8.1): 1007.
 pub(crate) const INVALID_UTF8: Failure = Failure { code: 1007, reason: "Invalid UTF-8" };
 /// A message over the size limit: 1009.
 pub(crate) const TOO_BIG: Failure = Failure { code: 1009, reason: "Message too big" };
@@ -68,7 +68,7 @@ pub(crate) enum Inbound {
     Fail(Failure),
 }
 
-/// Whether a client may send this close code (§7.4.1, §7.4.2): the
+/// Whether a client may send this close code (RFC 6455 §7.4.1, §7.4.2): the
 /// defined codes a peer may put on the wire, and the ranges kept for
 /// libraries, frameworks and applications. 1004-1006 and 1015 are never
 /// sent; 1012-1014 are registered with IANA since.
@@ -158,7 +158,7 @@ impl Decoder {
                 },
             };
             if head.opcode >= opcode::CLOSE {
-                // Control frames come whole (§5.5: at most 125 bytes).
+                // Control frames come whole (RFC 6455 §5.5: at most 125 bytes).
                 if self.buffer.len() < head.remaining {
                     self.head = Some(head);
                     return None;
@@ -191,14 +191,14 @@ impl Decoder {
         }
     }
 
-    /// Reads and checks the next frame header (§5.2).
+    /// Reads and checks the next frame header (RFC 6455 §5.2).
     fn read_head(&mut self) -> Result<Option<Head>, Failure> {
         let Some(&[b0, b1]) = self.buffer.get(..2).map(|b| <&[u8; 2]>::try_from(b).expect("two bytes")) else {
             return Ok(None);
         };
         let (fin, rsv1, op) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0F);
         let len7 = usize::from(b1 & 0x7F);
-        // §5.3: every client frame is masked.
+        // RFC 6455 §5.3: every client frame is masked.
         if b0 & 0x30 != 0 || b1 & 0x80 == 0 {
             return Err(PROTOCOL_ERROR);
         }
@@ -207,7 +207,7 @@ impl Decoder {
             opcode::CONTINUATION | opcode::TEXT | opcode::BINARY | opcode::CLOSE | opcode::PING | opcode::PONG => {}
             _ => return Err(PROTOCOL_ERROR),
         }
-        // §5.5: control frames are short and never fragmented.
+        // RFC 6455 §5.5: control frames are short and never fragmented.
         if control && (!fin || len7 > MAX_CONTROL_PAYLOAD) {
             return Err(PROTOCOL_ERROR);
         }
@@ -229,7 +229,7 @@ impl Decoder {
             2 => u64::from(u16::from_be_bytes([self.buffer[2], self.buffer[3]])),
             8 => {
                 let len = u64::from_be_bytes(self.buffer[2..10].try_into().expect("eight bytes"));
-                // §5.2: the most significant bit must be 0.
+                // RFC 6455 §5.2: the most significant bit must be 0.
                 if len >> 63 != 0 {
                     return Err(PROTOCOL_ERROR);
                 }
@@ -311,7 +311,7 @@ fn control(op: u8, payload: Bytes) -> Inbound {
         opcode::PONG => Inbound::Pong,
         _ => match payload.len() {
             0 => Inbound::Close(None),
-            // §5.5.1: a body starts with a two-byte code.
+            // RFC 6455 §5.5.1: a body starts with a two-byte code.
             1 => Inbound::Fail(PROTOCOL_ERROR),
             _ => {
                 let code = u16::from_be_bytes([payload[0], payload[1]]);
@@ -328,7 +328,7 @@ fn control(op: u8, payload: Bytes) -> Inbound {
 }
 
 /// Applies (or removes) a client's mask to `data`, which starts `offset`
-/// bytes into the frame's payload (§5.3).
+/// bytes into the frame's payload (RFC 6455 §5.3).
 fn unmask(data: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut mask = mask;
     mask.rotate_left(offset % 4);
@@ -343,7 +343,7 @@ fn unmask(data: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
-/// One unfragmented server frame (§5.2; unmasked, §5.1), with RSV1 set
+/// One unfragmented server frame (RFC 6455 §5.2; unmasked, §5.1), with RSV1 set
 /// when `compressed` (RFC 7692 §6).
 pub(crate) fn encode(op: u8, payload: &[u8], compressed: bool) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 10);
@@ -364,7 +364,7 @@ pub(crate) fn encode(op: u8, payload: &[u8], compressed: bool) -> Bytes {
 }
 
 /// A close frame with `code` and `reason`, the reason cut to
-/// [`MAX_CLOSE_REASON`] bytes at a character boundary (§5.5.1).
+/// [`MAX_CLOSE_REASON`] bytes at a character boundary (RFC 6455 §5.5.1).
 pub(crate) fn encode_close(code: u16, reason: &str) -> Bytes {
     let mut end = reason.len().min(MAX_CLOSE_REASON);
     while !reason.is_char_boundary(end) {
@@ -413,7 +413,7 @@ pub(crate) mod tests {
         all.remove(0)
     }
 
-    /// §5.7's examples: a single-frame masked text "Hello", and the same
+    /// RFC 6455 §5.7's examples: a single-frame masked text "Hello", and the same
     /// split in two fragments.
     #[test]
     fn rfc_examples() {
@@ -454,7 +454,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// §5.2, §5.3, §5.4, §5.5: what fails with 1002.
+    /// RFC 6455 §5.2, §5.3, §5.4, §5.5: what fails with 1002.
     #[test]
     fn protocol_errors_are_1002() {
         let fail = Inbound::Fail(PROTOCOL_ERROR);
@@ -483,7 +483,7 @@ pub(crate) mod tests {
         assert_eq!(one(&huge), fail);
     }
 
-    /// §5.5.1, §7.4: close frames.
+    /// RFC 6455 §5.5.1, §7.4: close frames.
     #[test]
     fn close_frames() {
         assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"")), Inbound::Close(None));
@@ -508,7 +508,7 @@ pub(crate) mod tests {
         assert!(std::str::from_utf8(&close[4..]).is_ok());
     }
 
-    /// §8.1: invalid UTF-8 fails with 1007, as soon as the fragment that
+    /// RFC 6455 §8.1: invalid UTF-8 fails with 1007, as soon as the fragment that
     /// breaks it arrives; a character split between fragments is fine.
     #[test]
     fn text_must_be_utf8() {

@@ -8,11 +8,11 @@
 //! frame after the session ends. The wire layer ([`Wire`]) turns the
 //! client's bytes into messages and the session's output into frames, and
 //! makes every decision RFC 6455 leaves to the server: a close is answered
-//! with a close (§5.5.1), a protocol error fails the connection with the
-//! code §7.4.1 names, a ping is answered with a pong (at most
-//! [`MAX_PONGS`] wait; §5.5.3 allows dropping the older ones), and after the server's close frame nothing more is sent
+//! with a close (RFC 6455 §5.5.1), a protocol error fails the connection with the
+//! code RFC 6455 §7.4.1 names, a ping is answered with a pong (at most
+//! [`MAX_PONGS`] wait; RFC 6455 §5.5.3 allows dropping the older ones), and after the server's close frame nothing more is sent
 //! and the driver returns, so that the connection is closed from the
-//! server's side first (§7.1.1).
+//! server's side first (RFC 6455 §7.1.1).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -115,7 +115,7 @@ pub struct WebSocket {
     /// The client closed, or the connection failed.
     input_done: bool,
     wire: Wire,
-    /// Pongs owed, oldest first: at most [`MAX_PONGS`] (§5.5.3 lets the
+    /// Pongs owed, oldest first: at most [`MAX_PONGS`] (RFC 6455 §5.5.3 lets the
     /// server answer only the latest ping; the oldest go first).
     pongs: std::collections::VecDeque<Bytes>,
 }
@@ -281,7 +281,7 @@ impl WebSocket {
     pub(crate) fn handle<T: AsRef<str>>(&mut self, incoming: WsIncoming<T>) {
         match incoming {
             WsIncoming::Text(text) => self.handle_text(text.as_ref()),
-            // The endpoint carries text (§7.4.1: 1003).
+            // The endpoint carries text (RFC 6455 §7.4.1: 1003).
             WsIncoming::Binary(_) => {
                 let Failure { code, reason } = rfc6455::BINARY_REFUSED;
                 self.fail(code, reason, CloseReason::ProtocolError);

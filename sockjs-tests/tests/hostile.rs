@@ -208,7 +208,7 @@ async fn websocket_abuse(c: &mut Checks) {
     let _ = ws.send(Message::Frame(invalid)).await;
     let closed = close_code(&mut ws).await;
     c.expect("invalid UTF-8 closes with 1007", closed == Some(1007), format!("{closed:?}"));
-    // The endpoint carries text: a binary message closes with 1003 (§7.4.1).
+    // The endpoint carries text: a binary message closes with 1003 (RFC 6455 §7.4.1).
     if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(c.ws_url("/h/0/wb/websocket")).await {
         let _ = next_message(&mut ws).await;
         let _ = ws.send(Message::Binary(b"[\"bin\"]".to_vec().into())).await;
