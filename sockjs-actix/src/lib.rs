@@ -41,6 +41,9 @@
 //!         .h1_allow_half_closed(false)
 //!         // TCP_NODELAY: small frames go out without waiting for ACKs.
 //!         .on_connect(sockjs_actix::on_connect)
+//!         // A websocket's close frame is followed by the server's FIN at
+//!         // once (RFC 6455 §7.1.1), not by a wait for the client to go.
+//!         .client_disconnect_timeout(Duration::ZERO)
 //!         // Close connections that stall in a request head or sit idle.
 //!         .client_request_timeout(Duration::from_secs(10))
 //!         .keep_alive(Duration::from_secs(10))
