@@ -3,14 +3,13 @@
 //!
 //! The convention: a citation names the document and a section by its
 //! number, `PROTOCOL.md §7.4` or `DESIGN.md §1.4` (the short names; each
-//! crate's documentation says once where the files are). A `§` with no
-//! document named before it cites PROTOCOL.md (so `§7.4` alone is a
-//! citation of the protocol), except inside docs/DESIGN.md, where it
-//! cites that page itself. A section cited after another document's name
-//! on the same line (`RFC 6455 §5.5`, `RFC 9112 §7`) belongs to that
-//! document and is not checked; so does one at the start of a line when
-//! the line before ends with such a name (`(RFC 6455` / `§4.2.2)`).
-//! `PROTOCOL.md section 1` is read as `§1`. Ranges cite both ends
+//! crate's documentation says once where the files are). A `§` alone
+//! cites the document named last before it in the same file: in a
+//! passage on RFC 6455, `§5.5` is the RFC's and is not checked; after
+//! `PROTOCOL.md`, or in a file that names no document before it, `§7.4`
+//! is the protocol's (in docs/DESIGN.md, that page's own). So a file that
+//! cites an RFC and then the protocol names PROTOCOL.md again.
+//! `PROTOCOL.md section 1` is read as `§1`; ranges cite both ends
 //! (`§7.4-§7.6`).
 
 use std::collections::BTreeSet;
@@ -109,17 +108,15 @@ fn section_number(text: &str) -> (String, usize) {
 /// What a line holds, in order: document names and sections.
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
-    /// A document's name; `true` when nothing but spaces and backticks
-    /// follows it on the line.
-    Name(Doc, bool),
+    /// A document's name.
+    Name(Doc),
     /// `§N`, or `section N` right after a name.
     Section(String),
 }
 
-fn tokens(line: &str) -> Vec<(usize, Token)> {
+fn tokens(line: &str) -> Vec<Token> {
     let mut found = Vec::new();
     let mut i = 0;
-    let after_name = |end: usize| line[end..].trim_matches(|c: char| c == '`' || c.is_whitespace()).is_empty();
     while i < line.len() {
         let rest = &line[i..];
         let named = [("PROTOCOL.md", Doc::Protocol), ("DESIGN.md", Doc::Design)]
@@ -127,7 +124,7 @@ fn tokens(line: &str) -> Vec<(usize, Token)> {
             .find(|(name, _)| rest.starts_with(name) && !preceded_by_word(line, i));
         if let Some((name, doc)) = named {
             let end = i + name.len();
-            found.push((i, Token::Name(doc, after_name(end))));
+            found.push(Token::Name(doc));
             i = end;
             // `PROTOCOL.md section 1`, `PROTOCOL.md` sections 3-9.
             let tail = line[end..].trim_start_matches(['`', ' ']);
@@ -136,7 +133,7 @@ fn tokens(line: &str) -> Vec<(usize, Token)> {
                 if let Some(number) = tail.strip_prefix(word) {
                     let (n, len) = section_number(number);
                     if !n.is_empty() {
-                        found.push((offset, Token::Section(n)));
+                        found.push(Token::Section(n));
                         i = offset + word.len() + len;
                     }
                     break;
@@ -148,9 +145,8 @@ fn tokens(line: &str) -> Vec<(usize, Token)> {
             let digits = rest[3..].trim_start_matches(' ');
             let n = digits.len() - digits.trim_start_matches(|c: char| c.is_ascii_digit()).len();
             if n > 0 {
-                let end = line.len() - digits.len() + n;
-                found.push((i, Token::Name(Doc::Other, after_name(end))));
-                i = end;
+                found.push(Token::Name(Doc::Other));
+                i = line.len() - digits.len() + n;
                 continue;
             }
         }
@@ -158,7 +154,7 @@ fn tokens(line: &str) -> Vec<(usize, Token)> {
             let number = number.strip_prefix(' ').unwrap_or(number);
             let (n, _) = section_number(number);
             if !n.is_empty() {
-                found.push((i, Token::Section(n)));
+                found.push(Token::Section(n));
             }
         }
         i += rest.chars().next().map_or(1, char::len_utf8);
@@ -170,35 +166,24 @@ fn preceded_by_word(line: &str, i: usize) -> bool {
     line[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// Every citation in `text`, a file whose bare `§` cites `default`.
+/// Every citation in `text`, a file whose `§` before any document's
+/// name cites `default`.
 pub fn citations(text: &str, default: Doc) -> Vec<Citation> {
     let mut found = Vec::new();
-    // The document named at the very end of the previous line, if any.
-    let mut carried: Option<Doc> = None;
+    let mut current = default;
     for (index, line) in text.lines().enumerate() {
-        let tokens = tokens(line);
-        let mut current = default;
-        if let (Some(doc), Some((at, Token::Section(_)))) = (carried, tokens.first()) {
-            if !line[..*at].chars().any(char::is_alphanumeric) {
-                current = doc;
-            }
-        }
-        carried = None;
-        for (_, token) in tokens {
+        for token in tokens(line) {
             match token {
-                Token::Name(doc, last) => {
+                Token::Name(doc) => {
                     current = doc;
-                    carried = last.then_some(doc);
                     if doc != Doc::Other {
                         found.push(Citation { doc, section: None, line: index + 1 });
                     }
                 }
-                Token::Section(section) => {
-                    carried = None;
-                    if current != Doc::Other {
-                        found.push(Citation { doc: current, section: Some(section), line: index + 1 });
-                    }
+                Token::Section(section) if current != Doc::Other => {
+                    found.push(Citation { doc: current, section: Some(section), line: index + 1 });
                 }
+                Token::Section(_) => {}
             }
         }
     }
@@ -298,18 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn bare_sections_cite_the_default_and_rfc_sections_are_not_checked() {
+    fn a_bare_section_cites_the_document_named_last() {
         let text = format!(
-            "check(\"{} xhr\");\n// RFC 6455 {}, then {}\n/// over RFC 8441 (RFC 6455\n/// {}), with {}\n// {} again",
+            "check(\"{} xhr\");\n// RFC 6455 {}, then {}\n\n/// later, still the RFC's: {}\n// PROTOCOL.md: {} again",
             s("7.4"),
             s("5.5.1"),
             s("7.1.1"),
             s("4.2.2"),
-            s("4.2.3"),
             s("7.10")
         );
         let p = Doc::Protocol.name();
-        assert_eq!(found(&text), [format!("{p} {}", s("7.4")), format!("{p} {}", s("7.10"))]);
+        assert_eq!(found(&text), [format!("{p} {}", s("7.4")), p.to_owned(), format!("{p} {}", s("7.10"))]);
         let design = citations(&format!("see {}", s("1.4")), Doc::Design);
         assert_eq!(design, [Citation { doc: Doc::Design, section: Some("1.4".into()), line: 1 }]);
     }

@@ -404,6 +404,26 @@ mod tests {
         assert_eq!(distinct.len(), names.len(), "two checks share a name");
     }
 
+    /// Each check's name starts with the section of docs/PROTOCOL.md it
+    /// pins, and that section is a heading there.
+    #[test]
+    fn every_check_names_a_section_of_the_protocol() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let sections: std::collections::BTreeSet<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("## ") || l.starts_with("### "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(|n| n.trim_end_matches('.'))
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        assert!(sections.contains("7.10") && sections.contains("11"), "{sections:?}");
+        for name in check_names() {
+            let section = name.strip_prefix('\u{a7}').and_then(|rest| rest.split_whitespace().next());
+            assert!(section.is_some_and(|s| sections.contains(s)), "{name:?} names no section of docs/PROTOCOL.md");
+        }
+    }
+
     #[test]
     fn a_whole_run_has_one_outcome_per_check_in_order() {
         let all: Vec<CheckOutcome> = check_names().iter().map(|n| outcome(n)).collect();
