@@ -155,6 +155,7 @@ impl Endpoint {
             &options.prefix,
             rooms.core().clone(),
             options.max_rooms_per_session,
+            options.websocket_deflate,
         );
         Ok(Endpoint {
             inner: Arc::new(Inner {

@@ -12,6 +12,11 @@
 //!
 //! [sockjs-client]: https://github.com/sockjs/sockjs-client
 //!
+//! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
+//! documentation and sources name sections of `docs/PROTOCOL.md` in the
+//! sockjs-rs repository; `DESIGN.md §1.4` names a section of
+//! `docs/DESIGN.md`.
+//!
 //! # How a driver uses it
 //!
 //! 1. Create one [`Endpoint`] per SockJS service with [`Options`] and a
@@ -116,6 +121,7 @@
 
 mod app;
 mod broker;
+mod deflate;
 pub mod driver;
 mod endpoint;
 mod envelope;
@@ -130,6 +136,7 @@ mod options;
 mod payload;
 mod receiver;
 mod responses;
+mod rfc6455;
 pub mod rooms;
 mod route;
 mod send;
@@ -141,6 +148,7 @@ mod upgrade;
 mod websocket;
 
 pub use app::{AppTask, Handler, Recv, SendJsonError, Session};
+pub use deflate::Deflate;
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
 pub use hixie76::Hixie76;
 pub use message::Message;
@@ -155,7 +163,7 @@ pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
-pub use websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
+pub use websocket::{Closed, WebSocket, WsSink};
 
 /// Not part of the API: the protocol layer's parsers and encoders, public
 /// for the fuzz targets and benchmarks only. They may change in any

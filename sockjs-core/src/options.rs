@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::deflate::Deflate;
 use crate::rooms::Rooms;
 use crate::Transport;
 
@@ -283,6 +284,10 @@ pub struct Options {
     /// address the outermost of them saw. Default: 0 (the header is not
     /// trusted).
     pub trusted_proxies: usize,
+    /// permessage-deflate (RFC 7692) on RFC 6455 websockets, negotiated
+    /// when the client offers it; see [`Deflate`] for what it costs.
+    /// Default: off.
+    pub websocket_deflate: Option<Deflate>,
     /// The most rooms one session may be in at once
     /// ([`crate::Session::join`] fails with
     /// [`crate::rooms::RoomError::TooManyRooms`] past it; 0 turns rooms off
@@ -318,6 +323,7 @@ impl fmt::Debug for Options {
             .field("authorize", &self.authorize.as_ref().map(|_| ".."))
             .field("session_headers", &self.session_headers)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("websocket_deflate", &self.websocket_deflate)
             .field("max_rooms_per_session", &self.max_rooms_per_session)
             .field("rooms", &self.rooms)
             .finish_non_exhaustive()
@@ -346,6 +352,7 @@ impl Default for Options {
             authorize: None,
             session_headers: DEFAULT_SESSION_HEADERS.iter().map(|h| http::HeaderName::from_static(h)).collect(),
             trusted_proxies: 0,
+            websocket_deflate: None,
             max_rooms_per_session: 100,
             rooms: None,
             disabled: 0,
@@ -424,6 +431,13 @@ impl Options {
     /// Sets [`Options::max_queue`].
     pub fn max_queue(mut self, bytes: usize) -> Self {
         self.max_queue = bytes;
+        self
+    }
+
+    /// Sets [`Options::websocket_deflate`]: compression with these
+    /// settings for the clients that offer it.
+    pub fn websocket_deflate(mut self, deflate: Deflate) -> Self {
+        self.websocket_deflate = Some(deflate);
         self
     }
 
@@ -589,6 +603,9 @@ impl Options {
             // Otherwise a message of the largest size allowed could never
             // be taken in.
             return Err(OptionsError { field: "max_inbox", problem: "must be at least max_payload + 32" });
+        }
+        if let Some(problem) = self.websocket_deflate.as_ref().and_then(Deflate::problem) {
+            return Err(OptionsError { field: "websocket_deflate", problem });
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use http::{HeaderMap, Uri};
 
+use crate::deflate::{Deflate, Pool};
 use crate::membership::{Core, Member};
 use crate::metrics::Counters;
 use crate::state::{CloseReason, Limits, Queued, SendError, SessionState, Wakes};
@@ -188,6 +189,8 @@ impl Drop for SessionCell {
 pub(crate) struct Hub {
     pub(crate) limits: Limits,
     pub(crate) counters: Arc<Counters>,
+    /// permessage-deflate's settings and idle contexts, when enabled.
+    pub(crate) deflate: Option<(Deflate, Arc<Pool>)>,
     max_sessions: usize,
     /// HTTP sessions by id.
     registry: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
@@ -206,10 +209,12 @@ impl Hub {
         prefix: &str,
         rooms: Arc<RoomsCore>,
         max_rooms: usize,
+        deflate: Option<Deflate>,
     ) -> Hub {
         Hub {
             limits,
             counters: Arc::new(Counters::new(prefix)),
+            deflate: deflate.map(|config| (config, Arc::new(Pool::new(&config)))),
             max_sessions,
             registry: Mutex::default(),
             websockets: Mutex::default(),
