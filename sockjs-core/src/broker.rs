@@ -50,6 +50,17 @@ use crate::envelope::{Envelope, EnvelopeError};
 ///   channel; a room's one-room and several-room sends travel on different
 ///   channels, and only each kind keeps its order).
 ///
+/// # Channel names
+///
+/// A room name is any UTF-8 text of 1 to `MAX_ROOM_NAME` (200) bytes, as a
+/// client may have chosen it. A broker whose channel names are restricted
+/// encodes it (NATS subjects cannot hold spaces, `.`, `*` or `>`: hex or
+/// base64url under a prefix will do), and keeps an application prefix so
+/// that services sharing a broker do not hear each other. On Redis
+/// Cluster, sharded pub/sub sends a channel to the shard of its hash slot:
+/// a channel per room spreads rooms over the shards, and a hash tag
+/// (`{...}`) in the name would pin them together.
+///
 /// # Delivery across nodes
 ///
 /// At most once: pub/sub keeps no backlog, so what a node misses while its

@@ -370,10 +370,16 @@ impl<M: Member> Core<M> {
     }
 
     /// Appends to `out` every member of any of `to`, once each, except the
-    /// members of any of `except_rooms` and the members whose key is in
-    /// `except`. The handles are copied out under the lock; deliver to them
+    /// members of any of `except_rooms` and the members whose key
+    /// `excepted` names. The handles are copied out under the lock; deliver to them
     /// after this returns.
-    pub(crate) fn recipients(&self, to: &[&str], except_rooms: &[&str], except: &[u64], out: &mut Vec<M>) {
+    pub(crate) fn recipients(
+        &self,
+        to: &[&str],
+        except_rooms: &[&str],
+        excepted: impl Fn(u64) -> bool,
+        out: &mut Vec<M>,
+    ) {
         let registry = lock(&self.registry);
         for (i, name) in to.iter().enumerate() {
             let earlier = &to[..i];
@@ -383,7 +389,7 @@ impl<M: Member> Core<M> {
             let Some(room) = registry.rooms.get(*name) else { continue };
             let check_rooms = !earlier.is_empty() || !except_rooms.is_empty();
             for (key, member) in &room.members {
-                if except.contains(key) {
+                if excepted(*key) {
                     continue;
                 }
                 if check_rooms {

@@ -265,7 +265,7 @@ fn deliver_local(
     core: &RoomsCore,
     to: &[&str],
     except_rooms: &[&str],
-    except: &[u64],
+    except: &Except,
     message: &Message,
 ) -> (usize, usize) {
     let (mut delivered, mut failed) = (0, 0);
@@ -277,14 +277,14 @@ fn deliver_local(
         // One room: its shared member list, no copy per send.
         if let Some(members) = core.snapshot(room) {
             for cell in members.iter() {
-                if except.is_empty() || !except.contains(&cell.key()) {
+                if except.is_empty() || !except.contains(cell.key()) {
                     push(cell);
                 }
             }
         }
     } else {
         let mut recipients: Vec<Arc<SessionCell>> = Vec::new();
-        core.recipients(to, except_rooms, except, &mut recipients);
+        core.recipients(to, except_rooms, |key| except.contains(key), &mut recipients);
         recipients.iter().for_each(push);
     }
     (delivered, failed)
@@ -296,7 +296,7 @@ impl Inbound for RoomsCore {
             return 0;
         }
         let (to, except_rooms) = envelope.names();
-        deliver_local(self, &to, &except_rooms, &[], envelope.message()).0
+        deliver_local(self, &to, &except_rooms, &Except::default(), envelope.message()).0
     }
 
     fn max_message(&self) -> usize {
@@ -322,8 +322,33 @@ pub struct RoomSend<'a> {
     core: &'a RoomsCore,
     to: Targets<'a>,
     except_rooms: Vec<&'a str>,
-    except: Vec<u64>,
+    except: Except,
     local: bool,
+}
+
+/// The sessions a send leaves out: most leave out none or one (the
+/// sender), which needs no allocation.
+#[derive(Debug, Default)]
+struct Except {
+    first: Option<u64>,
+    more: Vec<u64>,
+}
+
+impl Except {
+    fn push(&mut self, key: u64) {
+        match self.first {
+            None => self.first = Some(key),
+            Some(_) => self.more.push(key),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.first == Some(key) || self.more.contains(&key)
+    }
 }
 
 /// The rooms of a send: most sends name one, which needs no allocation.
@@ -344,7 +369,7 @@ impl<'a> Targets<'a> {
 
 impl<'a> RoomSend<'a> {
     fn new(core: &'a RoomsCore, room: &'a str) -> RoomSend<'a> {
-        RoomSend { core, to: Targets::One([room]), except_rooms: Vec::new(), except: Vec::new(), local: false }
+        RoomSend { core, to: Targets::One([room]), except_rooms: Vec::new(), except: Except::default(), local: false }
     }
 
     /// Also to the members of `room` (a member of several of the rooms

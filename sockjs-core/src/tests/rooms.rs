@@ -579,3 +579,49 @@ fn concurrent_changes_leave_nothing_behind() {
     let dropped: BTreeSet<String> = broker.events().iter().map(|e| e.strip_prefix('-').unwrap().to_string()).collect();
     assert_eq!(dropped, subscribed);
 }
+
+/// With the `metrics` feature, what a broker could not publish is the
+/// `sockjs_room_publish_failed_total` series, labelled with the registry's
+/// label (an endpoint's own registry: its prefix).
+#[cfg(feature = "metrics")]
+#[test]
+fn publish_failures_are_a_series() {
+    use ::metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder as MetricsRecorder, SharedString, Unit,
+    };
+    use std::sync::atomic::AtomicU64;
+
+    /// Keeps every counter it hands out, by name and labels.
+    #[derive(Default)]
+    struct Counters(Mutex<Vec<(String, Arc<AtomicU64>)>>);
+    impl MetricsRecorder for Counters {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            let value = Arc::new(AtomicU64::new(0));
+            self.0.lock().unwrap().push((format!("{}{{{}}}", key.name(), labels.join(",")), value.clone()));
+            Counter::from_arc(value)
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+    let recorder = Counters::default();
+    let recorder_ref: &dyn MetricsRecorder = &recorder;
+    ::metrics::with_local_recorder(recorder_ref, || {
+        let broker = Recorder::default();
+        let rooms = Rooms::builder().broker(broker.clone(), NodeId::new(1)).label("/chat").build();
+        broker.handle().publish_failed(2);
+        broker.handle().publish_failed(5);
+        assert_eq!(rooms.publish_failed(), 7);
+    });
+    let series = recorder.0.lock().unwrap();
+    let found: Vec<(String, u64)> =
+        series.iter().map(|(name, value)| (name.clone(), value.load(Ordering::SeqCst))).collect();
+    assert_eq!(found, [("sockjs_room_publish_failed_total{endpoint=/chat}".to_string(), 7)]);
+}
