@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the multi-instance tests need, and only what is missing:
 #   * HAProxy at /usr/sbin/haproxy (sockjs-tests/tests/scaling.rs);
-#   * redis-server at /usr/bin/redis-server (sockjs-tests/tests/redis_broadcast.rs).
-# Both from Debian through apt-get (needs root, as in CI). Idempotent; fails
+#   * redis-server at /usr/bin/redis-server (sockjs-tests/tests/redis_broadcast.rs);
+#   * nats-server at /usr/sbin/nats-server (sockjs-tests/tests/nats_rooms.rs).
+# All from Debian through apt-get (needs root, as in CI). Idempotent; fails
 # loudly. The tests fail (never skip) when these are missing.
 set -euo pipefail
 
@@ -14,9 +15,10 @@ fail() {
 missing=()
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "scaling setup: haproxy present ($(/usr/sbin/haproxy -v 2>/dev/null | head -n 1)), redis-server present ($(/usr/bin/redis-server --version 2>/dev/null))"
+  echo "scaling setup: haproxy present ($(/usr/sbin/haproxy -v 2>/dev/null | head -n 1)), redis-server present ($(/usr/bin/redis-server --version 2>/dev/null)), nats-server present ($(/usr/sbin/nats-server --version 2>/dev/null))"
   exit 0
 fi
 
@@ -27,6 +29,8 @@ apt-get update || fail "apt-get update"
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" || fail "apt-get install ${missing[*]}"
 [ -x /usr/sbin/haproxy ] || fail "haproxy installed but /usr/sbin/haproxy is missing"
 [ -x /usr/bin/redis-server ] || fail "redis-server installed but /usr/bin/redis-server is missing"
+[ -x /usr/sbin/nats-server ] || fail "nats-server installed but /usr/sbin/nats-server is missing"
 # Debian starts a system-wide redis-server on port 6379 after installing it;
-# the tests start their own on a free port and do not use it.
+# the tests start their own on a free port and do not use it (nor the
+# system-wide nats-server that Debian may start on port 4222).
 echo "scaling setup: installed ${missing[*]}"
