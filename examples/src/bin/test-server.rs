@@ -4,7 +4,7 @@
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
 //!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--metrics-listen ADDR] \
-//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate]
+//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate] [--nats URL]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
@@ -23,6 +23,10 @@
 //!
 //! `--ws-deflate` offers permessage-deflate (RFC 7692) on every endpoint's
 //! websockets, with the default [`sockjs_core::Deflate`] settings.
+//!
+//! `--nats URL` gives every endpoint one rooms registry whose sends reach
+//! the other nodes connected to the same NATS server (sockjs-nats, subjects
+//! under `sockjs.test-server`).
 //!
 //! `--tls-cert` and `--tls-key` (PEM files: the chain, leaf first, and its
 //! private key) serve HTTPS and WSS instead, through rustls: HTTP/2 by ALPN
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut metrics_listen = None;
     let mut deflate = false;
+    let mut nats = None;
     let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
             ("--listen", Some(v)) => listen = v,
             ("--sockjs-url", Some(v)) => sockjs_url = v,
             ("--metrics-listen", Some(v)) => metrics_listen = Some(v),
+            ("--nats", Some(v)) => nats = Some(v),
             ("--heartbeat-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
                 heartbeat = v.parse().ok().map(Duration::from_millis);
             }
@@ -70,7 +76,7 @@ fn main() -> ExitCode {
             _ => {
                 eprintln!(
                     "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
-                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate]"
+                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate] [--nats URL]"
                 );
                 return ExitCode::from(2);
             }
@@ -105,8 +111,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // One registry for every endpoint, across nodes when a broker is given;
+    // the broker's runtime lives as long as the server.
+    let (_broker_runtime, rooms) = match nats.map(|url| nats_rooms(&url)).transpose() {
+        Ok(Some((runtime, rooms))) => (Some(runtime), Some(rooms)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("cannot use NATS: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let endpoints = sockjs_examples::reference_endpoints_with(|options| {
         let mut options = options.sockjs_url(&sockjs_url);
+        if let Some(rooms) = &rooms {
+            options = options.rooms(rooms.clone());
+        }
         if deflate {
             options = options.websocket_deflate(sockjs_core::Deflate::new());
         }
@@ -147,6 +166,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A rooms registry whose broker is a `NatsBroker` on its own one-thread
+/// runtime (returned: it must outlive the registry).
+fn nats_rooms(url: &str) -> Result<(tokio::runtime::Runtime, sockjs_core::rooms::Rooms), String> {
+    use sockjs_core::{driver::entropy, rooms};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("nats")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let broker =
+        runtime.block_on(sockjs_nats::NatsBroker::connect(url, "sockjs.test-server")).map_err(|e| e.to_string())?;
+    let node = rooms::NodeId::new(u64::from(entropy()) << 32 | u64::from(entropy()));
+    println!("test-server rooms across nodes over NATS at {url} (node {node})");
+    Ok((runtime, rooms::Rooms::builder().broker(broker, node).build()))
 }
 
 /// Installs the Prometheus recorder and serves it at `http://ADDR/metrics`.
