@@ -97,9 +97,14 @@ mod tests {
     #[test]
     fn the_vectors_of_rfc_4648_section_10_in_the_url_alphabet() {
         // RFC 4648 §10, without the padding.
-        for (text, encoded) in
-            [("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy")]
-        {
+        for (text, encoded) in [
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(encode_room(text), encoded, "{text}");
         }
         // The two characters where base64url differs from base64 (RFC 4648 §5).

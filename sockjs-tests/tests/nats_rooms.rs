@@ -300,7 +300,10 @@ fn rooms_reach_every_node_once_and_survive_a_nats_restart_under_traffic() {
         );
         cluster.flush().await;
         let back_from = sent.load(Ordering::Relaxed);
-        println!("[restart] reconnected and subscribed again {:?} after the kill; traffic at {back_from}", down_at.elapsed());
+        println!(
+            "[restart] reconnected and subscribed again {:?} after the kill; traffic at {back_from}",
+            down_at.elapsed()
+        );
         assert!(back_from + 50 < TRAFFIC, "traffic goes on after the restart ({back_from} of {TRAFFIC} sent)");
         tokio::time::timeout(Duration::from_secs(30), traffic).await.expect("the traffic ends").unwrap();
         let all: Vec<String> = (0..TRAFFIC).map(|i| format!("traffic-{i:04}")).collect();
@@ -309,7 +312,9 @@ fn rooms_reach_every_node_once_and_survive_a_nats_restart_under_traffic() {
         cluster.clients[0].receive_until("all of the traffic", |seen| all.iter().all(|m| seen.contains(m))).await;
         // b-lobby gets everything sent once both nodes were back.
         cluster.clients[2]
-            .receive_until("the traffic sent after the restart", |seen| all[back_from..].iter().all(|m| seen.contains(m)))
+            .receive_until("the traffic sent after the restart", |seen| {
+                all[back_from..].iter().all(|m| seen.contains(m))
+            })
             .await;
         let lost = cluster.rooms[0].publish_failed() - failed_before;
         let local = cluster.clients[0].counts("traffic-");
