@@ -334,6 +334,12 @@ fn rooms_reach_every_node_once_and_survive_a_nats_restart_under_traffic() {
             remote.len()
         );
         assert!(remote.contains_key(last.as_str()));
+        // One sender's messages to one room arrive in the order sent, on
+        // its node and across (gaps where the outage dropped some).
+        for client in [&cluster.clients[0], &cluster.clients[2]] {
+            let order: Vec<&String> = client.seen.iter().filter(|m| m.starts_with("traffic-")).collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: out of order: {order:?}", client.name);
+        }
         for client in &cluster.clients {
             assert!(client.connection.close_reason().is_none(), "{}: no session closes", client.name);
         }
