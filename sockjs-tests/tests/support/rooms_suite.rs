@@ -329,9 +329,13 @@ pub async fn several_rooms_and_except_across_nodes(cluster: &mut dyn Cluster, no
     // A single-room send with an excepted room travels like the others.
     c1.send_to(&["a"], &["b"], "x-a-not-b").await;
     c1.send_to(&["a"], &["muted"], "x-a-not-muted").await;
+    // Both travel on the shared channel, as this marker does.
+    c1.send_to(&["a", "b"], &[], "x-end").await;
     for client in [&mut c0, &mut c2, &mut c3] {
-        client.receive_until("x-a-not-muted", |seen| seen.iter().any(|m| m == "x-a-not-muted")).await;
+        client.receive_until("x-end", |seen| seen.iter().any(|m| m == "x-end")).await;
     }
+    assert_eq!(c0.counts("x-a-not-muted").get("x-a-not-muted"), Some(&1));
+    assert_eq!(c3.counts("x-a-not-muted").get("x-a-not-muted"), Some(&1));
     assert_eq!(c0.counts("x-a-not-b").get("x-a-not-b"), Some(&1));
     assert_eq!(c2.counts("x-a-not-b").get("x-a-not-b"), Some(&1));
     assert_eq!(c3.counts("x-a-not-b").get("x-a-not-b"), None, "x-n1-ab is in b");
