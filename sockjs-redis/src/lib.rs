@@ -125,8 +125,8 @@ use tokio::sync::mpsc;
 
 pub use channel::{room_channel, shared_channel};
 use connection::Target;
-pub use shared::{CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_QUEUE, PUBLISH_TIMEOUT, RECEIVE_QUEUE};
 use shared::Shared;
+pub use shared::{CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_QUEUE, PUBLISH_TIMEOUT, RECEIVE_QUEUE};
 
 /// The default channel prefix of [`RedisConfig`].
 pub const DEFAULT_PREFIX: &str = "sockjs";

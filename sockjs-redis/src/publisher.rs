@@ -77,7 +77,11 @@ pub(crate) async fn run(target: Target, shared: Arc<Shared>, mut queue: mpsc::Re
                     tracing::warn!(target: "sockjs_redis", error = %e, "publishing to Redis failed; dropping room messages until it answers");
                 }
                 let dropped = down.as_ref().map_or(0, |d| d.dropped) + 1;
-                down = Some(Down { until: Instant::now() + backoff, links: shared.links.load(Ordering::Relaxed), dropped });
+                down = Some(Down {
+                    until: Instant::now() + backoff,
+                    links: shared.links.load(Ordering::Relaxed),
+                    dropped,
+                });
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

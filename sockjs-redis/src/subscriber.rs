@@ -105,7 +105,11 @@ pub(crate) async fn run(target: Target, shared: Arc<Shared>) {
 
 /// Makes the connection's subscriptions match the rooms wanted now (and
 /// the shared channel).
-async fn sync(connection: &mut Connection, shared: &Shared, subscribed: &mut BTreeSet<String>) -> redis::RedisResult<()> {
+async fn sync(
+    connection: &mut Connection,
+    shared: &Shared,
+    subscribed: &mut BTreeSet<String>,
+) -> redis::RedisResult<()> {
     let mut wanted: BTreeSet<String> = shared.wanted().iter().map(|room| room_channel(&shared.prefix, room)).collect();
     wanted.insert(shared_channel(&shared.prefix));
     let add: Vec<String> = wanted.difference(subscribed).cloned().collect();

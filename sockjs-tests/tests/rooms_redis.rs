@@ -33,12 +33,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// `redis-cli -p PORT ARGS...`: its output, trimmed.
 fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new(REDIS_CLI)
-        .arg("-p")
-        .arg(port.to_string())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{REDIS_CLI} is missing ({e}): install redis-tools (sockjs-tests/scaling/setup.sh)"));
+    let output = Command::new(REDIS_CLI).arg("-p").arg(port.to_string()).args(args).output().unwrap_or_else(|e| {
+        panic!("{REDIS_CLI} is missing ({e}): install redis-tools (sockjs-tests/scaling/setup.sh)")
+    });
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
@@ -154,7 +151,11 @@ impl RedisCluster {
     fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.ports.iter().all(|&(port, _)| cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
-            assert!(Instant::now() < deadline, "the cluster is not ok after 20 s: {}", cli(self.ports[0].0, &["CLUSTER", "INFO"]));
+            assert!(
+                Instant::now() < deadline,
+                "the cluster is not ok after 20 s: {}",
+                cli(self.ports[0].0, &["CLUSTER", "INFO"])
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -281,7 +282,10 @@ fn garbage_on_a_room_channel_is_dropped_and_counted() {
         rooms_suite::wait_subscribers(&redis, Channel::Room("g"), 1).await;
         let channel = sockjs_redis::room_channel("t", "g");
         assert_eq!(numsub(&format!("x\n{}", cli(redis.port, &["PUBLISH", &channel, "not an envelope"]))), Some(1));
-        assert_eq!(numsub(&format!("x\n{}", cli(redis.port, &["PUBLISH", &sockjs_redis::shared_channel("t"), "SJR\u{1}"]))), Some(1));
+        assert_eq!(
+            numsub(&format!("x\n{}", cli(redis.port, &["PUBLISH", &sockjs_redis::shared_channel("t"), "SJR\u{1}"]))),
+            Some(1)
+        );
         assert!(support::eventually(Duration::from_secs(5), || redis.brokers[0].garbage() == 2).await);
         client.send_to(&["g"], &[], "real").await;
         client.receive_until("real", |seen| seen.iter().any(|m| m == "real")).await;

@@ -270,7 +270,9 @@ pub async fn one_room_across_nodes(cluster: &mut dyn Cluster, nodes: &[Node]) {
         }
     }
     for client in clients.iter_mut() {
-        client.receive_until("every message", |seen| seen.iter().filter(|m| m.starts_with("m-")).count() >= 4 * COUNT).await;
+        client
+            .receive_until("every message", |seen| seen.iter().filter(|m| m.starts_with("m-")).count() >= 4 * COUNT)
+            .await;
     }
     println!("[{}] {} messages to 4 members on 3 nodes in {:?}", cluster.name(), 4 * COUNT, started.elapsed());
     // An end marker from each sender, after which any duplicate of its
@@ -280,7 +282,9 @@ pub async fn one_room_across_nodes(cluster: &mut dyn Cluster, nodes: &[Node]) {
         client.send_to(&[room], &[], &text).await;
     }
     for client in clients.iter_mut() {
-        client.receive_until("the end markers", |seen| seen.iter().filter(|m| m.starts_with("end-")).count() >= 4).await;
+        client
+            .receive_until("the end markers", |seen| seen.iter().filter(|m| m.starts_with("end-")).count() >= 4)
+            .await;
     }
     for client in &clients {
         assert_in_order_once(client, "m", &senders, COUNT);
@@ -449,7 +453,12 @@ pub async fn broker_restart_under_traffic(cluster: &mut dyn Cluster, nodes: &[No
     for client in [&sender, &local, &remote] {
         let got: Vec<usize> =
             client.seen.iter().filter_map(|m| m.strip_prefix("after-")).map(|n| n.parse().unwrap()).collect();
-        assert_eq!(got, (0..AFTER).collect::<Vec<_>>(), "{}: everything sent after the restart, once, in order", client.name);
+        assert_eq!(
+            got,
+            (0..AFTER).collect::<Vec<_>>(),
+            "{}: everything sent after the restart, once, in order",
+            client.name
+        );
     }
     let remote_f: Vec<usize> =
         remote.seen.iter().filter_map(|m| m.strip_prefix("f-")).map(|n| n.parse().unwrap()).collect();
