@@ -126,7 +126,7 @@ use tokio_stream::StreamMap;
 
 mod subject;
 
-pub use subject::{encode_room, PrefixError};
+pub use subject::{encode_room, multi_subject, room_subject, PrefixError};
 
 /// The subject prefix [`NatsBroker::connect`] documents as the usual one.
 pub const DEFAULT_PREFIX: &str = "sockjs";

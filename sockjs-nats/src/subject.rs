@@ -64,13 +64,15 @@ pub fn encode_room(room: &str) -> String {
     out
 }
 
-/// `PREFIX.room.TOKEN`: the subject of the sends to `room` alone.
-pub(crate) fn room_subject(prefix: &str, room: &str) -> String {
+/// `PREFIX.room.TOKEN`: the subject that carries the sends to `room`
+/// alone under `prefix` (TOKEN is [`encode_room`]'s).
+pub fn room_subject(prefix: &str, room: &str) -> String {
     format!("{prefix}.room.{}", encode_room(room))
 }
 
-/// `PREFIX.rooms`: the subject of every other send.
-pub(crate) fn multi_subject(prefix: &str) -> String {
+/// `PREFIX.rooms`: the subject that carries every other send (several
+/// rooms, or excepted rooms) under `prefix`; every node subscribes to it.
+pub fn multi_subject(prefix: &str) -> String {
     format!("{prefix}.rooms")
 }
 

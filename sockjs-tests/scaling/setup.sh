@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the multi-instance tests need, and only what is missing:
 #   * HAProxy at /usr/sbin/haproxy (sockjs-tests/tests/scaling.rs);
-#   * redis-server at /usr/bin/redis-server (sockjs-tests/tests/redis_broadcast.rs);
+#   * redis-server at /usr/bin/redis-server and redis-cli (with --cluster) at
+#     /usr/bin/redis-cli, from redis-tools (sockjs-tests/tests/rooms_redis.rs);
 #   * nats-server at /usr/sbin/nats-server (sockjs-tests/tests/nats_rooms.rs).
 # All from Debian through apt-get (needs root, as in CI). Idempotent; fails
 # loudly. The tests fail (never skip) when these are missing.
@@ -15,10 +16,11 @@ fail() {
 missing=()
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/bin/redis-cli ] || missing+=(redis-tools)
 [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "scaling setup: haproxy present ($(/usr/sbin/haproxy -v 2>/dev/null | head -n 1)), redis-server present ($(/usr/bin/redis-server --version 2>/dev/null)), nats-server present ($(/usr/sbin/nats-server --version 2>/dev/null))"
+  echo "scaling setup: haproxy present ($(/usr/sbin/haproxy -v 2>/dev/null | head -n 1)), redis-server present ($(/usr/bin/redis-server --version 2>/dev/null)), redis-cli present, nats-server present ($(/usr/sbin/nats-server --version 2>/dev/null))"
   exit 0
 fi
 
@@ -29,6 +31,8 @@ apt-get update || fail "apt-get update"
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" || fail "apt-get install ${missing[*]}"
 [ -x /usr/sbin/haproxy ] || fail "haproxy installed but /usr/sbin/haproxy is missing"
 [ -x /usr/bin/redis-server ] || fail "redis-server installed but /usr/bin/redis-server is missing"
+[ -x /usr/bin/redis-cli ] || fail "redis-tools installed but /usr/bin/redis-cli is missing"
+/usr/bin/redis-cli --cluster help >/dev/null 2>&1 || fail "/usr/bin/redis-cli has no --cluster (Redis 5 or later needed)"
 [ -x /usr/sbin/nats-server ] || fail "nats-server installed but /usr/sbin/nats-server is missing"
 # Debian starts a system-wide redis-server on port 6379 after installing it;
 # the tests start their own on a free port and do not use it (nor the

@@ -103,7 +103,7 @@ fn runtime() -> tokio::runtime::Runtime {
 ///   hashes to. The reference `/broadcast` keeps its members per instance,
 ///   and the suite's two broadcast sessions get different `<server>`
 ///   segments (a run-dependent counter), so they may land on different
-///   instances (sockjs-redis solves that; see redis_broadcast.rs). Both
+///   instances (rooms with sockjs-redis's broker solve that; see rooms_redis.rs). Both
 ///   pass or fail depending on where the segments hash.
 /// * HAProxy (2.4 and later) answers 400 itself to a websocket upgrade with
 ///   no `Sec-WebSocket-Key`, that is to every Hixie-76 handshake (clients of

@@ -4,7 +4,8 @@
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
 //!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--metrics-listen ADDR] \
-//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate] [--nats URL]
+//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate] \
+//!     [--redis URL | --redis-cluster URL[,URL...] | --nats URL]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
@@ -24,9 +25,13 @@
 //! `--ws-deflate` offers permessage-deflate (RFC 7692) on every endpoint's
 //! websockets, with the default [`sockjs_core::Deflate`] settings.
 //!
-//! `--nats URL` gives every endpoint one rooms registry whose sends reach
-//! the other nodes connected to the same NATS server (sockjs-nats, subjects
-//! under `sockjs.test-server`).
+//! `--redis URL` (a standalone Redis) or `--redis-cluster URL,...` (any
+//! nodes of a Redis Cluster 7) give every endpoint one rooms registry with
+//! a `sockjs_redis::RedisBroker` (prefix `sockjs-test`): rooms then span
+//! every test-server on that Redis. Without them rooms are per process.
+//!
+//! `--nats URL` does the same over NATS, with a `sockjs_nats::NatsBroker`
+//! (subjects under `sockjs-test`). One broker at a time.
 //!
 //! `--tls-cert` and `--tls-key` (PEM files: the chain, leaf first, and its
 //! private key) serve HTTPS and WSS instead, through rustls: HTTP/2 by ALPN
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut metrics_listen = None;
     let mut deflate = false;
+    let mut redis = None;
     let mut nats = None;
     let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
@@ -71,12 +77,17 @@ fn main() -> ExitCode {
             ("--request-timeout-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
                 options.request_timeout = v.parse().map(Duration::from_millis).unwrap_or(options.request_timeout);
             }
+            ("--redis", Some(v)) => redis = Some(sockjs_redis::RedisConfig::standalone(&v)),
+            ("--redis-cluster", Some(v)) => {
+                redis = Some(sockjs_redis::RedisConfig::cluster(&v.split(',').collect::<Vec<_>>()));
+            }
             ("--tls-cert", Some(v)) => tls_cert = Some(std::path::PathBuf::from(v)),
             ("--tls-key", Some(v)) => tls_key = Some(std::path::PathBuf::from(v)),
             _ => {
                 eprintln!(
                     "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
-                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate] [--nats URL]"
+                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate] \
+                     [--redis URL | --redis-cluster URL[,URL...] | --nats URL]"
                 );
                 return ExitCode::from(2);
             }
@@ -111,19 +122,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // One registry for every endpoint, across nodes when a broker is given;
-    // the broker's runtime lives as long as the server.
-    let (_broker_runtime, rooms) = match nats.map(|url| nats_rooms(&url)).transpose() {
-        Ok(Some((runtime, rooms))) => (Some(runtime), Some(rooms)),
-        Ok(None) => (None, None),
+    // The broker's tasks run on a runtime of their own, for the process's life.
+    let rooms = match (redis, nats) {
+        (Some(_), Some(_)) => {
+            eprintln!("--redis, --redis-cluster and --nats: one broker at a time");
+            return ExitCode::from(2);
+        }
+        (redis, nats) => redis.map(rooms_with_redis).or_else(|| nats.map(|url| rooms_with_nats(&url))).transpose(),
+    };
+    let rooms = match rooms {
+        Ok(rooms) => rooms,
         Err(e) => {
-            eprintln!("cannot use NATS: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("cannot use the broker: {e}");
+            return ExitCode::from(2);
         }
     };
     let endpoints = sockjs_examples::reference_endpoints_with(|options| {
         let mut options = options.sockjs_url(&sockjs_url);
-        if let Some(rooms) = &rooms {
+        if let Some((rooms, _)) = &rooms {
             options = options.rooms(rooms.clone());
         }
         if deflate {
@@ -168,21 +184,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// A rooms registry whose broker is a `NatsBroker` on its own one-thread
-/// runtime (returned: it must outlive the registry).
-fn nats_rooms(url: &str) -> Result<(tokio::runtime::Runtime, sockjs_core::rooms::Rooms), String> {
-    use sockjs_core::{driver::entropy, rooms};
+/// A rooms registry whose broker is Redis, and the runtime its tasks run on.
+fn rooms_with_redis(
+    config: sockjs_redis::RedisConfig,
+) -> Result<(sockjs_core::rooms::Rooms, tokio::runtime::Runtime), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("nats")
+        .thread_name("redis-broker")
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let broker =
-        runtime.block_on(sockjs_nats::NatsBroker::connect(url, "sockjs.test-server")).map_err(|e| e.to_string())?;
-    let node = rooms::NodeId::new(u64::from(entropy()) << 32 | u64::from(entropy()));
-    println!("test-server rooms across nodes over NATS at {url} (node {node})");
-    Ok((runtime, rooms::Rooms::builder().broker(broker, node).build()))
+    let broker = {
+        let _in_runtime = runtime.enter();
+        sockjs_redis::RedisBroker::connect(config.prefix("sockjs-test")).map_err(|e| e.to_string())?
+    };
+    let entropy = sockjs_core::driver::entropy;
+    let node = sockjs_core::rooms::NodeId::new(u64::from(entropy()) << 32 | u64::from(entropy()));
+    let rooms = sockjs_core::rooms::Rooms::builder().broker(broker, node).label("test-server").build();
+    Ok((rooms, runtime))
+}
+
+/// A rooms registry whose broker is NATS, and the runtime its tasks run on.
+fn rooms_with_nats(url: &str) -> Result<(sockjs_core::rooms::Rooms, tokio::runtime::Runtime), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("nats-broker")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let broker = runtime.block_on(sockjs_nats::NatsBroker::connect(url, "sockjs-test")).map_err(|e| e.to_string())?;
+    let entropy = sockjs_core::driver::entropy;
+    let node = sockjs_core::rooms::NodeId::new(u64::from(entropy()) << 32 | u64::from(entropy()));
+    let rooms = sockjs_core::rooms::Rooms::builder().broker(broker, node).label("test-server").build();
+    Ok((rooms, runtime))
 }
 
 /// Installs the Prometheus recorder and serves it at `http://ADDR/metrics`.
