@@ -87,7 +87,11 @@
 //! live subscription again when it is back (no re-subscription of ours,
 //! so no subscription is ever doubled). While it is down, sends to other
 //! nodes are dropped and counted at once (they do not wait in a buffer to
-//! arrive late). [`NatsBroker::is_connected`] tells the state, and
+//! arrive late). The few sends handed to the connection just before the
+//! client noticed the loss may be lost without being counted (they were in
+//! its write buffer) or reach the other nodes after the reconnection (they
+//! were still in its command queue); none arrives twice.
+//! [`NatsBroker::is_connected`] tells the state, and
 //! [`NatsBroker::flush`] waits until the subscriptions asked for so far
 //! are in place on the server.
 //!
