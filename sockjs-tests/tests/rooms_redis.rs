@@ -1,5 +1,5 @@
 //! The rooms suite (support/rooms_suite.rs) on sockjs-redis's
-//! `RedisBroker`: on a standalone redis-server and on a Redis Cluster of
+//! `RedisBroker` (DESIGN.md §1.7): on a standalone redis-server and on a Redis Cluster of
 //! three masters, each started by the test on free loopback ports (temp
 //! dirs for the cluster) and killed on drop. Three nodes in this process
 //! (actix, warp, axum), each with its own registry and broker connections.

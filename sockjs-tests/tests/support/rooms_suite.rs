@@ -1,5 +1,7 @@
-//! One rooms test suite for every cluster broker (sockjs-core's rooms
-//! module docs, "Across nodes"; the `Broker` trait's contract).
+//! One rooms test suite for every cluster broker (DESIGN.md §1.7: at most
+//! once across nodes, one sender's order per room kept, what is dropped
+//! counted; sockjs-core's rooms module docs, "Across nodes"; the `Broker`
+//! trait's contract).
 //!
 //! A broker's test file starts its broker (a server of its own on a
 //! loopback port, killed on drop), implements [`Cluster`] for it, and calls
