@@ -225,6 +225,8 @@ fn suite(cluster: &mut dyn Cluster) {
         rooms_suite::one_room_across_nodes(cluster, &nodes).await;
         rooms_suite::several_rooms_and_except_across_nodes(cluster, &nodes).await;
         rooms_suite::subscriptions_follow_members(cluster, &nodes).await;
+        // Within PUBLISH_QUEUE: nothing may be dropped.
+        rooms_suite::burst_in_order(cluster, &nodes, 2000).await;
     });
 }
 
@@ -243,6 +245,7 @@ fn rooms_across_nodes_on_redis() {
         assert_eq!(broker.garbage(), 0);
         assert_eq!(broker.receive_dropped(), 0);
     }
+    assert!(redis.brokers[0].published() >= 2000, "the burst was published: {}", redis.brokers[0].published());
 }
 
 #[test]

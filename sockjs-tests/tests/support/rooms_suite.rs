@@ -482,3 +482,26 @@ pub async fn broker_restart_under_traffic(cluster: &mut dyn Cluster, nodes: &[No
     assert_eq!(nodes[1].rooms.member_count(room), 1, "no session closed");
     report
 }
+
+/// `count` sends to one room from one node's registry in a burst (no
+/// wait between them; `count` within the broker's publish queue): the
+/// member on the other node gets every one, once, in order. Returns how
+/// long that took, from the first send to the last arrival.
+pub async fn burst_in_order(cluster: &mut dyn Cluster, nodes: &[Node], count: usize) -> Duration {
+    let room = "burst";
+    let mut remote = Client::open("b-n1", &nodes[1]).await;
+    remote.join(room).await;
+    wait_subscribers(cluster, Channel::Room(room), 1).await;
+    let started = Instant::now();
+    for i in 0..count {
+        let sent = nodes[0].rooms.to(room).send(&format!("b-{i}")).expect("a valid send");
+        assert!(sent.published, "handed to the broker");
+    }
+    let last = format!("b-{}", count - 1);
+    remote.receive_until(&last, |seen| seen.last() == Some(&last)).await;
+    let took = started.elapsed();
+    let got: Vec<usize> = remote.seen.iter().filter_map(|m| m.strip_prefix("b-")).map(|n| n.parse().unwrap()).collect();
+    assert_eq!(got, (0..count).collect::<Vec<_>>(), "every message of the burst, once, in order");
+    println!("[{}] a burst of {count} sends reached the other node in {took:?}", cluster.name());
+    took
+}
