@@ -8,7 +8,7 @@ use std::sync::Arc;
 use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisResult};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisError, RedisResult};
 
 use crate::shared::{CONNECT_TIMEOUT, PUBLISH_TIMEOUT};
 
@@ -43,6 +43,9 @@ impl Target {
             .use_protocol(ProtocolVersion::RESP3)
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(PUBLISH_TIMEOUT)
+            // The client would send a command again after some errors: a
+            // publish that may have gone through must not (at most once).
+            .retries(0)
     }
 
     /// A connection whose subscriptions' messages (and the news that it
@@ -113,12 +116,40 @@ impl Connection {
         }
     }
 
-    /// `PUBLISH` (cluster: `SPUBLISH`) `payload` on `channel`; how many
-    /// subscribers Redis handed it to.
-    pub(crate) async fn publish(&mut self, channel: &str, payload: &[u8]) -> RedisResult<i64> {
+    /// `PUBLISH` (cluster: `SPUBLISH`) each `(channel, payload)`, in
+    /// order: how many Redis accepted, and the error that stopped the rest.
+    /// Standalone: one pipelined round trip for all (accepted all or, as
+    /// far as the broker knows, none); cluster: one pipelined round trip
+    /// per run of messages to the same channel, since channels may live on
+    /// different shards.
+    pub(crate) async fn publish(&mut self, messages: &[(String, Vec<u8>)]) -> (usize, Option<RedisError>) {
         match self {
-            Connection::Standalone(c) => redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(c).await,
-            Connection::Cluster(c) => redis::cmd("SPUBLISH").arg(channel).arg(payload).query_async(c).await,
+            Connection::Standalone(c) => {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in messages {
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                }
+                match pipe.query_async::<()>(c).await {
+                    Ok(()) => (messages.len(), None),
+                    Err(e) => (0, Some(e)),
+                }
+            }
+            Connection::Cluster(c) => {
+                // A run of messages to one channel (one slot, one shard) is
+                // one pipelined round trip.
+                let mut done = 0;
+                for run in messages.chunk_by(|a, b| a.0 == b.0) {
+                    let mut pipe = redis::pipe();
+                    for (channel, payload) in run {
+                        pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
+                    }
+                    if let Err(e) = pipe.query_async::<()>(c).await {
+                        return (done, Some(e));
+                    }
+                    done += run.len();
+                }
+                (messages.len(), None)
+            }
         }
     }
 }

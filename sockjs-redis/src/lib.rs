@@ -67,8 +67,8 @@
 //! # Delivery
 //!
 //! At most once, in order per sender and room: each node's publisher
-//! sends one envelope at a time over one connection, in the order of the
-//! sends, and its subscriber hands what arrives to the engine from one
+//! sends its envelopes over one connection, in the order of the sends
+//! (pipelined, up to [`PUBLISH_BATCH`] a round trip), and its subscriber hands what arrives to the engine from one
 //! task, in the order it arrived. One-room sends and several-room sends
 //! travel on different channels, so only each kind keeps its order.
 //! Nothing is retried, so nothing arrives twice; the node's own
@@ -83,8 +83,8 @@
 //!   they are dropped ([`RedisBroker::receive_dropped`]). Redis bounds
 //!   what it holds for a slow subscriber itself (`client-output-buffer-limit
 //!   pubsub`).
-//! * One publish waits at most [`PUBLISH_TIMEOUT`], a connection attempt
-//!   [`CONNECT_TIMEOUT`].
+//! * One round trip of publishes waits at most [`PUBLISH_TIMEOUT`], a
+//!   connection attempt [`CONNECT_TIMEOUT`].
 //! * The subscriptions are the rooms the registry has members in, so they
 //!   are bounded by the registry's bounds (sessions x rooms per session).
 //! * A received envelope is decoded within the registry's message limit;
@@ -126,7 +126,9 @@ use tokio::sync::mpsc;
 pub use channel::{room_channel, shared_channel};
 use connection::Target;
 use shared::Shared;
-pub use shared::{CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_QUEUE, PUBLISH_TIMEOUT, RECEIVE_QUEUE};
+pub use shared::{
+    CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_BATCH, PUBLISH_QUEUE, PUBLISH_TIMEOUT, RECEIVE_QUEUE,
+};
 
 /// The default channel prefix of [`RedisConfig`].
 pub const DEFAULT_PREFIX: &str = "sockjs";

@@ -1,5 +1,6 @@
 //! The publisher task: drains the bounded publish queue over one
-//! connection, one envelope at a time, in the order `publish` was called.
+//! connection, in batches of up to `PUBLISH_BATCH`, in the order `publish`
+//! was called.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::channel::{room_channel, shared_channel};
 use crate::connection::{Connection, Target};
-use crate::shared::{Shared, CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_TIMEOUT};
+use crate::shared::{Shared, CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_BATCH, PUBLISH_TIMEOUT};
 
 /// Why the publisher is not publishing now.
 struct Down {
@@ -30,53 +31,62 @@ pub(crate) async fn run(target: Target, shared: Arc<Shared>, mut queue: mpsc::Re
     let mut connection: Option<(Connection, u64)> = None;
     let mut down: Option<Down> = None;
     let mut backoff = MIN_BACKOFF;
-    while let Some(envelope) = queue.recv().await {
+    let mut batch: Vec<Envelope> = Vec::with_capacity(PUBLISH_BATCH);
+    while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let count = batch.len() as u64;
         let links = shared.links.load(Ordering::Relaxed);
         if let Some(d) = down.as_mut() {
             if Instant::now() < d.until && d.links == links {
-                d.dropped += 1;
-                shared.publish_failed(1);
+                d.dropped += count;
+                shared.publish_failed(count);
+                batch.clear();
                 continue;
             }
         }
         if connection.as_ref().is_some_and(|(_, opened)| *opened != links) {
             connection = None;
         }
-        let result = async {
+        let messages: Vec<(String, Vec<u8>)> = batch
+            .drain(..)
+            .map(|envelope| {
+                let channel = match envelope.single_room() {
+                    Some(room) => room_channel(&shared.prefix, room),
+                    None => shared_channel.clone(),
+                };
+                (channel, envelope.encode())
+            })
+            .collect();
+        let (published, error) = async {
             if connection.is_none() {
-                let opened = tokio::time::timeout(CONNECT_TIMEOUT, target.connect(None))
-                    .await
-                    .map_err(|_| "connecting timed out".to_owned())?
-                    .map_err(|e| e.to_string())?;
-                connection = Some((opened, links));
+                match tokio::time::timeout(CONNECT_TIMEOUT, target.connect(None)).await {
+                    Ok(Ok(opened)) => connection = Some((opened, links)),
+                    Ok(Err(e)) => return (0, Some(e.to_string())),
+                    Err(_) => return (0, Some("connecting timed out".to_owned())),
+                }
             }
             let (conn, _) = connection.as_mut().expect("opened above");
-            let channel = match envelope.single_room() {
-                Some(room) => room_channel(&shared.prefix, room),
-                None => shared_channel.clone(),
-            };
-            let payload = envelope.encode();
-            tokio::time::timeout(PUBLISH_TIMEOUT, conn.publish(&channel, &payload))
-                .await
-                .map_err(|_| "timed out".to_owned())?
-                .map_err(|e| e.to_string())
+            match tokio::time::timeout(PUBLISH_TIMEOUT, conn.publish(&messages)).await {
+                Ok((published, error)) => (published, error.map(|e| e.to_string())),
+                Err(_) => (0, Some("timed out".to_owned())),
+            }
         }
         .await;
-        match result {
-            Ok(_) => {
-                Shared::count(&shared.published);
+        shared.published.fetch_add(published as u64, Ordering::Relaxed);
+        match error {
+            None => {
                 if let Some(d) = down.take() {
                     tracing::info!(target: "sockjs_redis", lost = d.dropped, "publishing again");
                 }
                 backoff = MIN_BACKOFF;
             }
-            Err(e) => {
-                shared.publish_failed(1);
+            Some(e) => {
+                let failed = count - published as u64;
+                shared.publish_failed(failed);
                 connection = None;
                 if down.is_none() {
                     tracing::warn!(target: "sockjs_redis", error = %e, "publishing to Redis failed; dropping room messages until it answers");
                 }
-                let dropped = down.as_ref().map_or(0, |d| d.dropped) + 1;
+                let dropped = down.as_ref().map_or(0, |d| d.dropped) + failed;
                 down = Some(Down {
                     until: Instant::now() + backoff,
                     links: shared.links.load(Ordering::Relaxed),

@@ -12,6 +12,11 @@ use tokio::sync::{watch, Notify};
 /// Envelopes waiting for the publishing connection; beyond it
 /// `Broker::publish` drops the envelope and counts it.
 pub const PUBLISH_QUEUE: usize = 4096;
+/// The most envelopes one round trip to Redis carries: the publisher
+/// takes what is queued, up to this many, and pipelines them (standalone
+/// Redis; on a cluster, each run of envelopes to one room is one round
+/// trip to that room's shard).
+pub const PUBLISH_BATCH: usize = 64;
 /// Messages received from Redis waiting for delivery to this node's
 /// members; beyond it a message is dropped and counted
 /// ([`crate::RedisBroker::receive_dropped`]).
@@ -22,7 +27,8 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// The bound on opening a connection (and on subscribing over it).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The bound on one `PUBLISH`/`SPUBLISH` round trip.
+/// The bound on one round trip of `PUBLISH`es (a batch of up to
+/// [`PUBLISH_BATCH`]; on a cluster, a run of `SPUBLISH`es to one channel).
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) struct Shared {

@@ -90,8 +90,11 @@ pub(crate) async fn run(target: Target, shared: Arc<Shared>) {
                 },
                 _ = lost_rx.changed() => break "the connection was lost".to_owned(),
                 () = shared.changed.notified() => {
-                    if let Err(e) = tokio::time::timeout(CONNECT_TIMEOUT, sync(&mut connection, &shared, &mut subscribed)).await.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
-                        break format!("changing subscriptions failed: {e}");
+                    let changed = sync(&mut connection, &shared, &mut subscribed);
+                    match tokio::time::timeout(CONNECT_TIMEOUT, changed).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => break format!("changing subscriptions failed: {e}"),
+                        Err(_) => break "changing subscriptions timed out".to_owned(),
                     }
                 }
             }

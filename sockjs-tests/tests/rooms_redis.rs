@@ -1,5 +1,5 @@
 //! The rooms suite (support/rooms_suite.rs) on sockjs-redis's
-//! `RedisBroker`: on a standalone redis-server and on a Redis Cluster of
+//! `RedisBroker` (DESIGN.md §1.7): on a standalone redis-server and on a Redis Cluster of
 //! three masters, each started by the test on free loopback ports (temp
 //! dirs for the cluster) and killed on drop. Three nodes in this process
 //! (actix, warp, axum), each with its own registry and broker connections.
@@ -225,6 +225,8 @@ fn suite(cluster: &mut dyn Cluster) {
         rooms_suite::one_room_across_nodes(cluster, &nodes).await;
         rooms_suite::several_rooms_and_except_across_nodes(cluster, &nodes).await;
         rooms_suite::subscriptions_follow_members(cluster, &nodes).await;
+        // Within PUBLISH_QUEUE: nothing may be dropped.
+        rooms_suite::burst_in_order(cluster, &nodes, 2000).await;
     });
 }
 
@@ -243,6 +245,7 @@ fn rooms_across_nodes_on_redis() {
         assert_eq!(broker.garbage(), 0);
         assert_eq!(broker.receive_dropped(), 0);
     }
+    assert!(redis.brokers[0].published() >= 2000, "the burst was published: {}", redis.brokers[0].published());
 }
 
 #[test]

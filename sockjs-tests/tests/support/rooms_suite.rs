@@ -1,5 +1,7 @@
-//! One rooms test suite for every cluster broker (sockjs-core's rooms
-//! module docs, "Across nodes"; the `Broker` trait's contract).
+//! One rooms test suite for every cluster broker (DESIGN.md §1.7: at most
+//! once across nodes, one sender's order per room kept, what is dropped
+//! counted; sockjs-core's rooms module docs, "Across nodes"; the `Broker`
+//! trait's contract).
 //!
 //! A broker's test file starts its broker (a server of its own on a
 //! loopback port, killed on drop), implements [`Cluster`] for it, and calls
@@ -479,4 +481,27 @@ pub async fn broker_restart_under_traffic(cluster: &mut dyn Cluster, nodes: &[No
     assert_eq!(nodes[0].rooms.member_count(room), 2, "no session closed");
     assert_eq!(nodes[1].rooms.member_count(room), 1, "no session closed");
     report
+}
+
+/// `count` sends to one room from one node's registry in a burst (no
+/// wait between them; `count` within the broker's publish queue): the
+/// member on the other node gets every one, once, in order. Returns how
+/// long that took, from the first send to the last arrival.
+pub async fn burst_in_order(cluster: &mut dyn Cluster, nodes: &[Node], count: usize) -> Duration {
+    let room = "burst";
+    let mut remote = Client::open("b-n1", &nodes[1]).await;
+    remote.join(room).await;
+    wait_subscribers(cluster, Channel::Room(room), 1).await;
+    let started = Instant::now();
+    for i in 0..count {
+        let sent = nodes[0].rooms.to(room).send(&format!("b-{i}")).expect("a valid send");
+        assert!(sent.published, "handed to the broker");
+    }
+    let last = format!("b-{}", count - 1);
+    remote.receive_until(&last, |seen| seen.last() == Some(&last)).await;
+    let took = started.elapsed();
+    let got: Vec<usize> = remote.seen.iter().filter_map(|m| m.strip_prefix("b-")).map(|n| n.parse().unwrap()).collect();
+    assert_eq!(got, (0..count).collect::<Vec<_>>(), "every message of the burst, once, in order");
+    println!("[{}] a burst of {count} sends reached the other node in {took:?}", cluster.name());
+    took
 }
