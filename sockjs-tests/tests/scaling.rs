@@ -110,8 +110,10 @@ fn fill_nginx_template(template: &str, listen: SocketAddr, backends: [SocketAddr
 /// is why there is no `user` line (a master running as root would need
 /// `user root;` for its workers to reach the directory). The `http`
 /// settings are those of Debian's /etc/nginx/nginx.conf that bear on
-/// proxying (`gzip on` among them), so the template is tested as it runs
-/// there, included from `http`.
+/// proxying, with its commented-out `gzip_types` switched on as many
+/// deployments do (every SockJS streaming type is then compressible), so
+/// the template is tested as it runs there, included from `http`, and must
+/// turn compression off itself.
 const NGINX_MAIN: &str = "\
 master_process off;
 pid nginx.pid;
@@ -130,6 +132,7 @@ http {
     tcp_nopush on;
     types_hash_max_size 2048;
     gzip on;
+    gzip_types text/plain text/css application/json application/javascript text/xml application/xml text/javascript text/event-stream;
     include sockjs.conf;
 }
 ";
@@ -407,11 +410,17 @@ enum Stream {
 
 impl Stream {
     fn request(self, base: &str) -> Request {
-        match self {
+        let request = match self {
             Stream::XhrStreaming => Request::post(&format!("{base}/xhr_streaming")),
             Stream::EventSource => Request::get(&format!("{base}/eventsource")),
             Stream::HtmlFile => Request::get(&format!("{base}/htmlfile?c=callback")),
-        }
+        };
+        // As browsers ask. Neither proxy configuration compresses SockJS
+        // responses (`gzip off` in nginx's, no `compression` in HAProxy's),
+        // and a proxy that compresses and also buffers holds the stream
+        // back altogether (nginx with `gzip on` and buffering on sends not
+        // even the headers).
+        request.header("Accept-Encoding", "gzip, deflate")
     }
 
     /// Takes the complete SockJS frames out of `buffer`, parsing the
@@ -457,6 +466,9 @@ async fn streaming_session(proxy: &str, server: &str, session: &str, kind: Strea
     let head = stream.read_head().await.map_err(e)?;
     if head.status != 200 {
         return Err(format!("{kind:?} answered {}", head.status));
+    }
+    if let Some(coding) = head.headers.get("content-encoding") {
+        return Err(format!("{kind:?} came compressed ({coding}): the proxy must not compress SockJS responses"));
     }
     let mut buffer = String::new();
     let mut frames = Vec::new();
