@@ -106,9 +106,8 @@ fn fill_nginx_template(template: &str, listen: SocketAddr, backends: [SocketAddr
 /// The main nginx.conf around the template, for a test: everything nginx
 /// writes goes to its `-p` directory (or stderr, which the guard logs), and
 /// nginx runs as one process (`master_process off`), so that killing it
-/// leaves no worker behind. In that mode nginx never switches user, which
-/// is why there is no `user` line (a master running as root would need
-/// `user root;` for its workers to reach the directory). The `http`
+/// leaves no worker behind. In that mode nginx never switches user, so no
+/// `user` line is needed, as root or not. The `http`
 /// settings are those of Debian's /etc/nginx/nginx.conf that bear on
 /// proxying, with its commented-out `gzip_types` switched on as many
 /// deployments do (every SockJS streaming type is then compressible), so
@@ -130,7 +129,6 @@ http {
     scgi_temp_path scgi_temp;
     sendfile on;
     tcp_nopush on;
-    types_hash_max_size 2048;
     gzip on;
     gzip_types text/plain text/css application/json application/javascript text/xml application/xml text/javascript text/event-stream;
     include sockjs.conf;
