@@ -9,11 +9,11 @@
 //! ```no_run
 //! # async fn example() -> Result<(), sockjs_nats::Error> {
 //! use sockjs_core::rooms::{NodeId, Rooms};
-//! use sockjs_core::{driver, Endpoint, Options, Session};
+//! use sockjs_core::{Endpoint, Options, Session};
 //! use sockjs_nats::NatsBroker;
 //!
 //! let broker = NatsBroker::connect("nats://127.0.0.1:4222", "chat").await?;
-//! let node = NodeId::new(u64::from(driver::entropy()) << 32 | u64::from(driver::entropy()));
+//! let node = NodeId::new(u64::from(sockjs_driver::entropy()) << 32 | u64::from(sockjs_driver::entropy()));
 //! let rooms = Rooms::builder().broker(broker.clone(), node).build();
 //! let endpoint = Endpoint::new(Options::new("/chat").rooms(rooms), |mut session: Session| async move {
 //!     if session.join("lobby").is_err() {
