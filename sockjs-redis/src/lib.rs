@@ -115,6 +115,8 @@ mod connection;
 mod publisher;
 mod shared;
 mod subscriber;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::atomic::Ordering;

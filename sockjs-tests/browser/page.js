@@ -233,6 +233,16 @@
       return scenario(t, 12000, async function (connect) {
         var c = connect('echo');
         await c.open();
+        // The servers offer permessage-deflate (RFC 7692): the browser's
+        // websocket must have negotiated it.
+        if (t === 'websocket') {
+          var ws = c.sock._transport && c.sock._transport.ws;
+          var extensions = ws ? ws.extensions : '(no websocket)';
+          if (!/^permessage-deflate/.test(extensions)) {
+            throw new Error('websocket extensions: ' + JSON.stringify(extensions));
+          }
+          return 'sock.transport = ' + c.openTransport + ', extensions = ' + extensions;
+        }
         return 'sock.transport = ' + c.openTransport;
       });
     },

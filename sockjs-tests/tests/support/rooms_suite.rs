@@ -390,7 +390,8 @@ pub struct RestartReport {
 /// spread over two nodes (bounded: `COUNT` messages, 5 ms apart): no
 /// session closes; the local member gets every message; the remote member
 /// gets each at most once and in order, and everything sent after the
-/// broker is back; what was lost is counted or visible in the counts.
+/// broker is back; a room joined while it was away is subscribed once it
+/// is back; what was lost is counted or visible in the counts.
 pub async fn broker_restart_under_traffic(cluster: &mut dyn Cluster, nodes: &[Node]) -> RestartReport {
     const COUNT: usize = 300;
     const AFTER: usize = 30;
@@ -402,10 +403,15 @@ pub async fn broker_restart_under_traffic(cluster: &mut dyn Cluster, nodes: &[No
         client.join(room).await;
     }
     wait_subscribers(cluster, Channel::Room(room), 2).await;
+    let mut late = Client::open("r-n1-late", &nodes[1]).await;
     let failed_before = nodes[0].rooms.publish_failed();
     for i in 0..COUNT {
         if i == COUNT / 3 {
             cluster.stop();
+        }
+        if i == COUNT / 2 {
+            // Joined while the broker is away: subscribed once it is back.
+            late.join("restart-late").await;
         }
         if i == 2 * COUNT / 3 {
             cluster.start();
@@ -416,6 +422,7 @@ pub async fn broker_restart_under_traffic(cluster: &mut dyn Cluster, nodes: &[No
     // Back: both nodes re-subscribe by themselves.
     let back = Instant::now();
     wait_subscribers(cluster, Channel::Room(room), 2).await;
+    wait_subscribers(cluster, Channel::Room("restart-late"), 1).await;
     println!("[{}] both nodes re-subscribed {:?} after the traffic ended", cluster.name(), back.elapsed());
     // The publisher may need one failed send to notice its connection is
     // gone; what is sent after a successful round trip must all arrive.
