@@ -149,7 +149,10 @@ pub const CLIENT_CAPACITY: usize = 1024;
 
 /// Messages the NATS client holds per subscription for the delivery task;
 /// beyond that it drops them (counted in [`NatsBroker::dropped_received`]).
-pub const SUBSCRIPTION_CAPACITY: usize = 8192;
+/// They pile up only while the delivery task is behind (it hands each one
+/// to the sessions' queues without waiting), each at most the registry's
+/// `max_message` plus the envelope's names.
+pub const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 /// The longest delay between two reconnection attempts.
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
