@@ -9,7 +9,8 @@
 //! * A send naming several rooms reaches every member of any of them once.
 //! * Room names that NATS subjects cannot hold (`.`, `*`, `>`, spaces)
 //!   work.
-//! * Garbage published on the multi-room subject is dropped and counted.
+//! * Garbage, and envelopes of an unknown format or over the message
+//!   limit, published on the multi-room subject are dropped and counted.
 //! * nats-server is killed and restarted under traffic: no session closes,
 //!   local members get every message throughout, what was dropped while it
 //!   was down is counted, nothing arrives twice, and everything sent after
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sockjs_client::Transport;
-use sockjs_core::rooms::{NodeId, Rooms};
+use sockjs_core::rooms::{Envelope, NodeId, Rooms};
 use sockjs_core::{Endpoint, Options, Session};
 use sockjs_nats::NatsBroker;
 use support::{eventually, loopback_listener, ProcessGuard};
@@ -258,13 +259,19 @@ fn rooms_reach_every_node_once_and_survive_a_nats_restart_under_traffic() {
         assert!(eventually(Duration::from_secs(2), || received() == (1, 3)).await, "received {:?}", received());
         assert_eq!(received(), (1, 3), "each envelope reaches each node with members once, and no other");
 
-        // Garbage and an envelope of another format on the subject every
-        // node subscribes to: dropped, counted, and the node goes on.
+        // Garbage, an envelope of another format and one too large on the
+        // subject every node subscribes to: dropped, counted, and the node
+        // goes on.
         let multi = cluster.brokers[1].multi_subject().to_owned();
         publish_raw(port, &multi, b"not an envelope");
         publish_raw(port, &multi, b"SJR\x02 a later format");
+        // A real envelope, from a third node, larger than the registries'
+        // 64 KiB limit: refused too, never delivered.
+        let big = "x".repeat(64 * 1024 + 1);
+        let oversized = Envelope::new(NodeId::new(0xc), ["lobby", "other"], [], &big).unwrap().encode();
+        publish_raw(port, &multi, &oversized);
         let dropped = || (cluster.brokers[0].dropped_received(), cluster.brokers[1].dropped_received());
-        assert!(eventually(Duration::from_secs(5), || dropped() == (2, 2)).await, "dropped {:?}", dropped());
+        assert!(eventually(Duration::from_secs(5), || dropped() == (3, 3)).await, "dropped {:?}", dropped());
         assert_eq!(received(), (1, 3), "garbage is not delivered");
 
         // nats-server goes away and comes back under traffic: a-lobby
