@@ -31,7 +31,8 @@
 //!
 //! # Subjects: what a node subscribes to, and what it costs
 //!
-//! With the prefix `P` (by default [`DEFAULT_PREFIX`]):
+//! With the prefix `P` given to [`NatsBroker::connect`] (for example
+//! [`DEFAULT_PREFIX`]):
 //!
 //! * `P.room.<name>` carries the sends to exactly one room that except no
 //!   room ([`Envelope::single_room`]). `<name>` is the room name in
@@ -132,7 +133,8 @@ mod subject;
 
 pub use subject::{encode_room, multi_subject, room_subject, PrefixError};
 
-/// The subject prefix [`NatsBroker::connect`] documents as the usual one.
+/// A prefix for a service that has its NATS server to itself
+/// ([`NatsBroker::connect`] takes any: services sharing one need their own).
 pub const DEFAULT_PREFIX: &str = "sockjs";
 
 /// Envelopes waiting for the publishing task, beyond which
