@@ -186,7 +186,7 @@ fn rooms_with_redis(
         let _in_runtime = runtime.enter();
         sockjs_redis::RedisBroker::connect(config.prefix("sockjs-test")).map_err(|e| e.to_string())?
     };
-    let entropy = sockjs_core::driver::entropy;
+    let entropy = sockjs_driver::entropy;
     let node = sockjs_core::rooms::NodeId::new(u64::from(entropy()) << 32 | u64::from(entropy()));
     let rooms = sockjs_core::rooms::Rooms::builder().broker(broker, node).label("test-server").build();
     Ok((rooms, runtime))
