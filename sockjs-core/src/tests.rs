@@ -123,6 +123,12 @@ impl Harness {
         Harness { endpoint: Endpoint::new(options, handler), now: Instant::now(), tasks: Vec::new(), sessions }
     }
 
+    /// A harness around any handler (`sessions` stays empty).
+    fn with_handler(handler: impl Handler, options: Options) -> Harness {
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        Harness { endpoint: Endpoint::new(options, handler), now: Instant::now(), tasks: Vec::new(), sessions }
+    }
+
     fn echo() -> Harness {
         Harness::new(App::Echo, Options::new("/echo").response_limit(4096))
     }
@@ -1817,4 +1823,5 @@ fn futures_stream(chunks: Vec<Option<Bytes>>) -> impl futures_core::Stream<Item 
     Chunks(chunks.into_iter())
 }
 
+mod multiplex;
 mod rooms;
