@@ -142,6 +142,7 @@ where
 }
 
 /// The names served and the bounds; shared by every connection.
+#[derive(Clone)]
 struct Config {
     channels: HashMap<String, Arc<dyn ChannelHandler>>,
     fallback: Option<Arc<dyn ChannelHandler>>,
@@ -191,16 +192,12 @@ impl Multiplex {
     }
 
     fn config(&mut self) -> &mut Config {
-        Arc::get_mut(&mut self.config).expect("configured before it is cloned")
+        Arc::make_mut(&mut self.config)
     }
 
     /// Serves the channel `name` with `handler`. The topic on the wire is
     /// `name` as JavaScript's `escape()` writes it, as the browser client
     /// and the node server both do (`a b` is `a%20b`).
-    ///
-    /// # Panics
-    ///
-    /// When called on a clone of a `Multiplex` (configure it first).
     pub fn channel(mut self, name: &str, handler: impl ChannelHandler) -> Self {
         self.config().channels.insert(js_escape(name), Arc::new(handler));
         self
@@ -209,10 +206,6 @@ impl Multiplex {
     /// Serves every topic that no [`Multiplex::channel`] names with
     /// `handler` ([`Channel::topic`] tells which it is). Without one, a
     /// `sub` for such a topic is ignored, as the node server ignores it.
-    ///
-    /// # Panics
-    ///
-    /// When called on a clone of a `Multiplex`.
     pub fn fallback(mut self, handler: impl ChannelHandler) -> Self {
         self.config().fallback = Some(Arc::new(handler));
         self
@@ -221,10 +214,6 @@ impl Multiplex {
     /// The most channels one connection may have (open channels, and
     /// handlers of closed ones still running, each count); a `sub` past it
     /// is answered `uns,TOPIC`. Default [`DEFAULT_MAX_CHANNELS`]; at least 1.
-    ///
-    /// # Panics
-    ///
-    /// When called on a clone of a `Multiplex`.
     pub fn max_channels(mut self, channels: usize) -> Self {
         self.config().max_channels = channels.max(1);
         self
@@ -232,10 +221,6 @@ impl Multiplex {
 
     /// The longest topic served, in bytes; a `sub` for a longer one is
     /// ignored. Default [`DEFAULT_MAX_TOPIC`].
-    ///
-    /// # Panics
-    ///
-    /// When called on a clone of a `Multiplex`.
     pub fn max_topic(mut self, bytes: usize) -> Self {
         self.config().max_topic = bytes;
         self
@@ -243,10 +228,6 @@ impl Multiplex {
 
     /// The most bytes of text a channel's inbox holds (see the module's
     /// bounds). Default [`DEFAULT_CHANNEL_INBOX`].
-    ///
-    /// # Panics
-    ///
-    /// When called on a clone of a `Multiplex`.
     pub fn channel_inbox(mut self, bytes: usize) -> Self {
         self.config().channel_inbox = bytes;
         self
@@ -296,6 +277,14 @@ impl Connection {
         if table.open.get(topic).is_some_and(|c| std::ptr::eq(&**c, cell)) {
             table.open.remove(topic);
         }
+    }
+}
+
+/// The connection's task is gone (dropped by its runtime): its channels
+/// end as they would with the session.
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.session_ended();
     }
 }
 

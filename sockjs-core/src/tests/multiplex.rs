@@ -347,3 +347,27 @@ fn every_way_the_connection_ends_closes_its_channels() {
         assert!(h.tasks.is_empty(), "{way:?}: the connection's task and its channels' ended");
     }
 }
+
+/// A connection task dropped by its runtime (a shutdown) takes its
+/// channels with it: a handle kept elsewhere sees its channel closed, and
+/// the rooms hold nothing.
+#[test]
+fn a_dropped_connection_task_ends_its_channels() {
+    let kept: Arc<Mutex<Vec<Channel>>> = Arc::default();
+    let keep = kept.clone();
+    let multiplex = Multiplex::new().fallback(move |channel: Channel| {
+        let _ = channel.join("r");
+        keep.lock().unwrap().push(channel);
+        async {}
+    });
+    let mut h = Harness::with_handler(multiplex, Options::new("/m"));
+    let mut ws = open(&mut h, "/m/0/0/websocket");
+    send(&mut ws, "sub,p");
+    h.run_tasks();
+    assert_eq!(h.endpoint.rooms().member_count("r"), 1);
+    let channel = kept.lock().unwrap().pop().unwrap();
+    assert!(channel.is_open());
+    h.tasks.clear();
+    assert!(!channel.is_open());
+    assert_eq!(h.endpoint.rooms().core().sizes(), (0, 0));
+}
