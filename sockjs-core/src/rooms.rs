@@ -312,20 +312,33 @@ fn deliver_local(
 }
 
 /// The `msg,TOPIC,TEXT` forms of one send's text, one per topic among its
-/// channel recipients (most sends have none or one: no allocation for
-/// none, one small vector otherwise; at most one entry per recipient).
+/// channel recipients: none allocated for a send with no channel
+/// recipient, a short list for a few topics (the usual case: one), a map
+/// past [`FRAMED_LIST`] topics, so that a room whose channels have many
+/// names costs one lookup per recipient, not a scan.
 #[derive(Default)]
 struct Framed {
     made: Vec<(Arc<str>, Message)>,
+    many: std::collections::HashMap<Arc<str>, Message>,
 }
+
+/// The most topics [`Framed`] keeps in its list before it uses its map.
+const FRAMED_LIST: usize = 8;
 
 impl Framed {
     fn get(&mut self, topic: &Arc<str>, message: &Message) -> Message {
         if let Some((_, m)) = self.made.iter().find(|(t, _)| Arc::ptr_eq(t, topic) || **t == **topic) {
             return m.clone();
         }
+        if let Some(m) = self.many.get(topic) {
+            return m.clone();
+        }
         let m = Message::new(&channel_frame(topic, message.text()));
-        self.made.push((topic.clone(), m.clone()));
+        if self.made.len() < FRAMED_LIST {
+            self.made.push((topic.clone(), m.clone()));
+        } else {
+            self.many.insert(topic.clone(), m.clone());
+        }
         m
     }
 }
@@ -562,5 +575,12 @@ mod tests {
         assert_eq!(framed.get(&x2, &message).raw().as_ptr(), first.raw().as_ptr(), "shared, not made again");
         assert_eq!(framed.get(&Arc::from("y"), &message).text(), "msg,y,hi, all");
         assert_eq!(framed.made.len(), 2);
+        // Past the list, the map: each topic still made once.
+        let topics: Vec<Arc<str>> = (0..3 * FRAMED_LIST).map(|i| Arc::from(format!("t{i}"))).collect();
+        let first: Vec<*const u8> = topics.iter().map(|t| framed.get(t, &message).raw().as_ptr()).collect();
+        let again: Vec<*const u8> = topics.iter().map(|t| framed.get(t, &message).raw().as_ptr()).collect();
+        assert_eq!(first, again);
+        assert_eq!(framed.made.len() + framed.many.len(), 2 + topics.len());
+        assert_eq!(framed.get(&topics[20], &message).text(), "msg,t20,hi, all");
     }
 }

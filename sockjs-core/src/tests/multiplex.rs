@@ -371,3 +371,16 @@ fn a_dropped_connection_task_ends_its_channels() {
     assert!(!channel.is_open());
     assert_eq!(h.endpoint.rooms().core().sizes(), (0, 0));
 }
+
+/// Over a raw websocket (`/websocket`, PROTOCOL.md §7.11) the protocol is
+/// the same, each message one text frame with no SockJS framing.
+#[test]
+fn raw_websockets_carry_channels_too() {
+    let mut h = Harness::with_handler(example(), Options::new("/m"));
+    let mut ws = h.websocket("/m/websocket");
+    ws.handle(WsIncoming::Text("sub,ann"));
+    ws.handle(WsIncoming::Text("msg,ann,a,b"));
+    assert_eq!(h.ws_read(&mut ws), [text("msg,ann,Ann says hi!"), text("msg,ann,Ann nods: a,b")]);
+    ws.handle(WsIncoming::Text("sub,carl"));
+    assert_eq!(h.ws_read(&mut ws), [text("msg,carl,Carl says goodbye!"), text("uns,carl")]);
+}
