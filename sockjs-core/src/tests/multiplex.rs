@@ -384,3 +384,42 @@ fn raw_websockets_carry_channels_too() {
     ws.handle(WsIncoming::Text("sub,carl"));
     assert_eq!(h.ws_read(&mut ws), [text("msg,carl,Carl says goodbye!"), text("uns,carl")]);
 }
+
+/// A broker that keeps what this node publishes.
+#[derive(Clone, Default)]
+struct Published(Arc<Mutex<Vec<crate::rooms::Envelope>>>);
+
+impl crate::rooms::Broker for Published {
+    fn attach(&self, _: crate::rooms::BrokerHandle) {}
+    fn subscribe(&self, _: &str) {}
+    fn unsubscribe(&self, _: &str) {}
+    fn publish(&self, envelope: crate::rooms::Envelope) {
+        self.0.lock().unwrap().push(envelope);
+    }
+}
+
+/// Across nodes: what a channel sends to its room on one node is
+/// published once, as the bare text, and reaches the other node's channel
+/// members of that room framed for their topic.
+#[test]
+fn channel_rooms_span_nodes_through_the_broker() {
+    use crate::rooms::{NodeId, Rooms};
+    let published = Published::default();
+    let rooms1 = Rooms::builder().broker(published.clone(), NodeId::new(1)).build();
+    let rooms2 = Rooms::builder().broker(Published::default(), NodeId::new(2)).build();
+    let mut n1 = Harness::with_handler(channel_rooms(), Options::new("/m").rooms(rooms1));
+    let mut n2 = Harness::with_handler(channel_rooms(), Options::new("/m").rooms(rooms2.clone()));
+    let mut a = open(&mut n1, "/m/0/0/websocket");
+    let mut b = open(&mut n2, "/m/0/0/websocket");
+    send(&mut a, "sub,x");
+    send(&mut b, "sub,x");
+    send(&mut b, "sub,y");
+    n2.run_tasks();
+    send(&mut a, "msg,x,across, nodes");
+    assert_eq!(read(&mut n1, &mut a), ["msg,x,across, nodes"]);
+    let envelopes = std::mem::take(&mut *published.0.lock().unwrap());
+    assert_eq!(envelopes.len(), 1);
+    assert_eq!((envelopes[0].text(), envelopes[0].single_room()), ("across, nodes", Some("x")));
+    assert_eq!(rooms2.deliver(&envelopes[0]), 1);
+    assert_eq!(read(&mut n2, &mut b), ["msg,x,across, nodes"], "y is another room");
+}
