@@ -126,6 +126,14 @@ MULTIPLEX_CHANNELS.forEach(function (name) {
   });
 });
 services.push(['/multiplex', multiplexService]);
+// /multiplex_carl: the channel 'carl' says "bye" and ends itself (the
+// server's `uns`), as websocket-multiplex's example does.
+var carlService = service({}, function () {});
+new multiplexServer.MultiplexServer(carlService).registerChannel('carl').on('connection', function (channel) {
+  channel.write('bye');
+  channel.end();
+});
+services.push(['/multiplex_carl', carlService]);
 
 var server = http.createServer();
 // Anything no SockJS prefix claims: plain 404 with a framed body.

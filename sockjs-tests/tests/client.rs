@@ -24,7 +24,9 @@
 //! channel is a room of its name, so a message reaches every subscriber
 //! of its channel (the sender too) and no other channel; payloads keep
 //! their commas; a name with a space travels escaped; a closed channel's
-//! `recv` ends while the connection's other channels go on.
+//! `recv` ends while the connection's other channels go on; and on
+//! `/multiplex_carl` a channel the server closes (`uns`) ends its `recv`
+//! after the message sent before.
 //!
 //! sockjs-node needs `npm install` in sockjs-tests/node (./test.sh does
 //! it); without it these tests fail, they never skip.
@@ -79,6 +81,15 @@ fn our_endpoints() -> (Vec<Endpoint>, Endpoint) {
     endpoints.push(Endpoint::new(Options::new("/heartbeat").heartbeat_delay(OUR_HEARTBEAT), sockjs_examples::echo));
     let ending = Endpoint::new(Options::new("/ending"), sockjs_examples::echo);
     endpoints.push(ending.clone());
+    // The twin of node/server.js's /multiplex_carl.
+    let carl = sockjs_core::multiplex::Multiplex::new().channel(
+        "carl",
+        |channel: sockjs_core::multiplex::Channel| async move {
+            let _ = channel.send("bye");
+            channel.close();
+        },
+    );
+    endpoints.push(Endpoint::new(Options::new("/multiplex_carl"), carl));
     (endpoints, ending)
 }
 
@@ -545,6 +556,18 @@ async fn multiplex_scenario(base: &str, transport: Transport) -> Outcome {
         return Err(format!("after the connection closed, b received {m:?}"));
     }
     m2.close(1000, "Normal closure").await.map_err(|e| format!("close: {e}"))?;
+    // The server closes a channel (`uns`): its `recv` ends after what came
+    // before.
+    let m3 = Multiplexer::new(connect(base, "/multiplex_carl", transport).await?);
+    let mut carl = m3.channel("carl").await.map_err(|e| format!("channel carl: {e}"))?;
+    expect_on(&mut carl, "bye").await?;
+    if let Some(m) = channel_next(&mut carl, "the server's uns").await? {
+        return Err(format!("after the server's uns, carl received {m:?}"));
+    }
+    if carl.is_open() {
+        return Err("carl is still open after the server's uns".into());
+    }
+    m3.close(1000, "Normal closure").await.map_err(|e| format!("close: {e}"))?;
     Ok(format!("4 channels over {}", m1.transport()))
 }
 
