@@ -66,6 +66,12 @@
 //! several rooms (except some sessions or rooms), locally or, with a
 //! cluster broker, on every node: see [`rooms`].
 //!
+//! # Channels
+//!
+//! [`multiplex::Multiplex`] serves named channels over one session, byte
+//! for byte as the `websocket-multiplex` browser client speaks them; a
+//! channel can join rooms as a session does.
+//!
 //! # Metrics
 //!
 //! [`Endpoint::metrics`] is a snapshot of an endpoint's counters. With the
@@ -141,6 +147,7 @@ mod json;
 mod membership;
 mod message;
 mod metrics;
+pub mod multiplex;
 mod options;
 // Public items for `internals`, which is behind its feature.
 #[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]

@@ -123,6 +123,12 @@ impl Harness {
         Harness { endpoint: Endpoint::new(options, handler), now: Instant::now(), tasks: Vec::new(), sessions }
     }
 
+    /// A harness around any handler (`sessions` stays empty).
+    fn with_handler(handler: impl Handler, options: Options) -> Harness {
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        Harness { endpoint: Endpoint::new(options, handler), now: Instant::now(), tasks: Vec::new(), sessions }
+    }
+
     fn echo() -> Harness {
         Harness::new(App::Echo, Options::new("/echo").response_limit(4096))
     }
@@ -1740,6 +1746,7 @@ fn broadcast_messages_on_every_transport() {
     }
 }
 
+mod multiplex;
 mod rooms;
 
 /// PROTOCOL.md §5: the open, message and close frames, the escape set applied.

@@ -57,7 +57,7 @@ const AXUM: StartServer =
 
 /// The transports × scenarios of run.mjs, per page origin.
 const TRANSPORTS: usize = 9;
-const SCENARIOS: usize = 11;
+const SCENARIOS: usize = 12;
 /// The only cells the client itself refuses (checked by run.mjs).
 const NOT_APPLICABLE: &[(&str, &str)] = &[("cross-origin", "htmlfile")];
 /// run.mjs stops itself after this; the test kills it a little later.
