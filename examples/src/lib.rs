@@ -2,6 +2,11 @@
 //! disabled_websocket_echo, cookie_needed_echo, ticker, amplify,
 //! broadcast), shared by the `test-server` binary and the tests, plus
 //! `/push`, a push-only service the benchmarks flood (not part of §1).
+//!
+//! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
+//! documentation and sources name sections of `docs/PROTOCOL.md` in the
+//! sockjs-rs repository; `DESIGN.md §1.4` names a section of
+//! `docs/DESIGN.md`.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -27,8 +32,8 @@ pub use warp_server::{serve_warp, serve_warp_with, serve_warp_with_static};
 /// How long a connection may take to send a whole request head, counted
 /// from its opening or from the end of its previous response; after that
 /// the server closes it. This bounds stalled request heads and idle
-/// keep-alive connections (DESIGN.md: everything a peer can fill has a
-/// bound).
+/// keep-alive connections (DESIGN.md §1.4: everything a peer can fill
+/// has a bound).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a reference server runs.
@@ -235,6 +240,9 @@ pub fn serve_actix_with(
             .client_request_timeout(request_timeout)
             .keep_alive(request_timeout)
             .h1_allow_half_closed(false)
+            // A websocket ends with the server's FIN at once (RFC 6455
+            // §7.1.1), not after actix's linger of unread input.
+            .client_disconnect_timeout(std::time::Duration::ZERO)
             .on_connect(sockjs_actix::on_connect);
             let server = match tls {
                 None => server.listen(listener)?,

@@ -12,8 +12,8 @@
 //!   server.
 //!
 //! Every handshake must end within the request timeout, counted from the
-//! connection's opening, like a request head (DESIGN.md: everything a peer
-//! can fill has a bound).
+//! connection's opening, like a request head (DESIGN.md §1.4: everything
+//! a peer can fill has a bound).
 //!
 //! The same in a program of your own, with sockjs-tower in hyper
 //! (dependencies: rustls with its `ring` feature, tokio-rustls,

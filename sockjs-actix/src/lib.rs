@@ -1,9 +1,10 @@
 //! SockJS for actix-web.
 //!
 //! [`SockJs`] serves one SockJS endpoint (every URL under a prefix) in an
-//! actix-web `App`. All protocol decisions are made by [`sockjs_core`];
-//! this crate translates requests and responses, streams bodies, runs
-//! websockets through actix-ws, and drives the endpoint's timers.
+//! actix-web `App`. All protocol decisions are made by [`sockjs_core`],
+//! websocket framing included; this crate translates requests and
+//! responses, streams bodies, carries a websocket's bytes between the
+//! upgraded connection and the engine, and drives the endpoint's timers.
 //!
 //! Create the endpoint once, outside the `HttpServer::new` closure, so
 //! that every worker thread shares its sessions (a polling client's
@@ -40,6 +41,9 @@
 //!         .h1_allow_half_closed(false)
 //!         // TCP_NODELAY: small frames go out without waiting for ACKs.
 //!         .on_connect(sockjs_actix::on_connect)
+//!         // A websocket's close frame is followed by the server's FIN at
+//!         // once (RFC 6455 §7.1.1), not by a wait for the client to go.
+//!         .client_disconnect_timeout(Duration::ZERO)
 //!         // Close connections that stall in a request head or sit idle.
 //!         .client_request_timeout(Duration::from_secs(10))
 //!         .keep_alive(Duration::from_secs(10))
@@ -61,12 +65,11 @@ use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::ConnectionType;
 use actix_web::http::StatusCode;
 use actix_web::{rt, web, HttpRequest, HttpResponse, HttpResponseBuilder};
-use actix_ws::{AggregatedMessage, CloseReason, ProtocolError};
 use bytes::Bytes;
 use futures_core::Stream;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, Hixie76, WebSocket, WsIncoming, WsOutgoing, WsSink};
+use sockjs_core::{driver, Closed, Dispatch, Endpoint, WebSocket, WsSink};
 
-pub use sockjs_core::{self as core, CloseReason as SessionCloseReason, Handler, Message, Options, Session, Transport};
+pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
 
 /// One SockJS endpoint, mountable in an actix-web `App` with
 /// `App::service`. Cheap to clone; clones share the endpoint's sessions.
@@ -125,37 +128,10 @@ impl SockJs {
             Dispatch::WebSocket(upgrade) => {
                 // The application runs in the connection's task while the
                 // connection lasts, and is spawned to finish after it.
-                if let Some(hixie) = upgrade.hixie76().cloned() {
-                    let (mut ws, task) = upgrade.accept(Instant::now());
-                    ws.run_app(task);
-                    return hixie76(hixie, ws, payload);
-                }
-                let limit = upgrade.max_message_size();
-                let (response, session, stream) = match actix_ws::handle(&req, payload) {
-                    Ok(handshake) => handshake,
-                    Err(e) => return e.error_response(),
-                };
-                let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
+                let head = upgrade.response();
                 let (mut ws, task) = upgrade.accept(Instant::now());
                 ws.run_app(task);
-                // Boxed until the pump takes them: what an `async` block
-                // captures keeps its room for the task's whole life, next
-                // to the pump's future that holds them again (about 0.4 KB
-                // more per idle websocket, measured with DHAT; see
-                // BENCHMARKS.md, idle memory).
-                let parts = Box::new((ws, stream, session));
-                rt::spawn(async move {
-                    let mut sink;
-                    let run = {
-                        let (ws, stream, session) = *parts;
-                        sink = Sink(session);
-                        ws.run(stream, incoming, &mut sink, Instant::now)
-                    };
-                    if let Some(app) = run.await {
-                        rt::spawn(app);
-                    }
-                });
-                response
+                websocket(head, ws, payload)
             }
         }
     }
@@ -228,46 +204,25 @@ impl MessageBody for ChunkedBody {
     }
 }
 
-/// The sending half of an actix-ws connection.
-struct Sink(actix_ws::Session);
-
-impl WsSink<WsOutgoing> for Sink {
-    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
-        match output {
-            WsOutgoing::Text(text) => {
-                let text = bytestring::ByteString::try_from(text).map_err(|_| Closed)?;
-                self.0.text(text).await.map_err(|_| Closed)
-            }
-            WsOutgoing::Pong(data) => self.0.pong(&data).await.map_err(|_| Closed),
-            WsOutgoing::Close { code, reason } => {
-                let reason = CloseReason { code: code.into(), description: Some(reason.into_owned()) };
-                self.0.clone().close(Some(reason)).await.map_err(|_| Closed)
-            }
-        }
-    }
-}
-
-fn incoming(message: Result<AggregatedMessage, ProtocolError>) -> WsIncoming<bytestring::ByteString> {
-    match message {
-        Ok(AggregatedMessage::Text(text)) => WsIncoming::Text(text),
-        Ok(AggregatedMessage::Binary(data)) => WsIncoming::Binary(data),
-        Ok(AggregatedMessage::Ping(data)) => WsIncoming::Ping(data),
-        Ok(AggregatedMessage::Pong(_)) => WsIncoming::Pong,
-        Ok(AggregatedMessage::Close(_)) => WsIncoming::Close,
-        Err(ProtocolError::Overflow) => WsIncoming::TooLarge,
-        Err(_) => WsIncoming::Error,
-    }
-}
-
-/// The Hixie-76 (draft-76) handshake: the 101 head goes out at once; the
-/// body then carries the 16-byte answer (after the client's 8 key bytes
-/// arrive) and the frames.
-fn hixie76(hixie: Hixie76, ws: WebSocket, payload: web::Payload) -> HttpResponse {
-    let head = hixie.response();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+/// Answers the handshake and runs the session: the 101 head goes out at
+/// once; the request payload then carries the client's bytes (for
+/// Hixie-76, its 8 key bytes first) and the response body the server's.
+fn websocket(head: http::Response<()>, ws: WebSocket, payload: web::Payload) -> HttpResponse {
+    // One write in flight: a client that stops reading blocks the session's
+    // next write (and its stall timer ends it), not a growing queue.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let payload = PayloadBytes(payload);
+    // Boxed until the pump takes it: an `async` block's captures keep
+    // their room for the task's whole life, next to the pump's future.
+    let parts = Box::new((ws, payload, ChannelSink(tx)));
     rt::spawn(async move {
-        if let Some(app) = hixie.run(ws, payload, &mut ChannelSink(tx), Instant::now).await {
+        let mut sink;
+        let run = {
+            let (ws, payload, channel) = *parts;
+            sink = channel;
+            ws.run(payload, &mut sink, Instant::now)
+        };
+        if let Some(app) = run.await {
             rt::spawn(app);
         }
     });
@@ -292,7 +247,7 @@ impl Stream for PayloadBytes {
 
 struct ChannelSink(tokio::sync::mpsc::Sender<Bytes>);
 
-impl WsSink<Bytes> for ChannelSink {
+impl WsSink for ChannelSink {
     async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
         self.0.send(bytes).await.map_err(|_| Closed)
     }

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::Uri;
 
-use crate::connection::{self, Connection, Limits};
+use crate::connection::{self, Connection};
+use crate::endpoint::{Base, Endpoint};
 use crate::http::HttpClient;
+use crate::session::Limits;
 use crate::socket::Tls;
 use crate::{Error, Info, Transport};
 
@@ -21,70 +22,9 @@ use crate::{Error, Info, Transport};
 /// called (the HTTP connection pool is shared).
 #[derive(Debug, Clone)]
 pub struct Client {
-    base: Base,
+    endpoint: Endpoint,
     transports: Vec<Transport>,
-    headers: HeaderMap,
     session_id: Option<String>,
-    pub(crate) limits: Limits,
-    http: HttpClient,
-    /// For an `https://` base URL.
-    tls: Option<Tls>,
-}
-
-/// The base URL, taken apart.
-#[derive(Debug, Clone)]
-pub(crate) struct Base {
-    /// `https://` (and so `wss://`).
-    pub(crate) secure: bool,
-    /// `host:port`.
-    pub(crate) authority: String,
-    /// The path prefix, without a trailing `/` (may be empty).
-    pub(crate) path: String,
-    /// The query string of the base URL, added to every request.
-    pub(crate) query: Option<String>,
-}
-
-impl Base {
-    fn parse(url: &str) -> Result<Base, Error> {
-        let uri: Uri = url.parse().map_err(|e| Error::InvalidUrl(format!("{url:?}: {e}")))?;
-        let secure = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") if cfg!(feature = "rustls") => true,
-            Some("https") => {
-                return Err(Error::InvalidUrl(format!(
-                    "{url:?}: https needs TLS, which is sockjs-client's `rustls` feature (off in this build)"
-                )))
-            }
-            _ => return Err(Error::InvalidUrl(format!("{url:?}: expected an http:// or https:// URL"))),
-        };
-        let authority = uri.authority().ok_or_else(|| Error::InvalidUrl(format!("{url:?}: no host")))?;
-        let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        Ok(Base {
-            secure,
-            authority: format!("{}:{port}", authority.host()),
-            path: uri.path().trim_end_matches('/').to_owned(),
-            query: uri.query().map(str::to_owned),
-        })
-    }
-
-    /// `http(s)://host:port<prefix><path>?<query>`.
-    pub(crate) fn http(&self, path: &str) -> Uri {
-        self.uri(if self.secure { "https" } else { "http" }, path)
-    }
-
-    /// `ws(s)://host:port<prefix><path>?<query>`.
-    pub(crate) fn ws(&self, path: &str) -> Uri {
-        self.uri(if self.secure { "wss" } else { "ws" }, path)
-    }
-
-    fn uri(&self, scheme: &str, path: &str) -> Uri {
-        let query = self.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
-        // Every part was valid when parsed; the session path is made of
-        // [0-9a-z] and the transport names.
-        format!("{scheme}://{}{}{path}{query}", self.authority, self.path)
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("http://invalid/"))
-    }
 }
 
 impl Client {
@@ -99,13 +39,15 @@ impl Client {
         let base = Base::parse(url)?;
         let tls = if base.secure { Some(default_tls()?) } else { None };
         Ok(Client {
-            base,
+            endpoint: Endpoint {
+                base,
+                headers: HeaderMap::new(),
+                limits: Limits::default(),
+                http: HttpClient::new(tls.clone()),
+                tls,
+            },
             transports: Transport::ALL.to_vec(),
-            headers: HeaderMap::new(),
             session_id: None,
-            limits: Limits::default(),
-            http: HttpClient::new(tls.clone()),
-            tls,
         })
     }
 
@@ -135,10 +77,11 @@ impl Client {
     /// ```
     #[cfg(feature = "rustls")]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Client {
-        if self.base.secure {
+        let endpoint = &mut self.endpoint;
+        if endpoint.base.secure {
             let tls = Some(Tls::new(&config));
-            self.http = self.http.with_tls(tls.clone());
-            self.tls = tls;
+            endpoint.http = endpoint.http.with_tls(tls.clone());
+            endpoint.tls = tls;
         }
         self
     }
@@ -162,7 +105,7 @@ impl Client {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|e| Error::InvalidHeader(format!("{name:?}: {e}")))?;
         let value = HeaderValue::from_str(value).map_err(|e| Error::InvalidHeader(format!("{name}: {e}")))?;
-        self.headers.append(name, value);
+        self.endpoint.headers.append(name, value);
         Ok(self)
     }
 
@@ -177,14 +120,14 @@ impl Client {
     /// from the server, and longest message [`Connection::send`] takes
     /// (default 1 MiB).
     pub fn max_frame_size(mut self, bytes: usize) -> Client {
-        self.limits.max_frame = bytes.max(64);
+        self.endpoint.limits.max_frame = bytes.max(64);
         self
     }
 
     /// Received messages held for the application; when full, the client
     /// stops reading from the server (default 64).
     pub fn receive_queue(mut self, messages: usize) -> Client {
-        self.limits.receive_queue = messages.max(1);
+        self.endpoint.limits.receive_queue = messages.max(1);
         self
     }
 
@@ -192,7 +135,7 @@ impl Client {
     /// for room beyond (default 1 MiB; a message longer than this goes
     /// alone).
     pub fn send_queue(mut self, bytes: usize) -> Client {
-        self.limits.send_queue = bytes.clamp(1, u32::MAX as usize >> 4);
+        self.endpoint.limits.send_queue = bytes.clamp(1, u32::MAX as usize >> 4);
         self
     }
 
@@ -200,7 +143,7 @@ impl Client {
     /// queued messages (default 64 KiB, well below the 256 KiB servers
     /// accept by default; a longer single message still goes alone).
     pub fn max_send_batch(mut self, bytes: usize) -> Client {
-        self.limits.send_batch = bytes.max(1);
+        self.endpoint.limits.send_batch = bytes.max(1);
         self
     }
 
@@ -208,7 +151,7 @@ impl Client {
     /// wait for its open frame may take before the next transport is
     /// tried (default 10 s).
     pub fn open_timeout(mut self, limit: Duration) -> Client {
-        self.limits.open_timeout = limit;
+        self.endpoint.limits.open_timeout = limit;
         self
     }
 
@@ -216,7 +159,7 @@ impl Client {
     /// (default 30 s: a server whose application is slow holds a send
     /// while its inbox is full, 10 s by default).
     pub fn request_timeout(mut self, limit: Duration) -> Client {
-        self.limits.request_timeout = limit;
+        self.endpoint.limits.request_timeout = limit;
         self
     }
 
@@ -224,16 +167,17 @@ impl Client {
     /// is considered dead (default 60 s: servers send a heartbeat every
     /// 25 s).
     pub fn idle_timeout(mut self, limit: Duration) -> Client {
-        self.limits.idle_timeout = limit;
+        self.endpoint.limits.idle_timeout = limit;
         self
     }
 
     /// Asks `<base>/info` what the server offers.
     pub async fn info(&self) -> Result<Info, Error> {
-        let uri = self.base.http("/info");
-        let body = tokio::time::timeout(self.limits.request_timeout, self.http.get_small(uri, &self.headers))
+        let Endpoint { base, headers, limits, http, .. } = &self.endpoint;
+        let uri = base.http("/info");
+        let body = tokio::time::timeout(limits.request_timeout, http.get_small(uri, headers))
             .await
-            .map_err(|_| Error::Timeout { waiting_for: "/info", after: self.limits.request_timeout })?
+            .map_err(|_| Error::Timeout { waiting_for: "/info", after: limits.request_timeout })?
             .map_err(|e| Error::Info(e.to_string()))?;
         parse_info(&body)
     }
@@ -253,7 +197,7 @@ impl Client {
         let mut attempts = Vec::new();
         for transport in candidates {
             let session = self.session_path();
-            match connection::open(self, &info, transport, &session).await {
+            match connection::open(&self.endpoint, &info, transport, &session).await {
                 Ok(connection) => return Ok(connection),
                 Err(e) => attempts.push((transport, e)),
             }
@@ -276,22 +220,6 @@ impl Client {
                 .collect()
         });
         format!("/{server:03}/{session}")
-    }
-
-    pub(crate) fn base(&self) -> &Base {
-        &self.base
-    }
-
-    pub(crate) fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    pub(crate) fn http(&self) -> &HttpClient {
-        &self.http
-    }
-
-    pub(crate) fn tls(&self) -> Option<&Tls> {
-        self.tls.as_ref()
     }
 }
 
@@ -342,30 +270,14 @@ fn preview(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn base_urls_keep_prefix_and_query() {
-        let b = Base::parse("http://127.0.0.1:8081/a/echo/?x=1").unwrap();
-        assert_eq!(b.http("/info").to_string(), "http://127.0.0.1:8081/a/echo/info?x=1");
-        assert_eq!(b.ws("/000/s/websocket").to_string(), "ws://127.0.0.1:8081/a/echo/000/s/websocket?x=1");
-        let b = Base::parse("http://localhost").unwrap();
-        assert_eq!(b.http("/info").to_string(), "http://localhost:80/info");
-    }
-
-    #[test]
-    fn refuses_what_it_cannot_speak() {
-        for url in ["ws://example.com/echo", "wss://example.com/echo", "example.com/echo", "http://", "https://"] {
-            assert!(matches!(Base::parse(url), Err(Error::InvalidUrl(_))), "{url}");
-        }
-    }
-
     #[cfg(feature = "rustls")]
     #[test]
     fn https_urls_use_tls_schemes_and_port_443() {
         let b = Base::parse("https://example.com/echo").unwrap();
         assert_eq!(b.http("/info").to_string(), "https://example.com:443/echo/info");
         assert_eq!(b.ws("/000/s/websocket").to_string(), "wss://example.com:443/echo/000/s/websocket");
-        assert!(Client::new("https://example.com/echo").unwrap().tls().is_some());
-        assert!(Client::new("http://example.com/echo").unwrap().tls().is_none());
+        assert!(Client::new("https://example.com/echo").unwrap().endpoint.tls.is_some());
+        assert!(Client::new("http://example.com/echo").unwrap().endpoint.tls.is_none());
     }
 
     #[cfg(not(feature = "rustls"))]

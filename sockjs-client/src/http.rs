@@ -13,9 +13,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::AbortHandle;
 
-use crate::client::Client;
-use crate::connection::{close_now, run_receiver, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::frame::{encode_messages, EventStreamParser, Frame, LineSplitter};
+use crate::session::{close_now, run_receiver, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::socket::{Connector, Tls};
 use crate::{Close, Error, Transport};
 
@@ -31,7 +30,7 @@ const MAX_SMALL_BODY: usize = 64 * 1024;
 const MAX_EMPTY_RESPONSES: u32 = 3;
 
 /// The pooled HTTP client and the cookies the server set, shared by
-/// every connection of a [`Client`].
+/// every connection of a [`Client`](crate::Client).
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     client: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
@@ -133,17 +132,25 @@ struct Ctx {
     shared: Arc<Shared>,
 }
 
-/// Starts the receiver and the `xhr_send` sender of an HTTP transport.
-pub(crate) fn spawn(client: &Client, transport: Transport, session_path: &str, parts: Parts) -> Vec<AbortHandle> {
+/// Starts the receiver and the `xhr_send` sender of an HTTP transport,
+/// with `headers` on every request; `uri(suffix)` is the URL of the
+/// session's `suffix` (`xhr`, `xhr_send`, ...).
+pub(crate) fn spawn(
+    http: &HttpClient,
+    headers: &HeaderMap,
+    uri: impl Fn(&str) -> Uri,
+    transport: Transport,
+    parts: Parts,
+) -> Vec<AbortHandle> {
     let Parts { shared, inbound, outbox, limits } = parts;
     let suffix = match transport {
         Transport::XhrStreaming => "xhr_streaming",
         Transport::EventSource => "eventsource",
         Transport::XhrPolling | Transport::WebSocket => "xhr",
     };
-    let receive_uri = client.base().http(&format!("{session_path}/{suffix}"));
-    let send_uri = client.base().http(&format!("{session_path}/xhr_send"));
-    let ctx = Arc::new(Ctx { http: client.http().clone(), headers: client.headers().clone(), limits, shared });
+    let receive_uri = uri(suffix);
+    let send_uri = uri("xhr_send");
+    let ctx = Arc::new(Ctx { http: http.clone(), headers: headers.clone(), limits, shared });
     let receiver =
         tokio::spawn(run_receiver(ctx.shared.clone(), receive(ctx.clone(), transport, receive_uri, inbound)));
     let sender = tokio::spawn(send(ctx, send_uri, outbox));

@@ -12,6 +12,11 @@
 //! the close code and reason once the session ended
 //! ([`close_reason`](Connection::close_reason)).
 //!
+//! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
+//! documentation and sources name sections of `docs/PROTOCOL.md` in the
+//! sockjs-rs repository; `DESIGN.md §1.4` names a section of
+//! `docs/DESIGN.md`.
+//!
 //! ```no_run
 //! use sockjs_client::{Client, Transport};
 //!
@@ -146,9 +151,11 @@
 
 mod client;
 mod connection;
+mod endpoint;
 mod error;
 pub mod frame;
 mod http;
+mod session;
 mod socket;
 mod websocket;
 

@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::connection::{close_now, run_receiver, Command, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::frame::{encode_messages, Frame};
+use crate::session::{close_now, run_receiver, Command, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::socket::{Io, Tls};
 use crate::{Close, Error};
 

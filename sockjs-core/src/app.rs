@@ -159,7 +159,6 @@ impl Session {
         Session { cell }
     }
 
-    #[cfg(test)]
     pub(crate) fn cell(&self) -> &Arc<SessionCell> {
         &self.cell
     }
@@ -221,13 +220,7 @@ impl Session {
     }
 
     fn push(&self, item: Queued) -> Result<(), SendError> {
-        let pushed = self.cell.update(|state, w| state.push(item, w));
-        if pushed == Err(SendError::QueueFull) {
-            tracing::debug!(target: "sockjs", session = %self.id(), code = 1009, reason = "Outgoing queue full", "session closed by the server");
-        }
-        pushed?;
-        self.cell.counters.sent_message(self.cell.info.transport);
-        Ok(())
+        self.cell.push(item)
     }
 
     /// Serialises `value` as JSON and sends it as one message.

@@ -122,100 +122,6 @@ impl Drop for Running {
     }
 }
 
-/// Glue for drivers that run websockets with tungstenite (through
-/// tokio-tungstenite or otherwise), behind the `tungstenite` feature. With
-/// tokio, `tokio::run_websocket` (feature `tokio`) uses it for the whole
-/// connection; a driver on another runtime does the same steps:
-///
-/// ```text
-/// let config = driver::tungstenite::config(upgrade.max_message_size());
-/// let socket = /* a tungstenite WebSocketStream over the upgraded io, with config */;
-/// let (sink, stream) = socket.split();
-/// let (mut ws, task) = upgrade.accept(now);
-/// ws.run_app(task);
-/// let unfinished = ws.run(stream, driver::tungstenite::incoming, &mut driver::tungstenite::Sink(sink), clock).await;
-/// ```
-#[cfg(feature = "tungstenite")]
-pub mod tungstenite {
-    use std::future::poll_fn;
-    use std::pin::Pin;
-
-    use tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
-    use tungstenite::protocol::WebSocketConfig;
-    use tungstenite::{Error, Message};
-
-    use crate::{Closed, WsIncoming, WsOutgoing, WsSink};
-
-    /// What tungstenite read, as [`crate::WebSocket::handle`] takes it.
-    pub fn incoming(message: Result<Message, Error>) -> WsIncoming<Utf8Bytes> {
-        match message {
-            Ok(Message::Text(text)) => WsIncoming::Text(text),
-            Ok(Message::Binary(data)) => WsIncoming::Binary(data),
-            // tungstenite answers pings itself.
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => WsIncoming::Pong,
-            Ok(Message::Close(_)) => WsIncoming::Close,
-            Err(Error::Capacity(_)) => WsIncoming::TooLarge,
-            Err(_) => WsIncoming::Error,
-        }
-    }
-
-    /// What the engine outputs, as a tungstenite message.
-    pub fn outgoing(output: WsOutgoing) -> Result<Message, Closed> {
-        Ok(match output {
-            // The engine's frames are UTF-8 text.
-            WsOutgoing::Text(text) => Message::Text(Utf8Bytes::try_from(text).map_err(|_| Closed)?),
-            WsOutgoing::Pong(data) => Message::Pong(data),
-            WsOutgoing::Close { code, reason } => {
-                Message::Close(Some(CloseFrame { code: code.into(), reason: Utf8Bytes::from(reason.into_owned()) }))
-            }
-        })
-    }
-
-    /// The connection settings for a session: reads of at most 4 KiB at a
-    /// time (tungstenite's default 128 KiB buffer would dominate an idle
-    /// session's memory) and messages and frames of at most
-    /// `max_message_size` ([`crate::WebSocketUpgrade::max_message_size`]).
-    pub fn config(max_message_size: usize) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .max_message_size(Some(max_message_size))
-            .max_frame_size(Some(max_message_size))
-    }
-
-    /// A [`WsSink`] over the sending half of a tungstenite connection
-    /// (any `futures` sink of messages, such as a split
-    /// `tokio_tungstenite::WebSocketStream`).
-    #[derive(Debug)]
-    pub struct Sink<S>(pub S);
-
-    impl<S> WsSink<WsOutgoing> for Sink<S>
-    where
-        S: futures_sink::Sink<Message> + Unpin + Send,
-    {
-        async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
-            let message = outgoing(output)?;
-            let sink = &mut self.0;
-            poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx)).await.map_err(|_| Closed)?;
-            Pin::new(&mut *sink).start_send(message).map_err(|_| Closed)?;
-            poll_fn(|cx| Pin::new(&mut *sink).poll_flush(cx)).await.map_err(|_| Closed)
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn mapping() {
-            assert_eq!(incoming(Ok(Message::text("a"))), WsIncoming::Text(Utf8Bytes::from("a")));
-            assert_eq!(incoming(Ok(Message::Close(None))), WsIncoming::Close);
-            let close = outgoing(WsOutgoing::Close { code: 3000, reason: "Go away!".into() }).unwrap();
-            assert_eq!(close, Message::Close(Some(CloseFrame { code: 3000.into(), reason: "Go away!".into() })));
-            assert_eq!(config(100).max_message_size, Some(100));
-        }
-    }
-}
-
 /// Websocket connections on tokio, behind the `tokio` feature: what a
 /// hyper-based driver does once the `101` went out and hyper handed the
 /// connection over.
@@ -229,8 +135,6 @@ pub mod tokio {
     use bytes::{Bytes, BytesMut};
     use futures_core::Stream;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
-    use tokio_tungstenite::tungstenite::protocol::Role;
-    use tokio_tungstenite::WebSocketStream;
 
     use crate::{Closed, WebSocketUpgrade, WsSink};
 
@@ -242,10 +146,9 @@ pub mod tokio {
 
     /// Runs the session of `upgrade` over `io`, the connection hyper (or
     /// another server) handed over after sending
-    /// [`WebSocketUpgrade::response`]: RFC 6455 through tokio-tungstenite
-    /// with [`super::tungstenite::config`], or Hixie-76. The session opens
-    /// when this is called; the returned future runs it, with the
-    /// application inside the connection's task
+    /// [`WebSocketUpgrade::response`]: RFC 6455 or Hixie-76, framed by the
+    /// engine. The session opens when this is called; the returned future
+    /// runs it, with the application inside the connection's task
     /// ([`crate::WebSocket::run_app`]); if the application is not done when
     /// the connection ends, it is spawned with `tokio::spawn` to finish.
     /// The future ends once the connection is closed; see [`linger`] for
@@ -259,18 +162,15 @@ pub mod tokio {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let hixie = upgrade.hixie76().cloned();
-        let config = super::tungstenite::config(upgrade.max_message_size());
         let (mut ws, task) = upgrade.accept(Instant::now());
         ws.run_app(task);
-        // One allocation of exactly the protocol's own future: an `async`
-        // block choosing between the two would hold the driver and the
-        // connection twice (its captures, and the chosen future's).
-        let run: Pin<Box<dyn Future<Output = ()> + Send>> = match hixie {
-            Some(hixie) => Box::pin(run_hixie76(hixie, ws, io)),
-            None => Box::pin(run_rfc6455(config, ws, io)),
-        };
-        run
+        async move {
+            let (reader, writer) = tokio::io::split(io);
+            let mut incoming = ByteStream { reader, buf: BytesMut::new() };
+            let mut sink = ByteSink(writer);
+            spawn(ws.run(&mut incoming, &mut sink, Instant::now).await);
+            linger(incoming.reader.unsplit(sink.0)).await;
+        }
     }
 
     /// Spawns the session of `upgrade` on tokio: once `connection` yields
@@ -303,34 +203,6 @@ pub mod tokio {
         }
     }
 
-    async fn run_hixie76<IO>(hixie: crate::Hixie76, ws: crate::WebSocket, io: IO)
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let (reader, writer) = tokio::io::split(io);
-        let mut incoming = ByteStream { reader, buf: BytesMut::new() };
-        let mut sink = ByteSink(writer);
-        spawn(hixie.run(ws, &mut incoming, &mut sink, Instant::now).await);
-        linger(incoming.reader.unsplit(sink.0)).await;
-    }
-
-    async fn run_rfc6455<IO>(
-        config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
-        ws: crate::WebSocket,
-        io: IO,
-    ) where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        let (mut socket, sink) = split(socket);
-        let mut sink = super::tungstenite::Sink(sink);
-        spawn(ws.run(&mut socket, super::tungstenite::incoming, &mut sink, Instant::now).await);
-        drop(sink);
-        if let Some(socket) = socket.into_inner() {
-            linger(socket.into_inner()).await;
-        }
-    }
-
     /// Ends a connection the way careful servers do: a FIN at once, then
     /// read and discard what the client still sends (its close frame, say)
     /// until it closes too, for at most [`LINGER`] and [`LINGER_BYTES`].
@@ -344,60 +216,8 @@ pub mod tokio {
         }
     }
 
-    /// One websocket stream used as both halves without a lock: the run
-    /// loop reads and writes from one task, one at a time.
-    struct Shared<S>(std::sync::Arc<std::sync::Mutex<Option<S>>>);
-
-    fn split<S>(socket: S) -> (Shared<S>, Shared<S>) {
-        let cell = std::sync::Arc::new(std::sync::Mutex::new(Some(socket)));
-        (Shared(cell.clone()), Shared(cell))
-    }
-
-    impl<S> Shared<S> {
-        fn into_inner(self) -> Option<S> {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-        }
-
-        fn with<R>(&self, f: impl FnOnce(Pin<&mut S>) -> R, gone: R) -> R
-        where
-            S: Unpin,
-        {
-            match self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                Some(s) => f(Pin::new(s)),
-                None => gone,
-            }
-        }
-    }
-
-    impl<S: Stream + Unpin> Stream for Shared<S> {
-        type Item = S::Item;
-
-        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-            self.with(|s| s.poll_next(cx), Poll::Ready(None))
-        }
-    }
-
-    impl<M, S: futures_sink::Sink<M> + Unpin> futures_sink::Sink<M> for Shared<S> {
-        type Error = S::Error;
-
-        fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-            self.with(|s| s.poll_ready(cx), Poll::Pending)
-        }
-
-        fn start_send(self: Pin<&mut Self>, item: M) -> Result<(), S::Error> {
-            self.with(|s| s.start_send(item), Ok(()))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-            self.with(|s| s.poll_flush(cx), Poll::Ready(Ok(())))
-        }
-
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-            self.with(|s| s.poll_close(cx), Poll::Ready(Ok(())))
-        }
-    }
-
-    /// Raw bytes read from a connection, at most 8 KiB at a time.
+    /// Raw bytes read from a connection, at most 4 KiB at a time (a
+    /// larger buffer would dominate an idle session's memory).
     struct ByteStream<R> {
         reader: ReadHalf<R>,
         buf: BytesMut,
@@ -408,7 +228,7 @@ pub mod tokio {
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
             let this = self.get_mut();
-            this.buf.resize(8192, 0);
+            this.buf.resize(4096, 0);
             let mut read = ReadBuf::new(&mut this.buf);
             match Pin::new(&mut this.reader).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) if !read.filled().is_empty() => {
@@ -424,7 +244,7 @@ pub mod tokio {
     /// Raw bytes written to a connection, flushed each time.
     struct ByteSink<W>(WriteHalf<W>);
 
-    impl<W: AsyncWrite + Send> WsSink<Bytes> for ByteSink<W> {
+    impl<W: AsyncWrite + Send> WsSink for ByteSink<W> {
         async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
             self.0.write_all(&bytes).await.map_err(|_| Closed)?;
             self.0.flush().await.map_err(|_| Closed)

@@ -22,6 +22,7 @@ use crate::receiver::{Limit, ReceiverBody};
 use crate::responses::{
     forbidden, method_not_allowed, not_found, refused, response, text, too_many_sessions, with_content_type,
 };
+use crate::rooms::Rooms;
 use crate::route::{route, Route, SessionUrl};
 use crate::send::PendingBody;
 use crate::session::{Hub, SessionInfo};
@@ -100,6 +101,7 @@ struct Inner {
     options: Options,
     handler: Arc<dyn Handler>,
     hub: Arc<Hub>,
+    rooms: Rooms,
     iframe: Bytes,
     etag: HeaderValue,
     /// Whether a task runs the timers (see [`crate::driver::start_timers`]).
@@ -143,9 +145,22 @@ impl Endpoint {
             max_inbox: options.max_inbox,
             max_payload: options.max_payload,
         };
+        let rooms = match &options.rooms {
+            Some(rooms) => rooms.clone(),
+            None => Rooms::builder().label(&options.prefix).max_message(options.max_queue).build(),
+        };
+        let hub = Hub::new(
+            limits,
+            options.max_sessions,
+            &options.prefix,
+            rooms.core().clone(),
+            options.max_rooms_per_session,
+            options.websocket_deflate,
+        );
         Ok(Endpoint {
             inner: Arc::new(Inner {
-                hub: Arc::new(Hub::new(limits, options.max_sessions, &options.prefix)),
+                hub: Arc::new(hub),
+                rooms,
                 options,
                 handler: Arc::new(handler),
                 iframe: Bytes::from(iframe),
@@ -192,7 +207,15 @@ impl Endpoint {
 
     /// A snapshot of the endpoint's counters.
     pub fn metrics(&self) -> Metrics {
-        self.inner.hub.counters.snapshot(self.inner.hub.pending_timers())
+        let mut metrics = self.inner.hub.counters.snapshot(self.inner.hub.pending_timers());
+        metrics.room_publish_failed = self.inner.rooms.publish_failed();
+        metrics
+    }
+
+    /// The rooms the endpoint's sessions join (see [`crate::rooms`]): its
+    /// own registry, or the one given in [`Options::rooms`].
+    pub fn rooms(&self) -> &Rooms {
+        &self.inner.rooms
     }
 
     fn dispatch(&self, request: &request::Parts, cx: RequestContext) -> Dispatch {

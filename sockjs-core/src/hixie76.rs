@@ -1,19 +1,10 @@
 //! The Hixie-76 (draft-76) websocket handshake and framing (PROTOCOL.md
 //! §7.10), spoken by old browsers and some proxies' health checks.
 
-use std::future::poll_fn;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Instant;
-
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_core::Stream;
 use http::header::{self, HeaderValue};
 use http::{request, Response, StatusCode};
 use md5::{Digest, Md5};
-
-use crate::app::AppTask;
-use crate::websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
 
 /// The Hixie-76 (draft-76) handshake and its framing (PROTOCOL.md §7.10).
 ///
@@ -84,91 +75,6 @@ impl Hixie76 {
     pub fn close_frame() -> Bytes {
         Bytes::from_static(&[0xFF, 0x00])
     }
-
-    /// Runs a draft-76 connection after the 101 head went out: reads the
-    /// client's 8 key bytes from `incoming`, sends the 16-byte answer in
-    /// one write, then runs `ws` over the connection's frames
-    /// ([`WebSocket::run`]: reading only while the session's inbox has
-    /// room). A close or invalid frame from the client ends it with the
-    /// closing handshake.
-    ///
-    /// Returns the application task if it runs inside the driver
-    /// ([`WebSocket::run_app`]) and is not done: spawn it.
-    pub async fn run<I, S>(
-        self,
-        ws: WebSocket,
-        mut incoming: I,
-        sink: &mut S,
-        clock: impl Fn() -> Instant,
-    ) -> Option<AppTask>
-    where
-        I: Stream<Item = Bytes> + Unpin,
-        S: WsSink<Bytes> + Send,
-    {
-        let mut decoder = Hixie76Decoder::new();
-        while decoder.buffer.len() < 8 {
-            match poll_fn(|cx| Pin::new(&mut incoming).poll_next(cx)).await {
-                Some(chunk) => decoder.extend(&chunk),
-                None => return ws.into_app(),
-            }
-        }
-        let key = decoder.take_key();
-        if sink.send(Bytes::copy_from_slice(&self.answer(&key))).await.is_err() {
-            return ws.into_app();
-        }
-        let limit = ws.max_message_size();
-        let frames = Frames { incoming, decoder, limit, closed: false };
-        ws.run(frames, |frame| frame, &mut FrameSink(sink), clock).await
-    }
-}
-
-/// The client's Hixie-76 frames, decoded from its bytes only as fast as
-/// they are asked for.
-struct Frames<I> {
-    incoming: I,
-    decoder: Hixie76Decoder,
-    limit: usize,
-    /// A close (or invalid) frame came: nothing more is read.
-    closed: bool,
-}
-
-impl<I: Stream<Item = Bytes> + Unpin> Stream for Frames<I> {
-    type Item = WsIncoming<String>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WsIncoming<String>>> {
-        let this = self.get_mut();
-        while !this.closed {
-            if let Some(frame) = this.decoder.next_frame(this.limit) {
-                return Poll::Ready(Some(match frame {
-                    Hixie76Frame::Text(text) => WsIncoming::Text(text),
-                    Hixie76Frame::Close | Hixie76Frame::Invalid => {
-                        this.closed = true;
-                        WsIncoming::Close
-                    }
-                }));
-            }
-            match Pin::new(&mut this.incoming).poll_next(cx) {
-                Poll::Ready(Some(chunk)) => this.decoder.extend(&chunk),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(None)
-    }
-}
-
-/// What the session sends, as Hixie-76 frames: text frames, and the closing
-/// handshake for a close (draft-76 has no pings).
-struct FrameSink<'a, S>(&'a mut S);
-
-impl<S: WsSink<Bytes> + Send> WsSink<WsOutgoing> for FrameSink<'_, S> {
-    async fn send(&mut self, output: WsOutgoing) -> Result<(), Closed> {
-        match output {
-            WsOutgoing::Text(text) => self.0.send(Hixie76::encode(&text)).await,
-            WsOutgoing::Close { .. } => self.0.send(Hixie76::close_frame()).await,
-            WsOutgoing::Pong(_) => Ok(()),
-        }
-    }
 }
 
 /// The digits of a draft-76 key as a number, divided by its spaces.
@@ -194,7 +100,6 @@ pub struct Hixie76Decoder {
 
 /// One Hixie-76 frame read by [`Hixie76Decoder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Hixie76Frame {
     /// A text message.
     Text(String),
@@ -215,10 +120,14 @@ impl Hixie76Decoder {
         self.buffer.extend_from_slice(data);
     }
 
-    /// The 8 key bytes that follow the request head.
-    fn take_key(&mut self) -> [u8; 8] {
+    /// The 8 key bytes that follow the request head, once they are all
+    /// there.
+    pub(crate) fn take_key(&mut self) -> Option<[u8; 8]> {
+        if self.buffer.len() < 8 {
+            return None;
+        }
         let key = self.buffer.split_to(8);
-        key[..].try_into().expect("eight bytes")
+        Some(key[..].try_into().expect("eight bytes"))
     }
 
     /// The next complete frame, if the buffer holds one. Frames longer

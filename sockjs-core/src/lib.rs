@@ -12,6 +12,11 @@
 //!
 //! [sockjs-client]: https://github.com/sockjs/sockjs-client
 //!
+//! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
+//! documentation and sources name sections of `docs/PROTOCOL.md` in the
+//! sockjs-rs repository; `DESIGN.md §1.4` names a section of
+//! `docs/DESIGN.md`.
+//!
 //! # How a driver uses it
 //!
 //! 1. Create one [`Endpoint`] per SockJS service with [`Options`] and a
@@ -49,13 +54,19 @@
 //! executor that polls on wake is safe. No input from a peer can make the
 //! engine panic or grow without the bounds in [`Options`].
 //!
+//! # Rooms
+//!
+//! Sessions join named rooms, and a send reaches every member of one or
+//! several rooms (except some sessions or rooms), locally or, with a
+//! cluster broker, on every node: see [`rooms`].
+//!
 //! # Metrics
 //!
 //! [`Endpoint::metrics`] is a snapshot of an endpoint's counters. With the
 //! `metrics` feature the same counters also go to the recorder of the
 //! [`metrics`](https://docs.rs/metrics) facade crate that the application
 //! installed (Prometheus, StatsD, ...), as these series, each labelled
-//! `endpoint` (the prefix) and, but for the last two, `transport` (the
+//! `endpoint` (the prefix) and, but for the last three, `transport` (the
 //! session's, as [`Transport::name`] spells it):
 //!
 //! | series | kind | what |
@@ -70,6 +81,7 @@
 //! | `sockjs_inbound_waits_total` | counter | times a client's messages found the inbox full and waited (inbound backpressure) |
 //! | `sockjs_inbox_bytes` | gauge | what the inboxes hold, as [`Options::max_inbox`] counts |
 //! | `sockjs_requests_rejected_total` | counter | requests answered 4xx/5xx, labelled `status` |
+//! | `sockjs_room_publish_failed_total` | counter | room messages the cluster broker could not publish to other nodes ([`rooms::Broker`]); its `endpoint` label is the rooms registry's ([`rooms::RoomsBuilder::label`]: the prefix of the endpoint that made it) |
 //!
 //! Every label has a fixed, small set of values. A transport's series
 //! appear with its first session; install the recorder before the first
@@ -108,18 +120,24 @@
 #![deny(missing_docs)]
 
 mod app;
+mod broker;
+mod deflate;
 pub mod driver;
 mod endpoint;
+mod envelope;
 mod frame;
 mod headers;
 mod hixie76;
 mod json;
+mod membership;
 mod message;
 mod metrics;
 mod options;
 mod payload;
 mod receiver;
 mod responses;
+mod rfc6455;
+pub mod rooms;
 mod route;
 mod send;
 mod session;
@@ -130,6 +148,7 @@ mod upgrade;
 mod websocket;
 
 pub use app::{AppTask, Handler, Recv, SendJsonError, Session};
+pub use deflate::Deflate;
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
 pub use hixie76::Hixie76;
 pub use message::Message;
@@ -139,11 +158,12 @@ pub use options::{
     DEFAULT_SOCKJS_URL, MAX_DELAY,
 };
 pub use receiver::{ReceiverBody, ReceiverStream};
+pub use rooms::{RoomError, RoomSend, Rooms};
 pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
-pub use websocket::{Closed, WebSocket, WsIncoming, WsOutgoing, WsSink};
+pub use websocket::{Closed, WebSocket, WsSink};
 
 /// Not part of the API: the protocol layer's parsers and encoders, public
 /// for the fuzz targets and benchmarks only. They may change in any

@@ -117,7 +117,34 @@ impl Counters {
             inbox_bytes: load(&self.inbox_bytes),
             inbound_waits: load(&self.inbound_waits),
             pending_timers: pending_timers as u64,
+            room_publish_failed: 0,
         }
+    }
+}
+
+/// The counters of one rooms registry (see `Rooms`),
+/// which may serve several endpoints.
+#[derive(Debug)]
+pub(crate) struct RoomCounters {
+    publish_failed: AtomicU64,
+    export: export::RoomExport,
+}
+
+impl RoomCounters {
+    /// The counters of the registry labelled `label` (the prefix of the
+    /// endpoint that made it, or the name it was built with).
+    pub(crate) fn new(label: &str) -> RoomCounters {
+        RoomCounters { publish_failed: AtomicU64::new(0), export: export::RoomExport::new(label) }
+    }
+
+    /// A broker could not publish `messages` room messages.
+    pub(crate) fn publish_failed(&self, messages: u64) {
+        self.publish_failed.fetch_add(messages, Ordering::Relaxed);
+        self.export.publish_failed(messages);
+    }
+
+    pub(crate) fn publish_failed_total(&self) -> u64 {
+        self.publish_failed.load(Ordering::Relaxed)
     }
 }
 
@@ -234,6 +261,27 @@ mod export {
         }
     }
 
+    /// The series of one rooms registry.
+    #[derive(Debug)]
+    pub(super) struct RoomExport {
+        label: SharedString,
+        publish_failed: OnceLock<Counter>,
+    }
+
+    impl RoomExport {
+        pub(super) fn new(label: &str) -> RoomExport {
+            RoomExport { label: SharedString::from(label.to_owned()), publish_failed: OnceLock::new() }
+        }
+
+        pub(super) fn publish_failed(&self, messages: u64) {
+            let counter = self.publish_failed.get_or_init(|| {
+                describe();
+                metrics::counter!("sockjs_room_publish_failed_total", "endpoint" => self.label.clone())
+            });
+            counter.increment(messages);
+        }
+    }
+
     /// The `reason` label of `sockjs_sessions_closed_total`.
     fn reason_label(reason: &CloseReason) -> &'static str {
         match reason {
@@ -267,6 +315,10 @@ mod export {
             );
             describe_gauge!("sockjs_inbox_bytes", Unit::Bytes, "What the session inboxes hold, as max_inbox counts.");
             describe_counter!("sockjs_requests_rejected_total", "Requests answered with an error status.");
+            describe_counter!(
+                "sockjs_room_publish_failed_total",
+                "Room messages the cluster broker could not publish to other nodes."
+            );
         });
     }
 }
@@ -295,6 +347,16 @@ mod export {
         pub(super) fn inbound_wait(&self, _: Transport) {}
         pub(super) fn inbox_changed(&self, _: usize, _: usize) {}
         pub(super) fn rejected(&self, _: u16) {}
+    }
+
+    #[derive(Debug)]
+    pub(super) struct RoomExport;
+
+    impl RoomExport {
+        pub(super) fn new(_label: &str) -> RoomExport {
+            RoomExport
+        }
+        pub(super) fn publish_failed(&self, _: u64) {}
     }
 }
 
@@ -334,6 +396,11 @@ pub struct Metrics {
     pub inbound_waits: u64,
     /// Entries in the endpoint's timer queue: at most one per live session.
     pub pending_timers: u64,
+    /// Room messages the cluster broker of the endpoint's rooms could not
+    /// publish to other nodes (counted by the broker through
+    /// `BrokerHandle::publish_failed`; the same figure for
+    /// every endpoint that shares the registry). Always 0 without a broker.
+    pub room_publish_failed: u64,
 }
 
 impl Metrics {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::deflate::Deflate;
+use crate::rooms::Rooms;
 use crate::Transport;
 
 /// The default `sockjs_url`: the sockjs-client 1.x build on a CDN.
@@ -282,6 +284,20 @@ pub struct Options {
     /// address the outermost of them saw. Default: 0 (the header is not
     /// trusted).
     pub trusted_proxies: usize,
+    /// permessage-deflate (RFC 7692) on RFC 6455 websockets, negotiated
+    /// when the client offers it; see [`Deflate`] for what it costs.
+    /// Default: off.
+    pub websocket_deflate: Option<Deflate>,
+    /// The most rooms one session may be in at once
+    /// ([`crate::Session::join`] fails with
+    /// [`crate::rooms::RoomError::TooManyRooms`] past it; 0 turns rooms off
+    /// for the endpoint's sessions). Default: 100.
+    pub max_rooms_per_session: usize,
+    /// The rooms registry the endpoint's sessions join rooms in, to share
+    /// one between endpoints or to use a cluster broker. Default: none (the
+    /// endpoint makes its own, local to the process; see
+    /// [`crate::Endpoint::rooms`]).
+    pub rooms: Option<Rooms>,
     disabled: u8,
 }
 
@@ -307,6 +323,9 @@ impl fmt::Debug for Options {
             .field("authorize", &self.authorize.as_ref().map(|_| ".."))
             .field("session_headers", &self.session_headers)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("websocket_deflate", &self.websocket_deflate)
+            .field("max_rooms_per_session", &self.max_rooms_per_session)
+            .field("rooms", &self.rooms)
             .finish_non_exhaustive()
     }
 }
@@ -333,6 +352,9 @@ impl Default for Options {
             authorize: None,
             session_headers: DEFAULT_SESSION_HEADERS.iter().map(|h| http::HeaderName::from_static(h)).collect(),
             trusted_proxies: 0,
+            websocket_deflate: None,
+            max_rooms_per_session: 100,
+            rooms: None,
             disabled: 0,
         }
     }
@@ -409,6 +431,13 @@ impl Options {
     /// Sets [`Options::max_queue`].
     pub fn max_queue(mut self, bytes: usize) -> Self {
         self.max_queue = bytes;
+        self
+    }
+
+    /// Sets [`Options::websocket_deflate`]: compression with these
+    /// settings for the clients that offer it.
+    pub fn websocket_deflate(mut self, deflate: Deflate) -> Self {
+        self.websocket_deflate = Some(deflate);
         self
     }
 
@@ -502,6 +531,28 @@ impl Options {
         self
     }
 
+    /// Sets [`Options::max_rooms_per_session`].
+    pub fn max_rooms_per_session(mut self, rooms: usize) -> Self {
+        self.max_rooms_per_session = rooms;
+        self
+    }
+
+    /// Sets [`Options::rooms`]: the endpoint's sessions join rooms in
+    /// `rooms`, which other endpoints may share.
+    ///
+    /// ```
+    /// use sockjs_core::{rooms::Rooms, Endpoint, Options, Session};
+    /// let rooms = Rooms::new();
+    /// let app = |_: Session| async {};
+    /// let chat = Endpoint::new(Options::new("/chat").rooms(rooms.clone()), app);
+    /// let other = Endpoint::new(Options::new("/other").rooms(rooms.clone()), app);
+    /// assert!(chat.rooms().ptr_eq(other.rooms()) && chat.rooms().ptr_eq(&rooms));
+    /// ```
+    pub fn rooms(mut self, rooms: Rooms) -> Self {
+        self.rooms = Some(rooms);
+        self
+    }
+
     /// Disables one transport: its URLs answer 404.
     pub fn disable(mut self, transport: Transport) -> Self {
         self.disabled |= transport.bit();
@@ -552,6 +603,9 @@ impl Options {
             // Otherwise a message of the largest size allowed could never
             // be taken in.
             return Err(OptionsError { field: "max_inbox", problem: "must be at least max_payload + 32" });
+        }
+        if let Some(problem) = self.websocket_deflate.as_ref().and_then(Deflate::problem) {
+            return Err(OptionsError { field: "websocket_deflate", problem });
         }
         Ok(())
     }

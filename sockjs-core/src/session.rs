@@ -8,18 +8,26 @@
 //! deadline with the timer queue, forgets an ended session, and wakes
 //! whoever the transition released, after the lock is gone.
 //!
-//! Lock order: the registry, then one session, then the timer queue.
+//! A transition that leaves a session no longer open (closed by either
+//! side, or ended however it ended) takes it out of every room, once,
+//! after the session's lock is released (see [`crate::membership`]).
+//!
+//! Lock order: the registry, then one session, then the timer queue. The
+//! rooms lock stands apart: it is taken alone, never while one of these is
+//! held, and none of these is taken under it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use http::{HeaderMap, Uri};
 
+use crate::deflate::{Deflate, Pool};
+use crate::membership::{Core, Member};
 use crate::metrics::Counters;
-use crate::state::{CloseReason, Limits, SessionState, Wakes};
+use crate::state::{CloseReason, Limits, Queued, SendError, SessionState, Wakes};
 use crate::timer::TimerQueue;
 use crate::Transport;
 
@@ -28,6 +36,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // every change is made in single steps.
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// The rooms registry, whose members are session cells.
+pub(crate) type RoomsCore = Core<Arc<SessionCell>>;
+
+/// Session keys, unique in the process (a rooms registry may serve the
+/// sessions of several endpoints).
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 /// What a session knows about the request that opened it.
 #[derive(Debug)]
@@ -54,6 +69,22 @@ pub(crate) struct SessionCell {
     pub(crate) app_handles: AtomicUsize,
     /// The last id given to a receiver or a waiting send of this session.
     ids: AtomicU64,
+    /// The rooms registry the session joins rooms in.
+    pub(crate) rooms: Arc<RoomsCore>,
+    /// [`crate::Options::max_rooms_per_session`].
+    pub(crate) max_rooms: usize,
+    /// Set once the session left its rooms for good.
+    departed: AtomicBool,
+}
+
+impl Member for Arc<SessionCell> {
+    fn key(&self) -> u64 {
+        self.key
+    }
+
+    fn departed(&self) -> &AtomicBool {
+        &self.departed
+    }
 }
 
 #[derive(Debug)]
@@ -78,6 +109,7 @@ impl SessionCell {
     fn transition<R>(self: &Arc<Self>, popped: bool, f: impl FnOnce(&mut SessionState, &mut Wakes) -> R) -> R {
         let mut wakes = Wakes::default();
         let mut guard = lock(&self.state);
+        let was_open = guard.state.is_open();
         let inbox_before = guard.state.inbox_cost();
         let result = f(&mut guard.state, &mut wakes);
         let deadline = guard.state.next_deadline();
@@ -91,7 +123,11 @@ impl SessionCell {
         let ended = guard.state.take_ended().then(|| guard.state.reason().cloned()).flatten();
         let age = guard.state.age();
         let inbox_after = guard.state.inbox_cost();
+        let left_open = was_open && !guard.state.is_open();
         drop(guard);
+        if left_open {
+            self.rooms.depart(self);
+        }
         self.counters.inbox_changed(inbox_before, inbox_after);
         if let Some(reason) = ended {
             self.counters.closed(self.info.transport, &reason, age);
@@ -122,6 +158,18 @@ impl SessionCell {
         }
     }
 
+    /// Queues an outgoing item for the client (see `SessionState::push`),
+    /// counting it.
+    pub(crate) fn push(self: &Arc<Self>, item: Queued) -> Result<(), SendError> {
+        let pushed = self.update(|state, w| state.push(item, w));
+        if pushed == Err(SendError::QueueFull) {
+            tracing::debug!(target: "sockjs", session = %self.info.id, code = 1009, reason = "Outgoing queue full", "session closed by the server");
+        }
+        pushed?;
+        self.counters.sent_message(self.info.transport);
+        Ok(())
+    }
+
     /// A fresh id for a receiver or a waiting send of this session (the
     /// state machine compares them only within the session).
     pub(crate) fn next_id(&self) -> u64 {
@@ -141,6 +189,8 @@ impl Drop for SessionCell {
 pub(crate) struct Hub {
     pub(crate) limits: Limits,
     pub(crate) counters: Arc<Counters>,
+    /// permessage-deflate's settings and idle contexts, when enabled.
+    pub(crate) deflate: Option<(Deflate, Arc<Pool>)>,
     max_sessions: usize,
     /// HTTP sessions by id.
     registry: Mutex<HashMap<Box<str>, Arc<SessionCell>>>,
@@ -148,24 +198,30 @@ pub(crate) struct Hub {
     /// `close_all` and `shutdown`.
     websockets: Mutex<HashMap<u64, Weak<SessionCell>>>,
     timers: Mutex<TimerQueue<Weak<SessionCell>>>,
-    next_key: AtomicU64,
+    rooms: Arc<RoomsCore>,
+    max_rooms: usize,
 }
 
 impl Hub {
-    pub(crate) fn new(limits: Limits, max_sessions: usize, prefix: &str) -> Hub {
+    pub(crate) fn new(
+        limits: Limits,
+        max_sessions: usize,
+        prefix: &str,
+        rooms: Arc<RoomsCore>,
+        max_rooms: usize,
+        deflate: Option<Deflate>,
+    ) -> Hub {
         Hub {
             limits,
             counters: Arc::new(Counters::new(prefix)),
+            deflate: deflate.map(|config| (config, Arc::new(Pool::new(&config)))),
             max_sessions,
             registry: Mutex::default(),
             websockets: Mutex::default(),
             timers: Mutex::default(),
-            next_key: AtomicU64::new(1),
+            rooms,
+            max_rooms,
         }
-    }
-
-    fn next_key(&self) -> u64 {
-        self.next_key.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Whether the endpoint holds as many sessions as it may.
@@ -184,7 +240,7 @@ impl Hub {
         self.counters.opened(info.transport);
         tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
         Arc::new(SessionCell {
-            key: self.next_key(),
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
             info,
             framed,
             counters: self.counters.clone(),
@@ -195,6 +251,9 @@ impl Hub {
             hub: Arc::downgrade(self),
             app_handles: AtomicUsize::new(0),
             ids: AtomicU64::new(0),
+            rooms: self.rooms.clone(),
+            max_rooms: self.max_rooms,
+            departed: AtomicBool::new(false),
         })
     }
 

@@ -15,6 +15,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::frame::Frame;
 use crate::payload::{decode_messages, decode_websocket_text};
+use crate::websocket::{WsIncoming, WsOutgoing};
 use crate::*;
 
 /// A waker that counts how often it was woken.
@@ -1655,8 +1656,8 @@ mod timer_properties {
 /// A sink whose writes never complete: a client that stopped reading.
 struct BlockedSink;
 
-impl WsSink<WsOutgoing> for BlockedSink {
-    fn send(&mut self, _: WsOutgoing) -> impl Future<Output = Result<(), Closed>> + Send {
+impl WsSink for BlockedSink {
+    fn send(&mut self, _: Bytes) -> impl Future<Output = Result<(), Closed>> + Send {
         std::future::pending()
     }
 }
@@ -1671,7 +1672,7 @@ fn a_blocked_websocket_write_is_abandoned_when_the_session_stalls() {
     assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
     let session = h.session(0);
     let mut sink = BlockedSink;
-    let mut write = Polled::new(Box::pin(ws.inner.send_unless_stalled(&mut sink, text("x"))));
+    let mut write = Polled::new(Box::pin(ws.inner.send_unless_stalled(&mut sink, Bytes::from_static(b"x"))));
     assert!(write.poll(|w, cx| w.as_mut().poll(cx)).is_pending());
     h.advance(Duration::from_secs(25));
     assert!(write.poll(|w, cx| w.as_mut().poll(cx)).is_pending(), "one heartbeat owed: not stalled yet");
@@ -1749,7 +1750,7 @@ fn broadcast_messages_on_every_transport() {
 /// A sink that keeps what it is given.
 struct Written(Vec<Bytes>);
 
-impl WsSink<Bytes> for Written {
+impl WsSink for Written {
     fn send(&mut self, bytes: Bytes) -> impl Future<Output = Result<(), Closed>> + Send {
         self.0.push(bytes);
         std::future::ready(Ok(()))
@@ -1758,7 +1759,8 @@ impl WsSink<Bytes> for Written {
 
 /// §7.10 Hixie-76 end to end: the 16-byte answer after the client's 8 key
 /// bytes, `o` and the echo as draft-76 text frames, and the client's
-/// closing handshake answered with the server's.
+/// closing handshake answered with the server's. Each pause in the input
+/// lets one write out.
 #[test]
 fn hixie76_session_and_closing_handshake() {
     let mut h = Harness::echo();
@@ -1772,7 +1774,7 @@ fn hixie76_session_and_closing_handshake() {
         .body(())
         .unwrap();
     let Dispatch::WebSocket(upgrade) = h.dispatch(request) else { panic!("not a websocket") };
-    let hixie = upgrade.hixie76().cloned().expect("a Hixie-76 handshake");
+    assert!(upgrade.hixie76().is_some(), "a Hixie-76 handshake");
     let (mut ws, task) = upgrade.accept(h.now);
     ws.run_app(task);
     // The close arrives after pauses in which `o` and the echo go out.
@@ -1781,11 +1783,12 @@ fn hixie76_session_and_closing_handshake() {
         Some(Bytes::from_static(b"aaaa\x00[\"x\"]\xff")),
         None,
         None,
+        None,
         Some(Bytes::from_static(b"\xff\x00")),
     ];
     let mut sink = Written(Vec::new());
     let now = h.now;
-    let mut run = Polled::new(Box::pin(hixie.run(ws, futures_stream(input), &mut sink, move || now)));
+    let mut run = Polled::new(Box::pin(ws.run(futures_stream(input), &mut sink, move || now)));
     assert!(matches!(run.poll(|r, cx| r.as_mut().poll(cx)), Poll::Ready(_)), "ends after the closing handshake");
     drop(run);
     let answer: &[u8] =
@@ -1813,3 +1816,5 @@ fn futures_stream(chunks: Vec<Option<Bytes>>) -> impl futures_core::Stream<Item 
     }
     Chunks(chunks.into_iter())
 }
+
+mod rooms;

@@ -9,11 +9,13 @@ use http::header;
 use http::request;
 
 use crate::app::{self, AppTask, Handler};
-use crate::hixie76::Hixie76;
+use crate::deflate::{self, Agreed};
+use crate::hixie76::{Hixie76, Hixie76Decoder};
 use crate::receiver::{Limit, ReceiverBody};
+use crate::rfc6455::Decoder;
 use crate::session::{Hub, SessionInfo};
 use crate::transport::Framing;
-use crate::websocket::WebSocket;
+use crate::websocket::{WebSocket, Wire};
 use crate::Transport;
 
 /// Which websocket handshake the client asked for.
@@ -86,6 +88,8 @@ pub struct WebSocketUpgrade {
     handshake: Handshake,
     info: SessionInfo,
     key: Option<http::HeaderValue>,
+    /// permessage-deflate, when offered and enabled.
+    deflate: Option<Agreed>,
 }
 
 impl fmt::Debug for WebSocketUpgrade {
@@ -106,7 +110,14 @@ impl WebSocketUpgrade {
         request: &request::Parts,
     ) -> WebSocketUpgrade {
         let key = request.headers.get(header::SEC_WEBSOCKET_KEY).cloned();
-        WebSocketUpgrade { hub, handler, handshake, info, key }
+        let deflate = match (&handshake, &hub.deflate) {
+            (Handshake::Rfc6455, Some((config, _))) => {
+                let offers = request.headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter().map(|v| v.as_bytes());
+                deflate::negotiate(offers, config)
+            }
+            _ => None,
+        };
+        WebSocketUpgrade { hub, handler, handshake, info, key, deflate }
     }
 
     /// [`Transport::WebSocket`] or [`Transport::RawWebSocket`].
@@ -139,6 +150,10 @@ impl WebSocketUpgrade {
         h.insert(header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
         let accept = http::HeaderValue::from_str(&accept_key(key)).expect("base64 is a valid header value");
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        if let Some(agreed) = &self.deflate {
+            let value = http::HeaderValue::from_str(&agreed.response()).expect("a valid header value");
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+        }
         response
     }
 
@@ -157,8 +172,21 @@ impl WebSocketUpgrade {
         self.hub.add_websocket(&session);
         let receiver = ReceiverBody::opening(&session, Framing::WebSocket, Limit::None, None, framed, now);
         let max_message_size = self.hub.limits.max_payload;
+        let wire = match self.handshake {
+            Handshake::Hixie76(hixie) => {
+                Wire::Hixie76 { hixie, decoder: Hixie76Decoder::new(), keyed: false, answer: None }
+            }
+            Handshake::Rfc6455 => {
+                let halves = match (self.deflate, &self.hub.deflate) {
+                    (Some(agreed), Some((config, pool))) => Some(deflate::for_connection(agreed, config, pool)),
+                    _ => None,
+                };
+                let (deflater, inflater) = halves.map(|(d, i)| (Box::new(d), Box::new(i))).unzip();
+                Wire::Rfc6455 { decoder: Decoder::new(max_message_size, inflater), deflater }
+            }
+        };
         let task = app::start(&*self.handler, session.clone());
-        (WebSocket::new(receiver, session, max_message_size), task)
+        (WebSocket::new(receiver, session, max_message_size, wire), task)
     }
 }
 

@@ -1,5 +1,18 @@
-//! WebSocket sessions (PROTOCOL.md §7.10, §7.11): the session driver and
-//! its pump loop.
+//! WebSocket sessions (PROTOCOL.md §7.10, §7.11): the session driver,
+//! bytes in and bytes out, with the websocket's own rules (RFC 6455 or
+//! Hixie-76 framing, the close handshake, permessage-deflate) below the
+//! session's, and its pump loop.
+//!
+//! Two layers, one type. The message layer (`handle`, `poll_output`) is
+//! the session: text in, SockJS frames out, the inbox bound, the close
+//! frame after the session ends. The wire layer ([`Wire`]) turns the
+//! client's bytes into messages and the session's output into frames, and
+//! makes every decision RFC 6455 leaves to the server: a close is answered
+//! with a close (RFC 6455 §5.5.1), a protocol error fails the connection with the
+//! code RFC 6455 §7.4.1 names, a ping is answered with a pong (at most
+//! [`MAX_PONGS`] wait; RFC 6455 §5.5.3 allows dropping the older ones), and after the server's close frame nothing more is sent
+//! and the driver returns, so that the connection is closed from the
+//! server's side first (RFC 6455 §7.1.1).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,14 +26,17 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::app::AppTask;
+use crate::deflate::Deflater;
+use crate::hixie76::{Hixie76Decoder, Hixie76Frame};
 use crate::payload::decode_websocket_text;
 use crate::receiver::ReceiverBody;
+use crate::rfc6455::{self, opcode, Decoder, Failure, Inbound};
 use crate::session::SessionCell;
 use crate::state::{Batch, CloseReason, Offer};
 
-/// What to send on a websocket.
+/// What the session sends on a websocket, before framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsOutgoing {
+pub(crate) enum WsOutgoing {
     /// One text message.
     Text(Bytes),
     /// A close frame; then close the connection.
@@ -34,9 +50,9 @@ pub enum WsOutgoing {
     Pong(Bytes),
 }
 
-/// What a websocket connection received, as [`WebSocket::handle`] takes it.
+/// What a websocket connection received, once decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsIncoming<T> {
+pub(crate) enum WsIncoming<T> {
     /// A text message.
     Text(T),
     /// A binary message.
@@ -47,17 +63,17 @@ pub enum WsIncoming<T> {
     Pong,
     /// The client's close frame.
     Close,
-    /// A message over [`crate::WebSocketUpgrade::max_message_size`].
-    TooLarge,
+    /// The client broke the protocol: fail with this code and reason.
+    Failed(u16, &'static str),
     /// The connection failed.
     Error,
 }
 
-/// The sending half of a connection, for [`WebSocket::run`] and
-/// [`crate::Hixie76::run`]. An error means the connection is gone.
-pub trait WsSink<T> {
-    /// Sends one item and flushes it.
-    fn send(&mut self, item: T) -> impl Future<Output = Result<(), Closed>> + Send;
+/// The sending half of a connection, for [`WebSocket::run`]. An error
+/// means the connection is gone.
+pub trait WsSink {
+    /// Writes these bytes and flushes them.
+    fn send(&mut self, bytes: Bytes) -> impl Future<Output = Result<(), Closed>> + Send;
 }
 
 /// The connection is closed; nothing more can be sent.
@@ -72,16 +88,19 @@ impl fmt::Display for Closed {
 
 impl std::error::Error for Closed {}
 
-/// The driver of one websocket session.
+/// The driver of one websocket session, sans-IO: the client's bytes in,
+/// the bytes to write out.
 ///
-/// Feed it what the client sends ([`WebSocket::handle`]) and write what
-/// [`WebSocket::poll_output`] returns. Before reading each message from the
-/// connection, wait for [`WebSocket::poll_ready`]: while the session's
-/// inbox is full ([`crate::Options::max_inbox`]) it stays pending, the
-/// connection is not read, and TCP flow control slows the client down;
-/// outgoing frames keep flowing meanwhile. [`WebSocket::run`] does all of
-/// this. Drop the driver when the connection is gone: the session then
-/// ends at once.
+/// Give it what the connection reads ([`WebSocket::handle_input`]) and
+/// write what [`WebSocket::poll_transmit`] returns. Before reading more
+/// from the connection, wait for [`WebSocket::poll_ready`]: while the
+/// session's inbox is full ([`crate::Options::max_inbox`]) it stays
+/// pending, the connection is not read, and TCP flow control slows the
+/// client down; outgoing frames keep flowing meanwhile. When
+/// `poll_transmit` returns `None`, close the connection (a FIN, then read
+/// and discard what the client still sends for a bounded time).
+/// [`WebSocket::run`] does all of this. Drop the driver when the
+/// connection is gone: the session then ends at once.
 pub struct WebSocket {
     receiver: ReceiverBody,
     session: Arc<SessionCell>,
@@ -95,6 +114,90 @@ pub struct WebSocket {
     app: Option<AppTask>,
     /// The client closed, or the connection failed.
     input_done: bool,
+    wire: Wire,
+    /// Pongs owed, oldest first: at most [`MAX_PONGS`] (RFC 6455 §5.5.3 lets the
+    /// server answer only the latest ping; the oldest go first).
+    pongs: std::collections::VecDeque<Bytes>,
+}
+
+/// The most pongs a connection owes at once; each is at most 125 bytes.
+pub(crate) const MAX_PONGS: usize = 16;
+
+/// The framing of one connection: RFC 6455 or Hixie-76.
+#[derive(Debug)]
+pub(crate) enum Wire {
+    /// RFC 6455, with permessage-deflate's compressor when negotiated.
+    Rfc6455 { decoder: Decoder, deflater: Option<Box<Deflater>> },
+    /// Hixie-76: the 8 key bytes come first, then 16 bytes answer them.
+    Hixie76 { hixie: crate::Hixie76, decoder: Hixie76Decoder, keyed: bool, answer: Option<[u8; 16]> },
+}
+
+impl Wire {
+    /// Appends bytes the connection read.
+    fn extend(&mut self, data: &[u8]) {
+        match self {
+            Wire::Rfc6455 { decoder, .. } => decoder.extend(data),
+            Wire::Hixie76 { decoder, .. } => decoder.extend(data),
+        }
+    }
+
+    /// The next thing the client sent, once its bytes are there.
+    fn next(&mut self, limit: usize) -> Option<WsIncoming<String>> {
+        match self {
+            Wire::Rfc6455 { decoder, .. } => decoder.next().map(|inbound| match inbound {
+                Inbound::Text(text) => WsIncoming::Text(text),
+                Inbound::Binary(data) => WsIncoming::Binary(data),
+                Inbound::Ping(data) => WsIncoming::Ping(data),
+                Inbound::Pong => WsIncoming::Pong,
+                Inbound::Close(_) => WsIncoming::Close,
+                Inbound::Fail(Failure { code, reason }) => WsIncoming::Failed(code, reason),
+            }),
+            Wire::Hixie76 { hixie, decoder, keyed, answer } => {
+                if !*keyed {
+                    let key = decoder.take_key()?;
+                    *answer = Some(hixie.answer(&key));
+                    *keyed = true;
+                }
+                decoder.next_frame(limit).map(|frame| match frame {
+                    Hixie76Frame::Text(text) => WsIncoming::Text(text),
+                    Hixie76Frame::Close | Hixie76Frame::Invalid => WsIncoming::Close,
+                })
+            }
+        }
+    }
+
+    /// Whether frames may go out: not before the Hixie-76 answer.
+    fn may_send(&self) -> bool {
+        !matches!(self, Wire::Hixie76 { keyed: false, .. })
+    }
+
+    /// A control reply the wire owes the client before anything else: the
+    /// Hixie-76 answer.
+    fn take_answer(&mut self) -> Option<Bytes> {
+        match self {
+            Wire::Hixie76 { answer, .. } => answer.take().map(|a| Bytes::copy_from_slice(&a)),
+            Wire::Rfc6455 { .. } => None,
+        }
+    }
+
+    /// The bytes of one outgoing item; `None` for what the framing has no
+    /// frame for (a pong on Hixie-76).
+    fn encode(&mut self, output: &WsOutgoing) -> Option<Bytes> {
+        match (self, output) {
+            (Wire::Rfc6455 { deflater, .. }, WsOutgoing::Text(text)) => {
+                let compressed = deflater.as_mut().and_then(|d| d.compress(text));
+                Some(match compressed {
+                    Some(payload) => rfc6455::encode(opcode::TEXT, &payload, true),
+                    None => rfc6455::encode(opcode::TEXT, text, false),
+                })
+            }
+            (Wire::Rfc6455 { .. }, WsOutgoing::Pong(data)) => Some(rfc6455::encode(opcode::PONG, data, false)),
+            (Wire::Rfc6455 { .. }, WsOutgoing::Close { code, reason }) => Some(rfc6455::encode_close(*code, reason)),
+            (Wire::Hixie76 { .. }, WsOutgoing::Text(text)) => Some(crate::Hixie76::encode(text)),
+            (Wire::Hixie76 { .. }, WsOutgoing::Close { .. }) => Some(crate::Hixie76::close_frame()),
+            (Wire::Hixie76 { .. }, WsOutgoing::Pong(_)) => None,
+        }
+    }
 }
 
 impl fmt::Debug for WebSocket {
@@ -104,7 +207,12 @@ impl fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    pub(crate) fn new(receiver: ReceiverBody, session: Arc<SessionCell>, max_message_size: usize) -> WebSocket {
+    pub(crate) fn new(
+        receiver: ReceiverBody,
+        session: Arc<SessionCell>,
+        max_message_size: usize,
+        wire: Wire,
+    ) -> WebSocket {
         WebSocket {
             receiver,
             session,
@@ -114,6 +222,8 @@ impl WebSocket {
             held: None,
             app: None,
             input_done: false,
+            wire,
+            pongs: std::collections::VecDeque::new(),
         }
     }
 
@@ -153,28 +263,46 @@ impl WebSocket {
         self.max_message_size
     }
 
-    /// Handles one item received from the connection; returns a reply to
-    /// send at once (a pong), if any.
-    pub fn handle<T: AsRef<str>>(&mut self, incoming: WsIncoming<T>) -> Option<WsOutgoing> {
+    /// Takes bytes read from the connection. Read more only once
+    /// [`WebSocket::poll_ready`] is ready.
+    pub fn handle_input(&mut self, data: &[u8]) {
+        if !self.input_done && self.failure.is_none() && !self.closed {
+            self.wire.extend(data);
+        }
+    }
+
+    /// The client's connection ended (EOF or an error) without a close
+    /// frame: the session ends as interrupted.
+    pub fn handle_eof(&mut self) {
+        self.handle(WsIncoming::<&str>::Error);
+    }
+
+    /// Handles one decoded item; a ping's pong waits in `self.pongs`.
+    pub(crate) fn handle<T: AsRef<str>>(&mut self, incoming: WsIncoming<T>) {
         match incoming {
             WsIncoming::Text(text) => self.handle_text(text.as_ref()),
-            WsIncoming::Binary(data) => match std::str::from_utf8(&data) {
-                Ok(text) => self.handle_text(text),
-                Err(_) => self.fail(1007, "Invalid UTF-8", CloseReason::ProtocolError),
-            },
-            WsIncoming::Ping(data) => return Some(WsOutgoing::Pong(data)),
+            // The endpoint carries text (RFC 6455 §7.4.1: 1003).
+            WsIncoming::Binary(_) => {
+                let Failure { code, reason } = rfc6455::BINARY_REFUSED;
+                self.fail(code, reason, CloseReason::ProtocolError);
+            }
+            WsIncoming::Ping(data) => {
+                if self.pongs.len() == MAX_PONGS {
+                    self.pongs.pop_front();
+                }
+                self.pongs.push_back(data);
+            }
             WsIncoming::Pong => {}
             WsIncoming::Close => {
                 self.input_done = true;
                 self.receiver.abort(CloseReason::Client);
             }
-            WsIncoming::TooLarge => self.fail(1009, "Message too big", CloseReason::ProtocolError),
+            WsIncoming::Failed(code, reason) => self.fail(code, reason, CloseReason::ProtocolError),
             WsIncoming::Error => {
                 self.input_done = true;
                 self.receiver.abort(CloseReason::Interrupted);
             }
         }
-        None
     }
 
     fn handle_text(&mut self, text: &str) {
@@ -228,10 +356,21 @@ impl WebSocket {
         self.receiver.id
     }
 
-    /// Ready when the next message may be read from the connection: the
-    /// last one fit the inbox.
+    /// Ready when more may be read from the connection: everything read so
+    /// far was decoded and fit the session's inbox.
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.offer_held(cx)
+        loop {
+            if self.offer_held(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if self.input_done || self.failure.is_some() || self.closed {
+                return Poll::Ready(());
+            }
+            match self.wire.next(self.max_message_size) {
+                Some(incoming) => self.handle(incoming),
+                None => return Poll::Ready(()),
+            }
+        }
     }
 
     fn fail(&mut self, code: u16, reason: &'static str, why: CloseReason) {
@@ -242,9 +381,35 @@ impl WebSocket {
         }
     }
 
-    /// The next thing to send: text messages, then one close frame, then
-    /// `None` (close the connection).
-    pub fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<WsOutgoing>> {
+    /// The next bytes to write: the Hixie-76 answer, a pong, the session's
+    /// frames, then one close frame; then `None`: close the connection.
+    pub fn poll_transmit(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<Bytes>> {
+        loop {
+            if let Some(answer) = self.wire.take_answer() {
+                return Poll::Ready(Some(answer));
+            }
+            if !self.wire.may_send() {
+                // The key bytes wake the reading side.
+                self.poll_app(cx);
+                return Poll::Pending;
+            }
+            let output = match self.pongs.pop_front() {
+                Some(data) if !self.closed => WsOutgoing::Pong(data),
+                _ => match self.poll_output(cx, now) {
+                    Poll::Ready(Some(output)) => output,
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            if let Some(bytes) = self.wire.encode(&output) {
+                return Poll::Ready(Some(bytes));
+            }
+        }
+    }
+
+    /// The next thing the session sends: text messages, then one close
+    /// frame, then `None`.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<WsOutgoing>> {
         self.poll_app(cx);
         if self.closed {
             return Poll::Ready(None);
@@ -271,7 +436,7 @@ impl WebSocket {
         match reason {
             Some(CloseReason::Server { code, reason }) if !self.session.framed => {
                 let code = if code == 1000 || (3000..=4999).contains(&code) { code } else { 1000 };
-                WsOutgoing::Close { code, reason: Cow::Owned(truncate(reason, 123)) }
+                WsOutgoing::Close { code, reason: Cow::Owned(truncate(reason, rfc6455::MAX_CLOSE_REASON)) }
             }
             Some(CloseReason::Shutdown) => WsOutgoing::Close { code: 1001, reason: "Going away".into() },
             _ => WsOutgoing::Close { code: 1000, reason: "Normal closure".into() },
@@ -279,38 +444,25 @@ impl WebSocket {
     }
 
     /// Runs the session over a connection until it ends: feeds what
-    /// `incoming` yields (converted by `convert`) to the driver, reading
-    /// only while the inbox has room, and sends what it outputs through
-    /// `sink`, reading the time from `clock`. Returns after the close frame
-    /// was sent, or when the connection is gone, with the application task
-    /// if it runs inside the driver ([`WebSocket::run_app`]) and is not
-    /// done: spawn it.
-    pub async fn run<I, T, S>(
-        mut self,
-        incoming: I,
-        convert: impl Fn(I::Item) -> WsIncoming<T>,
-        sink: &mut S,
-        clock: impl Fn() -> Instant,
-    ) -> Option<AppTask>
+    /// `incoming` yields to the driver, reading only while the inbox has
+    /// room, and writes what it outputs through `sink`, reading the time
+    /// from `clock`. Returns after the close frame was written, or when the
+    /// connection is gone, with the application task if it runs inside the
+    /// driver ([`WebSocket::run_app`]) and is not done: spawn it. Then
+    /// close the connection.
+    pub async fn run<I, S>(mut self, incoming: I, sink: &mut S, clock: impl Fn() -> Instant) -> Option<AppTask>
     where
-        I: Stream + Unpin,
-        T: AsRef<str>,
-        S: WsSink<WsOutgoing>,
+        I: Stream<Item = Bytes> + Unpin,
+        S: WsSink,
     {
-        Coalesced::new(std::pin::pin!(self.pump(incoming, convert, sink, clock))).await;
+        Coalesced::new(std::pin::pin!(self.pump(incoming, sink, clock))).await;
         self.into_app()
     }
 
-    async fn pump<I, T, S>(
-        &mut self,
-        mut incoming: I,
-        convert: impl Fn(I::Item) -> WsIncoming<T>,
-        sink: &mut S,
-        clock: impl Fn() -> Instant,
-    ) where
-        I: Stream + Unpin,
-        T: AsRef<str>,
-        S: WsSink<WsOutgoing>,
+    async fn pump<I, S>(&mut self, mut incoming: I, sink: &mut S, clock: impl Fn() -> Instant)
+    where
+        I: Stream<Item = Bytes> + Unpin,
+        S: WsSink,
     {
         loop {
             // What the client sent first: messages that arrived together
@@ -319,49 +471,34 @@ impl WebSocket {
             // the output; after the client's close or a failure, output
             // comes first.
             let event = poll_fn(|cx| {
-                let reading = self.failure.is_none() && !self.input_done;
+                let reading = self.failure.is_none() && !self.input_done && !self.closed;
                 if reading && self.poll_ready(cx).is_ready() {
                     if let Poll::Ready(item) = Pin::new(&mut incoming).poll_next(cx) {
                         return Poll::Ready(Event::Input(item));
                     }
                 }
-                if let Poll::Ready(output) = self.poll_output(cx, clock()) {
-                    return Poll::Ready(Event::Output(output));
-                }
-                if reading {
-                    return Poll::Pending;
-                }
-                if self.poll_ready(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                Pin::new(&mut incoming).poll_next(cx).map(Event::Input)
+                self.poll_transmit(cx, clock()).map(Event::Output)
             })
             .await;
-            let output = match event {
-                Event::Output(Some(output)) => output,
-                Event::Output(None) | Event::Input(None) => return,
-                Event::Input(Some(item)) => match self.handle(convert(item)) {
-                    Some(reply) => reply,
-                    None => continue,
-                },
-            };
-            let closing = matches!(output, WsOutgoing::Close { .. });
-            if self.send_unless_stalled(sink, output).await.is_err() || closing {
-                return;
+            match event {
+                Event::Input(Some(bytes)) => self.handle_input(&bytes),
+                Event::Input(None) => self.handle_eof(),
+                Event::Output(Some(bytes)) => {
+                    if self.send_unless_stalled(sink, bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Event::Output(None) => return,
             }
         }
     }
 
-    /// Sends `item` through `sink`, unless the session ends as stalled
+    /// Sends `bytes` through `sink`, unless the session ends as stalled
     /// first: a client that stops reading blocks the write, and after two
     /// heartbeat delays its session ends and the write is abandoned
     /// (`Err`), so the connection can be dropped instead of held.
-    pub(crate) async fn send_unless_stalled<S: WsSink<WsOutgoing>>(
-        &mut self,
-        sink: &mut S,
-        item: WsOutgoing,
-    ) -> Result<(), Closed> {
-        let mut send = std::pin::pin!(sink.send(item));
+    pub(crate) async fn send_unless_stalled<S: WsSink>(&mut self, sink: &mut S, bytes: Bytes) -> Result<(), Closed> {
+        let mut send = std::pin::pin!(sink.send(bytes));
         poll_fn(|cx| {
             if let Poll::Ready(result) = send.as_mut().poll(cx) {
                 return Poll::Ready(result);

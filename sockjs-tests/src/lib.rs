@@ -7,6 +7,11 @@
 //! * [`churn`]: session churn for the leak and soak tests.
 //! * [`http1`]: the small raw HTTP/1.x client the suite uses wherever the
 //!   wire matters (chunk boundaries, framing headers, socket closure).
+//!
+//! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
+//! documentation and sources name sections of `docs/PROTOCOL.md` in the
+//! sockjs-rs repository; `DESIGN.md §1.4` names a section of
+//! `docs/DESIGN.md`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -7,7 +7,7 @@
 //! another service: it serves the endpoint's URLs and passes every other
 //! request on. All protocol decisions are made by [`sockjs_core`]; this
 //! crate translates requests and responses, streams bodies, takes
-//! websocket upgrades over from hyper (RFC 6455 through tokio-tungstenite,
+//! websocket upgrades over from hyper (RFC 6455, framed by the engine,
 //! Hixie-76, raw websockets; on HTTP/2 through extended CONNECT, RFC 8441)
 //! and drives the endpoint's timers. It does not depend on axum.
 //!

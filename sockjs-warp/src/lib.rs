@@ -4,7 +4,7 @@
 //! warp [`Filter`] that you combine with your own routes and serve with
 //! [`serve`]. All protocol decisions are made by [`sockjs_core`]; this
 //! crate translates requests and responses, streams bodies, takes over
-//! websocket upgrades from hyper (RFC 6455 through tokio-tungstenite, and
+//! websocket upgrades from hyper (RFC 6455, framed by the engine, and
 //! the Hixie-76 handshake), and drives the endpoint's timers.
 //!
 //! ```no_run

@@ -4,7 +4,7 @@
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
 //!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--metrics-listen ADDR] \
-//!     [--tls-cert PEM --tls-key PEM]
+//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
@@ -20,6 +20,9 @@
 //! `axum` serves every endpoint through an axum `Router` with sockjs-tower,
 //! on hyper-util's auto builder (HTTP/1.1 and h2c, websockets over HTTP/2
 //! extended CONNECT too).
+//!
+//! `--ws-deflate` offers permessage-deflate (RFC 7692) on every endpoint's
+//! websockets, with the default [`sockjs_core::Deflate`] settings.
 //!
 //! `--tls-cert` and `--tls-key` (PEM files: the chain, leaf first, and its
 //! private key) serve HTTPS and WSS instead, through rustls: HTTP/2 by ALPN
@@ -42,9 +45,14 @@ fn main() -> ExitCode {
     let mut heartbeat = None;
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut metrics_listen = None;
+    let mut deflate = false;
     let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--ws-deflate" {
+            deflate = true;
+            continue;
+        }
         let value = args.next();
         match (arg.as_str(), value) {
             ("--framework", Some(v)) => framework = v,
@@ -62,7 +70,7 @@ fn main() -> ExitCode {
             _ => {
                 eprintln!(
                     "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
-                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM]"
+                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate]"
                 );
                 return ExitCode::from(2);
             }
@@ -98,7 +106,10 @@ fn main() -> ExitCode {
         }
     };
     let endpoints = sockjs_examples::reference_endpoints_with(|options| {
-        let options = options.sockjs_url(&sockjs_url);
+        let mut options = options.sockjs_url(&sockjs_url);
+        if deflate {
+            options = options.websocket_deflate(sockjs_core::Deflate::new());
+        }
         match heartbeat {
             Some(delay) => options.heartbeat_delay(delay),
             None => options,

@@ -70,9 +70,32 @@ impl fmt::Display for CheckOutcome {
     }
 }
 
+/// How many checks the suite has (the README and sockjs-tests/README.md
+/// say it too): a change to the suite changes this number on purpose.
+pub const CHECK_COUNT: usize = 138;
+
 /// The names of all checks, in the order [`run`] reports them.
 pub fn check_names() -> Vec<String> {
     registry().into_iter().map(|c| c.name).collect()
+}
+
+/// Whether `outcomes` are those of a whole run ([`run`] with no filter):
+/// one per check of [`check_names`], in its order, [`CHECK_COUNT`] in
+/// all. `Err` names the checks that are missing or that are not the
+/// suite's (a check whose task failed reports as `(unknown check)`).
+pub fn whole_run(outcomes: &[CheckOutcome]) -> Result<(), String> {
+    let expected = check_names();
+    let got: Vec<&str> = outcomes.iter().map(|o| o.name.as_str()).collect();
+    if expected.len() == CHECK_COUNT && got.len() == expected.len() && got.iter().zip(&expected).all(|(g, e)| g == e) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = expected.iter().map(String::as_str).filter(|e| !got.contains(e)).collect();
+    let extra: Vec<&str> = got.iter().copied().filter(|g| !expected.iter().any(|e| e == g)).collect();
+    Err(format!(
+        "{} outcomes for the {} checks of the suite ({CHECK_COUNT} expected); missing: {missing:?}; not the suite's: {extra:?}",
+        got.len(),
+        expected.len()
+    ))
 }
 
 /// Runs every check whose name contains `filter` (all when `None`) against
@@ -363,4 +386,61 @@ pub(crate) fn session_id() -> String {
         h.finish()
     });
     format!("s{:x}{}", seed & 0xffff_ffff, next_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(name: &str) -> CheckOutcome {
+        CheckOutcome { name: name.to_owned(), passed: true, failure: None, duration: Duration::ZERO }
+    }
+
+    #[test]
+    fn the_suite_has_check_count_checks_with_distinct_names() {
+        let names = check_names();
+        assert_eq!(names.len(), CHECK_COUNT);
+        let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "two checks share a name");
+    }
+
+    /// Each check's name starts with the section of docs/PROTOCOL.md it
+    /// pins, and that section is a heading there.
+    #[test]
+    fn every_check_names_a_section_of_the_protocol() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let sections: std::collections::BTreeSet<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("## ") || l.starts_with("### "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(|n| n.trim_end_matches('.'))
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        assert!(sections.contains("7.10") && sections.contains("11"), "{sections:?}");
+        for name in check_names() {
+            let section = name.strip_prefix('\u{a7}').and_then(|rest| rest.split_whitespace().next());
+            assert!(section.is_some_and(|s| sections.contains(s)), "{name:?} names no section of docs/PROTOCOL.md");
+        }
+    }
+
+    #[test]
+    fn a_whole_run_has_one_outcome_per_check_in_order() {
+        let all: Vec<CheckOutcome> = check_names().iter().map(|n| outcome(n)).collect();
+        assert_eq!(whole_run(&all), Ok(()));
+
+        let mut one_lost = all.clone();
+        let lost = one_lost.remove(5).name;
+        let why = whole_run(&one_lost).unwrap_err();
+        assert!(why.contains(&format!("{lost:?}")) && why.starts_with("137 outcomes"), "{why}");
+
+        let mut one_panicked = all.clone();
+        one_panicked[0] = outcome("(unknown check)");
+        assert!(whole_run(&one_panicked).unwrap_err().contains("(unknown check)"));
+
+        let mut reordered = all.clone();
+        reordered.swap(0, 1);
+        assert!(whole_run(&reordered).is_err());
+        assert!(whole_run(&all[..1]).is_err());
+    }
 }
