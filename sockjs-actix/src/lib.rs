@@ -67,7 +67,8 @@ use actix_web::http::StatusCode;
 use actix_web::{rt, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
 use futures_core::Stream;
-use sockjs_core::{driver, Closed, Dispatch, Endpoint, WebSocket, WsSink};
+use sockjs_core::Endpoint;
+use sockjs_driver::{Reply, Request};
 
 pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
 
@@ -96,25 +97,18 @@ impl SockJs {
     }
 
     /// Handles one request under the prefix.
-    pub async fn serve(&self, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-        // The timer task runs on the worker that started it; if that worker
-        // stops, the next request starts it again.
-        driver::start_timers(&self.endpoint, |at| rt::time::sleep_until(at.into()), |task| drop(rt::spawn(task)));
-        let Some(parts) = request_parts(&req) else {
+    pub async fn serve(&self, req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
+        let Some(head) = request_parts(&req) else {
             return HttpResponse::BadRequest().finish();
         };
-        let cx = driver::request_context(req.peer_addr());
-        match self.endpoint.handle(&parts, cx) {
-            Dispatch::Response(response) => full_response(response),
-            Dispatch::ReadBody(pending) => full_response(driver::send_body(pending, payload).await),
-            Dispatch::Stream { response, task } => {
-                if let Some(task) = task {
-                    rt::spawn(task);
-                }
-                if response.body().is_single_frame() {
-                    let (head, body) = driver::whole_response(response).await.into_parts();
-                    return response_builder(head.status, &head.headers).body(body);
-                }
+        // The body is lent: a websocket reads on from it after the reply.
+        let request = Request { head, body: &mut payload, remote_addr: req.peer_addr(), extended_connect: false };
+        match sockjs_driver::serve(&self.endpoint, request).await {
+            Reply::Full(response) => {
+                let (head, body) = response.into_parts();
+                response_builder(head.status, &head.headers).body(body)
+            }
+            Reply::Stream(response) => {
                 let (head, receiver) = response.into_parts();
                 let mut response = response_builder(head.status, &head.headers).body(ChunkedBody(receiver));
                 if req.version() < actix_web::http::Version::HTTP_11 {
@@ -125,13 +119,17 @@ impl SockJs {
                 }
                 response
             }
-            Dispatch::WebSocket(upgrade) => {
-                // The application runs in the connection's task while the
-                // connection lasts, and is spawned to finish after it.
-                let head = upgrade.response();
-                let (mut ws, task) = upgrade.accept(Instant::now());
-                ws.run_app(task);
-                websocket(head, ws, payload)
+            Reply::Upgrade(head, upgrade) => {
+                // actix keeps the connection: the payload carries the
+                // client's bytes, the response body the server's.
+                let (run, body) = upgrade.into_byte_stream(PayloadBytes(payload));
+                rt::spawn(run);
+                let mut response = response_builder(head.status(), head.headers()).body(UpgradeBody(body));
+                // Without this, actix sees an unread request payload and
+                // answers `Connection: close, upgrade`; HAProxy wants
+                // exactly `Upgrade`.
+                response.head_mut().set_connection_type(ConnectionType::Upgrade);
+                response
             }
         }
     }
@@ -182,11 +180,6 @@ fn response_builder(status: http::StatusCode, headers: &http::HeaderMap) -> Http
     builder
 }
 
-fn full_response(response: http::Response<Bytes>) -> HttpResponse {
-    let (head, body) = response.into_parts();
-    response_builder(head.status, &head.headers).body(body)
-}
-
 /// A receiver as an actix body: each chunk becomes one HTTP chunk, and
 /// actix flushes as soon as the receiver has nothing more ready. Dropping
 /// it (when the client disconnects) tells the core at once.
@@ -204,34 +197,20 @@ impl MessageBody for ChunkedBody {
     }
 }
 
-/// Answers the handshake and runs the session: the 101 head goes out at
-/// once; the request payload then carries the client's bytes (for
-/// Hixie-76, its 8 key bytes first) and the response body the server's.
-fn websocket(head: http::Response<()>, ws: WebSocket, payload: web::Payload) -> HttpResponse {
-    // One write in flight: a client that stops reading blocks the session's
-    // next write (and its stall timer ends it), not a growing queue.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
-    let payload = PayloadBytes(payload);
-    // Boxed until the pump takes it: an `async` block's captures keep
-    // their room for the task's whole life, next to the pump's future.
-    let parts = Box::new((ws, payload, ChannelSink(tx)));
-    rt::spawn(async move {
-        let mut sink;
-        let run = {
-            let (ws, payload, channel) = *parts;
-            sink = channel;
-            ws.run(payload, &mut sink, Instant::now)
-        };
-        if let Some(app) = run.await {
-            rt::spawn(app);
-        }
-    });
-    let mut response =
-        response_builder(head.status(), head.headers()).body(actix_web::body::BodyStream::new(ChannelBody(rx)));
-    // Without this, actix sees an unread request payload and answers
-    // `Connection: close, upgrade`; HAProxy wants exactly `Upgrade`.
-    response.head_mut().set_connection_type(ConnectionType::Upgrade);
-    response
+/// A websocket's bytes as the 101 response's body, each written as it
+/// comes.
+struct UpgradeBody(sockjs_driver::ResponseBytes);
+
+impl MessageBody for UpgradeBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        Pin::new(&mut self.get_mut().0).poll_next(cx).map(|bytes| bytes.map(Ok))
+    }
 }
 
 /// Raw upgrade bytes from the request payload.
@@ -242,24 +221,5 @@ impl Stream for PayloadBytes {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         Pin::new(&mut self.get_mut().0).poll_next(cx).map(|chunk| chunk.and_then(Result::ok))
-    }
-}
-
-struct ChannelSink(tokio::sync::mpsc::Sender<Bytes>);
-
-impl WsSink for ChannelSink {
-    async fn send(&mut self, bytes: Bytes) -> Result<(), Closed> {
-        self.0.send(bytes).await.map_err(|_| Closed)
-    }
-}
-
-/// The response body of a Hixie-76 connection.
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
-
-impl Stream for ChannelBody {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().0.poll_recv(cx).map(|b| b.map(Ok))
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::{Instant, SystemTime};
@@ -104,7 +104,7 @@ struct Inner {
     rooms: Rooms,
     iframe: Bytes,
     etag: HeaderValue,
-    /// Whether a task runs the timers (see [`crate::driver::start_timers`]).
+    /// Whether a task runs the timers (see [`Endpoint::timer_task`]).
     timers_running: Arc<AtomicBool>,
 }
 
@@ -168,10 +168,6 @@ impl Endpoint {
                 timers_running: Arc::default(),
             }),
         })
-    }
-
-    pub(crate) fn timers_running(&self) -> &Arc<AtomicBool> {
-        &self.inner.timers_running
     }
 
     /// The endpoint's options.
@@ -478,8 +474,8 @@ impl Endpoint {
     /// that completes at a given instant, so this works on any runtime;
     /// with tokio: `endpoint.run_timers(Instant::now, |at|
     /// tokio::time::sleep_until(at.into()))`. The future holds only a weak
-    /// reference to the endpoint. [`crate::driver::start_timers`] starts it once
-    /// per endpoint and again if its task died.
+    /// reference to the endpoint. [`Endpoint::timer_task`] gives it once
+    /// per endpoint, and again once that task went away.
     pub fn run_timers<C, S, F>(&self, clock: C, sleep_until: S) -> impl Future<Output = ()> + Send + 'static
     where
         C: Fn() -> Instant + Send + 'static,
@@ -514,6 +510,29 @@ impl Endpoint {
         }
     }
 
+    /// [`Endpoint::run_timers`], unless a task made by an earlier call
+    /// still runs: a driver calls this on every request (it costs one
+    /// atomic load while the task runs) and spawns what it returns. When
+    /// the task is dropped (its runtime or worker stopped), the next call
+    /// makes a new one.
+    pub fn timer_task<C, S, F>(&self, clock: C, sleep_until: S) -> Option<impl Future<Output = ()> + Send + 'static>
+    where
+        C: Fn() -> Instant + Send + 'static,
+        S: Fn(Instant) -> F + Send + 'static,
+        F: Future<Output = ()> + Send,
+    {
+        let running = &self.inner.timers_running;
+        if running.load(Ordering::Acquire) || running.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let guard = TimersRunning(running.clone());
+        let timers = self.run_timers(clock, sleep_until);
+        Some(async move {
+            let _guard = guard;
+            timers.await;
+        })
+    }
+
     /// The number of live sessions, every transport (the same as
     /// [`Metrics::live_sessions`]).
     pub fn session_count(&self) -> usize {
@@ -540,4 +559,13 @@ impl Endpoint {
 /// 64-bit FNV-1a, for a stable ETag.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Clears the "timers running" flag when the timer task goes away.
+struct TimersRunning(Arc<AtomicBool>);
+
+impl Drop for TimersRunning {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }

@@ -29,11 +29,12 @@ const HEADER: usize = 4 + 8 + 2 + 2;
 /// when the broker hands them back.
 ///
 /// The engine reads no random source: the caller makes the id, for
-/// example from two calls of `sockjs_core::driver::entropy`:
+/// from two calls of `sockjs_driver::entropy` on tokio:
 ///
 /// ```
-/// use sockjs_core::{driver, rooms::NodeId};
-/// let node = NodeId::new(u64::from(driver::entropy()) << 32 | u64::from(driver::entropy()));
+/// use sockjs_core::rooms::NodeId;
+/// let (high, low): (u32, u32) = (0x5eed_cafe, 0x0000_beef); // entropy, in a real server
+/// let node = NodeId::new(u64::from(high) << 32 | u64::from(low));
 /// assert_eq!(NodeId::new(node.get()), node);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

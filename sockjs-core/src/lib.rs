@@ -19,35 +19,41 @@
 //!
 //! # How a driver uses it
 //!
+//! On tokio, `sockjs-driver` does all of this for any HTTP server, and the
+//! adapters (`sockjs-actix`, `sockjs-warp`, `sockjs-tower`) only translate
+//! their framework's types to it; what follows is for a driver of your own.
+//!
 //! 1. Create one [`Endpoint`] per SockJS service with [`Options`] and a
 //!    [`Handler`]; share it between threads (it is an `Arc`).
 //! 2. For each HTTP request under the prefix, call [`Endpoint::handle`]
-//!    with the request head and a [`RequestContext`], and carry out the
-//!    [`Dispatch`] (an exhaustive enum: a new case is a compile error):
+//!    with the request head and a [`RequestContext`] (the time and
+//!    entropy: the engine reads neither), and carry out the [`Dispatch`]
+//!    (an exhaustive enum: a new case is a compile error):
 //!    * [`Dispatch::Response`]: send it.
-//!    * [`Dispatch::ReadBody`]: read the body ([`driver::send_body`] does
-//!      it for any byte stream), pass it to [`PendingBody::finish`], and
-//!      send the response its [`Delivery`] resolves to (it waits while the
-//!      session's inbox is full).
+//!    * [`Dispatch::ReadBody`]: read the body, at most
+//!      [`PendingBody::limit`] bytes ([`PendingBody::too_large`] beyond),
+//!      pass it to [`PendingBody::finish`], and send the response its
+//!      [`Delivery`] resolves to (it waits while the session's inbox is
+//!      full).
 //!    * [`Dispatch::Stream`]: send the head, then each chunk of the
 //!      [`ReceiverBody`] as its own flushed HTTP chunk (or, when
-//!      [`ReceiverBody::is_single_frame`], send the whole response
-//!      [`driver::whole_response`] waits for: one write); spawn the
-//!      application task if there is one (it already ran up to its first
-//!      suspension point). Drop the body as soon as the client
-//!      disconnects.
+//!      [`ReceiverBody::is_single_frame`], wait for its one frame and send
+//!      head and frame in one write); spawn the application task if there
+//!      is one (it already ran up to its first suspension point). Drop the
+//!      body as soon as the client disconnects.
 //!    * [`Dispatch::WebSocket`]: answer the handshake with
 //!      [`WebSocketUpgrade::response`], then [`WebSocketUpgrade::accept`];
-//!      hand the application task to the driver ([`WebSocket::run_app`],
-//!      one task per connection) or spawn it, and pump messages between
-//!      the socket and the [`WebSocket`] driver ([`WebSocket::run`], or
-//!      `driver::tokio::run_websocket` and `spawn_websocket`, feature
-//!      `tokio`, for the whole of it): after every input, poll its output;
-//!      read the next message only once [`WebSocket::poll_ready`] is
-//!      ready.
-//! 3. Run the timers: [`driver::start_timers`] on every request (it starts
-//!    [`Endpoint::run_timers`] once), or call [`Endpoint::poll_timeout`]
-//!    for the next deadline and [`Endpoint::handle_timeout`] when it comes.
+//!      hand the application task to the [`WebSocket`]
+//!      ([`WebSocket::run_app`], one task per connection) or spawn it, and
+//!      pump bytes: what the connection reads into
+//!      [`WebSocket::handle_input`] (only once [`WebSocket::poll_ready`] is
+//!      ready), what [`WebSocket::poll_transmit`] returns onto the
+//!      connection (while a write blocks, [`WebSocket::poll_blocked`]);
+//!      close the connection when it returns `None`.
+//! 3. Run the timers: spawn what [`Endpoint::timer_task`] returns on every
+//!    request (it gives [`Endpoint::run_timers`] once), or call
+//!    [`Endpoint::poll_timeout`] for the next deadline and
+//!    [`Endpoint::handle_timeout`] when it comes.
 //!
 //! Every `now` passed in must come from one monotonic clock and never go
 //! backwards. Wakers are woken after the engine's locks are released, so an
@@ -122,7 +128,6 @@
 mod app;
 mod broker;
 mod deflate;
-pub mod driver;
 mod endpoint;
 mod envelope;
 mod frame;
@@ -163,7 +168,7 @@ pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
-pub use websocket::{Closed, WebSocket, WsSink};
+pub use websocket::WebSocket;
 
 /// Not part of the API: the protocol layer's parsers and encoders, public
 /// for the fuzz targets and benchmarks only. They may change in any

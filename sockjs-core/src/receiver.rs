@@ -111,7 +111,7 @@ impl ReceiverBody {
 
     /// Whether the response is a single frame (xhr-polling and
     /// jsonp-polling): a driver may then wait for it and send the response
-    /// whole, head and frame in one write ([`crate::driver::whole_response`]).
+    /// whole, head and frame in one write (`sockjs_driver::whole_response`).
     pub fn is_single_frame(&self) -> bool {
         matches!(self.limit, Limit::Polling)
     }

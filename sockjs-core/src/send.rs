@@ -23,7 +23,7 @@ use crate::state::{Batch, Offer};
 ///
 /// Read the body, at most [`PendingBody::limit`] bytes, and pass it to
 /// [`PendingBody::finish`] (or answer [`PendingBody::too_large`]);
-/// [`crate::driver::send_body`] does the reading for any byte stream.
+/// `sockjs_driver::send_body` does the reading for any byte stream.
 pub struct PendingBody {
     pub(crate) hub: Arc<Hub>,
     pub(crate) id: Box<str>,

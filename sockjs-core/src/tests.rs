@@ -1653,31 +1653,24 @@ mod timer_properties {
     }
 }
 
-/// A sink whose writes never complete: a client that stopped reading.
-struct BlockedSink;
-
-impl WsSink for BlockedSink {
-    fn send(&mut self, _: Bytes) -> impl Future<Output = Result<(), Closed>> + Send {
-        std::future::pending()
-    }
-}
-
 /// §6 heartbeat: a websocket write that blocks because the client stopped
-/// reading is abandoned once the session ends as stalled, two heartbeat
-/// delays later, so the connection is not held forever.
+/// reading is given up once the session ends as stalled, two heartbeat
+/// delays later (`poll_blocked` is ready), so the connection is not held
+/// forever.
 #[test]
 fn a_blocked_websocket_write_is_abandoned_when_the_session_stalls() {
     let mut h = Harness::new(App::Capture, Options::new("/b"));
     let mut ws = h.websocket("/b/0/w/websocket");
     assert_eq!(h.ws_read(&mut ws), vec![text("o")]);
     let session = h.session(0);
-    let mut sink = BlockedSink;
-    let mut write = Polled::new(Box::pin(ws.inner.send_unless_stalled(&mut sink, Bytes::from_static(b"x"))));
-    assert!(write.poll(|w, cx| w.as_mut().poll(cx)).is_pending());
+    session.send("x").unwrap();
+    let now = h.now;
+    assert!(matches!(ws.poll(|ws, cx| ws.poll_transmit(cx, now)), Poll::Ready(Some(_))), "the write starts");
+    assert!(ws.poll(|ws, cx| ws.poll_blocked(cx)).is_pending());
     h.advance(Duration::from_secs(25));
-    assert!(write.poll(|w, cx| w.as_mut().poll(cx)).is_pending(), "one heartbeat owed: not stalled yet");
+    assert!(ws.poll(|ws, cx| ws.poll_blocked(cx)).is_pending(), "one heartbeat owed: not stalled yet");
     h.advance(Duration::from_secs(25));
-    assert_eq!(write.poll(|w, cx| w.as_mut().poll(cx)), Poll::Ready(Err(Closed)), "woken and abandoned");
+    assert_eq!(ws.poll(|ws, cx| ws.poll_blocked(cx)), Poll::Ready(()), "woken and given up");
     assert_eq!(session.close_reason(), Some(CloseReason::Stalled));
 }
 
@@ -1745,76 +1738,6 @@ fn broadcast_messages_on_every_transport() {
         }
         assert_eq!(h.ws_read(&mut raw).len(), 12, "round {round}");
     }
-}
-
-/// A sink that keeps what it is given.
-struct Written(Vec<Bytes>);
-
-impl WsSink for Written {
-    fn send(&mut self, bytes: Bytes) -> impl Future<Output = Result<(), Closed>> + Send {
-        self.0.push(bytes);
-        std::future::ready(Ok(()))
-    }
-}
-
-/// §7.10 Hixie-76 end to end: the 16-byte answer after the client's 8 key
-/// bytes, `o` and the echo as draft-76 text frames, and the client's
-/// closing handshake answered with the server's. Each pause in the input
-/// lets one write out.
-#[test]
-fn hixie76_session_and_closing_handshake() {
-    let mut h = Harness::echo();
-    let request = Request::get("/echo/0/h/websocket")
-        .header("upgrade", "WebSocket")
-        .header("connection", "Upgrade")
-        .header("host", "127.0.0.1:8081")
-        .header("origin", "http://127.0.0.1:8081")
-        .header("sec-websocket-key1", "4 @1  46546xW%0l 1 5")
-        .header("sec-websocket-key2", "12998 5 Y3 1  .P00")
-        .body(())
-        .unwrap();
-    let Dispatch::WebSocket(upgrade) = h.dispatch(request) else { panic!("not a websocket") };
-    assert!(upgrade.hixie76().is_some(), "a Hixie-76 handshake");
-    let (mut ws, task) = upgrade.accept(h.now);
-    ws.run_app(task);
-    // The close arrives after pauses in which `o` and the echo go out.
-    let input: Vec<Option<Bytes>> = vec![
-        Some(Bytes::from_static(b"aaaa")),
-        Some(Bytes::from_static(b"aaaa\x00[\"x\"]\xff")),
-        None,
-        None,
-        None,
-        Some(Bytes::from_static(b"\xff\x00")),
-    ];
-    let mut sink = Written(Vec::new());
-    let now = h.now;
-    let mut run = Polled::new(Box::pin(ws.run(futures_stream(input), &mut sink, move || now)));
-    assert!(matches!(run.poll(|r, cx| r.as_mut().poll(cx)), Poll::Ready(_)), "ends after the closing handshake");
-    drop(run);
-    let answer: &[u8] =
-        &[0xca, 0x34, 0x00, 0xd8, 0xa5, 0x08, 0x47, 0x97, 0x2c, 0xd5, 0x71, 0x5a, 0xba, 0xbf, 0x43, 0x7b];
-    let expected: Vec<&[u8]> = vec![answer, b"\x00o\xff", b"\x00a[\"x\"]\xff", b"\xff\x00"];
-    assert_eq!(sink.0.iter().map(|b| &b[..]).collect::<Vec<_>>(), expected);
-}
-
-/// A stream of the given chunks (`None`: not ready yet, once), then its
-/// end.
-fn futures_stream(chunks: Vec<Option<Bytes>>) -> impl futures_core::Stream<Item = Bytes> + Unpin {
-    struct Chunks(std::vec::IntoIter<Option<Bytes>>);
-    impl futures_core::Stream for Chunks {
-        type Item = Bytes;
-        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-            match self.get_mut().0.next() {
-                Some(Some(chunk)) => Poll::Ready(Some(chunk)),
-                Some(None) => {
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-                None => Poll::Ready(None),
-            }
-        }
-    }
-    Chunks(chunks.into_iter())
 }
 
 mod rooms;

@@ -3,6 +3,9 @@
 //! Hixie-76 framing, the close handshake, permessage-deflate) below the
 //! session's, and its pump loop.
 //!
+//! The driver that pumps bytes between a connection and this type lives
+//! outside the engine (sockjs-driver); this module does no IO.
+//!
 //! Two layers, one type. The message layer (`handle`, `poll_output`) is
 //! the session: text in, SockJS frames out, the inbox bound, the close
 //! frame after the session ends. The wire layer ([`Wire`]) turns the
@@ -16,14 +19,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_core::Stream;
 
 use crate::app::AppTask;
 use crate::deflate::Deflater;
@@ -69,25 +69,6 @@ pub(crate) enum WsIncoming<T> {
     Error,
 }
 
-/// The sending half of a connection, for [`WebSocket::run`]. An error
-/// means the connection is gone.
-pub trait WsSink {
-    /// Writes these bytes and flushes them.
-    fn send(&mut self, bytes: Bytes) -> impl Future<Output = Result<(), Closed>> + Send;
-}
-
-/// The connection is closed; nothing more can be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
-
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the connection is closed")
-    }
-}
-
-impl std::error::Error for Closed {}
-
 /// The driver of one websocket session, sans-IO: the client's bytes in,
 /// the bytes to write out.
 ///
@@ -99,8 +80,8 @@ impl std::error::Error for Closed {}
 /// client down; outgoing frames keep flowing meanwhile. When
 /// `poll_transmit` returns `None`, close the connection (a FIN, then read
 /// and discard what the client still sends for a bounded time).
-/// [`WebSocket::run`] does all of this. Drop the driver when the
-/// connection is gone: the session then ends at once.
+/// Drop the driver when the connection is gone: the session then ends at
+/// once.
 pub struct WebSocket {
     receiver: ReceiverBody,
     session: Arc<SessionCell>,
@@ -443,71 +424,22 @@ impl WebSocket {
         }
     }
 
-    /// Runs the session over a connection until it ends: feeds what
-    /// `incoming` yields to the driver, reading only while the inbox has
-    /// room, and writes what it outputs through `sink`, reading the time
-    /// from `clock`. Returns after the close frame was written, or when the
-    /// connection is gone, with the application task if it runs inside the
-    /// driver ([`WebSocket::run_app`]) and is not done: spawn it. Then
-    /// close the connection.
-    pub async fn run<I, S>(mut self, incoming: I, sink: &mut S, clock: impl Fn() -> Instant) -> Option<AppTask>
-    where
-        I: Stream<Item = Bytes> + Unpin,
-        S: WsSink,
-    {
-        Coalesced::new(std::pin::pin!(self.pump(incoming, sink, clock))).await;
-        self.into_app()
+    /// While a write of what [`WebSocket::poll_transmit`] returned is
+    /// blocked (a client that stopped reading): runs the application held
+    /// by [`WebSocket::run_app`], and is ready once the session ended as
+    /// stalled (two heartbeat delays without a frame written). Then give
+    /// up the write and drop the connection instead of holding it.
+    pub fn poll_blocked(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_app(cx);
+        self.session.update(|state, _| state.poll_stalled(cx))
     }
 
-    async fn pump<I, S>(&mut self, mut incoming: I, sink: &mut S, clock: impl Fn() -> Instant)
-    where
-        I: Stream<Item = Bytes> + Unpin,
-        S: WsSink,
-    {
-        loop {
-            // What the client sent first: messages that arrived together
-            // reach the application together, and its answers leave
-            // joined in one frame. The inbox bound keeps this from starving
-            // the output; after the client's close or a failure, output
-            // comes first.
-            let event = poll_fn(|cx| {
-                let reading = self.failure.is_none() && !self.input_done && !self.closed;
-                if reading && self.poll_ready(cx).is_ready() {
-                    if let Poll::Ready(item) = Pin::new(&mut incoming).poll_next(cx) {
-                        return Poll::Ready(Event::Input(item));
-                    }
-                }
-                self.poll_transmit(cx, clock()).map(Event::Output)
-            })
-            .await;
-            match event {
-                Event::Input(Some(bytes)) => self.handle_input(&bytes),
-                Event::Input(None) => self.handle_eof(),
-                Event::Output(Some(bytes)) => {
-                    if self.send_unless_stalled(sink, bytes).await.is_err() {
-                        return;
-                    }
-                }
-                Event::Output(None) => return,
-            }
-        }
-    }
-
-    /// Sends `bytes` through `sink`, unless the session ends as stalled
-    /// first: a client that stops reading blocks the write, and after two
-    /// heartbeat delays its session ends and the write is abandoned
-    /// (`Err`), so the connection can be dropped instead of held.
-    pub(crate) async fn send_unless_stalled<S: WsSink>(&mut self, sink: &mut S, bytes: Bytes) -> Result<(), Closed> {
-        let mut send = std::pin::pin!(sink.send(bytes));
-        poll_fn(|cx| {
-            if let Poll::Ready(result) = send.as_mut().poll(cx) {
-                return Poll::Ready(result);
-            }
-            // The application goes on while the client is slow.
-            self.poll_app(cx);
-            self.session.update(|state, _| state.poll_stalled(cx)).map(|()| Err(Closed))
-        })
-        .await
+    /// Whether the driver stopped taking input: the client closed, the
+    /// connection failed, or the server's close frame went out. Read
+    /// nothing more then (a driver may still drain the socket before
+    /// closing it).
+    pub fn input_done(&self) -> bool {
+        self.input_done || self.failure.is_some() || self.closed
     }
 
     /// Whether the session's inbox took every message handed over so far.
@@ -529,141 +461,9 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// A future polled so that the wakes it causes itself while it is being
-/// polled (a message in wakes the application running in the same task, the
-/// application's send wakes the outgoing side) poll it again at once, in
-/// the same turn, instead of scheduling the task once more through the
-/// runtime. Wakes from elsewhere (the socket, other sessions, timers) wake
-/// the task as usual.
-struct Coalesced<F> {
-    future: F,
-    shared: Arc<CoalescedWake>,
-    waker: Waker,
-}
-
-/// The waker a [`Coalesced`] future's inner future sees.
-#[derive(Default)]
-struct CoalescedWake {
-    /// The task's own waker.
-    outer: std::sync::Mutex<Option<Waker>>,
-    /// Set while the future is being polled.
-    polling: std::sync::atomic::AtomicBool,
-    /// Set by every wake.
-    woken: std::sync::atomic::AtomicBool,
-}
-
-impl std::task::Wake for CoalescedWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.woken.store(true, SeqCst);
-        if !self.polling.load(SeqCst) {
-            if let Some(outer) = self.outer.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                outer.wake_by_ref();
-            }
-        }
-    }
-}
-
-/// How often one poll of a [`Coalesced`] future polls its inner future
-/// before it yields to the runtime (fairness toward other tasks).
-const COALESCED_POLLS: usize = 16;
-
-impl<F: Future + Unpin> Coalesced<F> {
-    fn new(future: F) -> Coalesced<F> {
-        let shared = Arc::new(CoalescedWake::default());
-        let waker = Waker::from(shared.clone());
-        Coalesced { future, shared, waker }
-    }
-}
-
-impl<F: Future + Unpin> Future for Coalesced<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let this = self.get_mut();
-        {
-            let mut outer = this.shared.outer.lock().unwrap_or_else(|p| p.into_inner());
-            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *outer = Some(cx.waker().clone());
-            }
-        }
-        this.shared.polling.store(true, SeqCst);
-        let mut inner = Context::from_waker(&this.waker);
-        for _ in 0..COALESCED_POLLS {
-            this.shared.woken.store(false, SeqCst);
-            if let Poll::Ready(output) = Pin::new(&mut this.future).poll(&mut inner) {
-                this.shared.polling.store(false, SeqCst);
-                return Poll::Ready(output);
-            }
-            if !this.shared.woken.load(SeqCst) {
-                break;
-            }
-        }
-        this.shared.polling.store(false, SeqCst);
-        // Woken after the last check, or still busy after the last turn.
-        if this.shared.woken.load(SeqCst) {
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
-    }
-}
-
-enum Event<O, I> {
-    Output(O),
-    Input(I),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Counts wakes of the task's own waker.
-    #[derive(Default)]
-    struct Count(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    /// Self-wakes during a poll re-poll at once without waking the task;
-    /// a wake from outside a poll wakes it.
-    #[test]
-    fn coalesced_wakes() {
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(count.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut turns = 0;
-        let stash: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
-        let kept = stash.clone();
-        let mut future = Coalesced::new(std::future::poll_fn(|cx| {
-            turns += 1;
-            match turns {
-                // Wakes itself three times, as a message in and an answer out do.
-                1..=3 => {
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-                4 => {
-                    *kept.lock().unwrap() = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-                _ => Poll::Ready(turns),
-            }
-        }));
-        assert_eq!(Pin::new(&mut future).poll(&mut cx), Poll::Pending);
-        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 0, "self-wakes did not wake the task");
-        let inner = stash.lock().unwrap().take().unwrap();
-        inner.wake();
-        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1, "an outside wake did");
-        assert_eq!(Pin::new(&mut future).poll(&mut cx), Poll::Ready(5));
-    }
 
     #[test]
     fn close_reasons_are_cut_at_a_character() {

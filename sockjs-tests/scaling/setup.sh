@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the multi-instance tests need, and only what is missing:
-#   * HAProxy at /usr/sbin/haproxy (sockjs-tests/tests/scaling.rs);
+#   * HAProxy at /usr/sbin/haproxy and nginx at /usr/sbin/nginx
+#     (sockjs-tests/tests/scaling.rs);
 #   * redis-server at /usr/bin/redis-server (sockjs-tests/tests/redis_broadcast.rs).
-# Both from Debian through apt-get (needs root, as in CI). Idempotent; fails
+# All from Debian through apt-get (needs root, as in CI). Idempotent; fails
 # loudly. The tests fail (never skip) when these are missing.
 set -euo pipefail
 
@@ -13,10 +14,11 @@ fail() {
 
 missing=()
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "scaling setup: haproxy present ($(/usr/sbin/haproxy -v 2>/dev/null | head -n 1)), redis-server present ($(/usr/bin/redis-server --version 2>/dev/null))"
+  echo "scaling setup: haproxy present ($(/usr/sbin/haproxy -v 2>/dev/null | head -n 1)), nginx present ($(/usr/sbin/nginx -v 2>&1)), redis-server present ($(/usr/bin/redis-server --version 2>/dev/null))"
   exit 0
 fi
 
@@ -26,7 +28,9 @@ echo "scaling setup: installing ${missing[*]} with apt-get"
 apt-get update || fail "apt-get update"
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" || fail "apt-get install ${missing[*]}"
 [ -x /usr/sbin/haproxy ] || fail "haproxy installed but /usr/sbin/haproxy is missing"
+[ -x /usr/sbin/nginx ] || fail "nginx installed but /usr/sbin/nginx is missing"
 [ -x /usr/bin/redis-server ] || fail "redis-server installed but /usr/bin/redis-server is missing"
-# Debian starts a system-wide redis-server on port 6379 after installing it;
-# the tests start their own on a free port and do not use it.
+# Debian starts a system-wide redis-server on port 6379 and nginx on port 80
+# after installing them (where services may start); the tests start their
+# own on free ports, with their own configuration, and do not use them.
 echo "scaling setup: installed ${missing[*]}"

@@ -113,12 +113,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::future::{Either, MapOk};
 use futures_util::TryFutureExt;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Dispatch, Endpoint, ReceiverBody, WebSocketUpgrade};
+use sockjs_core::{Endpoint, ReceiverBody};
+use sockjs_driver::Reply;
 
 pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
 
@@ -180,66 +181,35 @@ impl SockJsService {
         B: http_body::Body + Send + 'static,
         B::Data: Send,
     {
-        driver::start_timers(&self.endpoint, |at| tokio::time::sleep_until(at.into()), |task| drop(tokio::spawn(task)));
         let remote_addr = self.peer.or_else(|| (self.remote_addr)(request.extensions()));
-        let (mut parts, body) = request.into_parts();
-        let extended_connect = as_upgrade_request(&mut parts);
-        if !self.endpoint.matches(parts.uri.path()) {
+        let (mut head, body) = request.into_parts();
+        // RFC 8441: hyper's `:protocol` pseudo-header.
+        let extended_connect = head.method == Method::CONNECT
+            && head.extensions.get::<hyper::ext::Protocol>().is_some_and(|p| p.as_str() == "websocket");
+        if !self.endpoint.matches(head.uri.path()) {
             // Under axum's nest_service: the path came without the prefix.
-            let relative = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let relative = head.uri.path_and_query().map_or("/", |p| p.as_str());
             match format!("{}{relative}", self.endpoint.options().prefix).parse() {
-                Ok(uri) => parts.uri = uri,
+                Ok(uri) => head.uri = uri,
                 Err(_) => return status(StatusCode::BAD_REQUEST),
             }
         }
-        match self.endpoint.handle(&parts, driver::request_context(remote_addr)) {
-            Dispatch::Response(response) => response.map(Body::full),
-            Dispatch::ReadBody(pending) => driver::send_body(pending, body.into_data_stream()).await.map(Body::full),
-            Dispatch::Stream { response, task } => {
-                if let Some(task) = task {
-                    tokio::spawn(task);
+        let on_upgrade = head.extensions.remove::<OnUpgrade>();
+        let request = sockjs_driver::Request { head, body: body.into_data_stream(), remote_addr, extended_connect };
+        match sockjs_driver::serve(&self.endpoint, request).await {
+            Reply::Full(response) => response.map(Body::full),
+            Reply::Stream(response) => response.map(|receiver| Body(Kind::Stream(receiver))),
+            // The head goes out, then hyper hands the connection (or, on
+            // HTTP/2, the stream) over.
+            Reply::Upgrade(head, upgrade) => match on_upgrade {
+                Some(on_upgrade) => {
+                    upgrade.spawn(async move { on_upgrade.await.map(TokioIo::new) });
+                    head.map(|()| Body(Kind::Full(None)))
                 }
-                if response.body().is_single_frame() {
-                    return driver::whole_response(response).await.map(Body::full);
-                }
-                response.map(|receiver| Body(Kind::Stream(receiver)))
-            }
-            Dispatch::WebSocket(upgrade) => match parts.extensions.remove::<OnUpgrade>() {
-                Some(on_upgrade) => websocket(upgrade, on_upgrade, extended_connect),
                 None => status(StatusCode::BAD_REQUEST),
             },
         }
     }
-}
-
-/// Presents an HTTP/2 websocket request (RFC 8441: `CONNECT` with
-/// `:protocol websocket`) to the core as the HTTP/1.1 upgrade it stands
-/// for. Returns whether it was one.
-fn as_upgrade_request(parts: &mut http::request::Parts) -> bool {
-    let websocket = parts.extensions.get::<hyper::ext::Protocol>().is_some_and(|p| p.as_str() == "websocket");
-    if parts.method != Method::CONNECT || !websocket {
-        return false;
-    }
-    parts.method = Method::GET;
-    let h = &mut parts.headers;
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    // Only RFC 6455 has a key; HTTP/2 has none and no accept to check.
-    h.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_static("AAAAAAAAAAAAAAAAAAAAAA=="));
-    true
-}
-
-/// Answers the handshake and runs the session once hyper hands the
-/// connection (or, on HTTP/2, the stream) over.
-fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade, extended_connect: bool) -> Response<Body> {
-    let mut head = upgrade.response();
-    if extended_connect {
-        // RFC 8441 §5: 200, and no HTTP/1.1 upgrade headers.
-        *head.status_mut() = StatusCode::OK;
-        head.headers_mut().clear();
-    }
-    driver::tokio::spawn_websocket(upgrade, async move { on_upgrade.await.map(TokioIo::new) });
-    head.map(|()| Body(Kind::Full(None)))
 }
 
 fn status(status: StatusCode) -> Response<Body> {

@@ -49,7 +49,8 @@ use futures_core::Stream;
 use futures_util::StreamExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use sockjs_core::{driver, Dispatch, Endpoint, WebSocketUpgrade};
+use sockjs_core::Endpoint;
+use sockjs_driver::Reply;
 use warp::filters::path::FullPath;
 use warp::http::HeaderMap;
 use warp::reply::Response;
@@ -200,7 +201,6 @@ impl Server {
         B: Stream<Item = Result<D, warp::Error>>,
         D: Buf,
     {
-        driver::start_timers(&self.endpoint, |at| tokio::time::sleep_until(at.into()), |task| drop(tokio::spawn(task)));
         let uri = match request.query.as_str() {
             "" => request.path.as_str().to_string(),
             query => format!("{}?{query}", request.path.as_str()),
@@ -208,19 +208,12 @@ impl Server {
         let Ok(head) = http::Request::builder().method(request.method).uri(uri).body(()) else {
             return status(http::StatusCode::BAD_REQUEST);
         };
-        let (mut parts, ()) = head.into_parts();
-        parts.headers = request.headers;
-        let cx = driver::request_context(request.remote);
-        match self.endpoint.handle(&parts, cx) {
-            Dispatch::Response(response) => into_reply(response),
-            Dispatch::ReadBody(pending) => into_reply(driver::send_body(pending, body).await),
-            Dispatch::Stream { response, task } => {
-                if let Some(task) = task {
-                    tokio::spawn(task);
-                }
-                if response.body().is_single_frame() {
-                    return into_reply(driver::whole_response(response).await);
-                }
+        let (mut head, ()) = head.into_parts();
+        head.headers = request.headers;
+        let request_in = sockjs_driver::Request { head, body, remote_addr: request.remote, extended_connect: false };
+        match sockjs_driver::serve(&self.endpoint, request_in).await {
+            Reply::Full(response) => into_reply(response),
+            Reply::Stream(response) => {
                 let (head, receiver) = response.into_parts();
                 let chunks = receiver.into_stream(Instant::now).map(Ok::<_, Infallible>);
                 let mut response = warp::reply::Reply::into_response(warp::reply::stream(chunks));
@@ -228,8 +221,12 @@ impl Server {
                 *response.headers_mut() = head.headers;
                 response
             }
-            Dispatch::WebSocket(upgrade) => match request.upgrade {
-                Some(on_upgrade) => websocket(upgrade, on_upgrade),
+            // The 101 goes out, then hyper hands the connection over.
+            Reply::Upgrade(head, upgrade) => match request.upgrade {
+                Some(on_upgrade) => {
+                    upgrade.spawn(async move { on_upgrade.await.map(TokioIo::new) });
+                    into_reply(head.map(|()| Bytes::new()))
+                }
                 None => status(http::StatusCode::BAD_REQUEST),
             },
         }
@@ -244,12 +241,4 @@ fn status(status: http::StatusCode) -> Response {
 
 fn into_reply(response: http::Response<Bytes>) -> Response {
     warp::reply::Reply::into_response(response)
-}
-
-/// Answers the handshake with 101 and runs the session once hyper hands
-/// the connection over.
-fn websocket(upgrade: WebSocketUpgrade, on_upgrade: OnUpgrade) -> Response {
-    let head = upgrade.response();
-    driver::tokio::spawn_websocket(upgrade, async move { on_upgrade.await.map(TokioIo::new) });
-    into_reply(head.map(|()| Bytes::new()))
 }

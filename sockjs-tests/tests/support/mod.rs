@@ -29,7 +29,7 @@ impl ProcessGuard {
         assert!(
             Path::new(program).exists(),
             "{program} is missing: the {name} test needs it and never skips. \
-             Install it with sockjs-tests/scaling/setup.sh (apt-get install haproxy redis-server), \
+             Install it with sockjs-tests/scaling/setup.sh (apt-get install haproxy nginx redis-server), \
              which ./test.sh runs before cargo test"
         );
         static NEXT: AtomicU64 = AtomicU64::new(0);
