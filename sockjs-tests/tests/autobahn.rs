@@ -1,8 +1,8 @@
 //! The Autobahn|Testsuite fuzzing client (`wstest -m fuzzingclient`,
 //! autobahntestsuite 25.10.1) against the raw websocket echo
 //! (`/echo/websocket`: the raw websocket of PROTOCOL.md §7.11 on the echo
-//! service of §1) of the reference service on every adapter: actix, warp and axum, all at once,
-//! each in-process on an ephemeral loopback port.
+//! service of §1) of the reference service on every adapter: actix, warp
+//! and axum, all at once, each in-process on an ephemeral loopback port.
 //!
 //! Every case runs except section 9 (performance). Sections 12 and 13
 //! (permessage-deflate, RFC 7692) run against the server with compression
@@ -44,7 +44,7 @@ const WSTEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/autobahn/.venv/bin/ws
 
 /// The longest one run of the fuzzing client may take before it is killed
 /// and the test fails, unless `AUTOBAHN_RUN_LIMIT_SECS` says otherwise (a
-/// machine shared with other work). A run takes about a minute on an idle
+/// machine shared with other work). A run takes under a minute on an idle
 /// 2-core machine, the longest one (every case of section 13 with
 /// compression) about four minutes of the client's CPU; this bounds a run
 /// whose server hangs mid-case, or compressed cases that time out one by
@@ -141,7 +141,7 @@ impl Run {
 /// The adapter that runs every case of sections 12 and 13 with
 /// compression on. Those cases send 1000 messages each, most of them 8 to
 /// 128 KiB and many cut into 256-byte frames: about 8 GB through the
-/// fuzzing client (a Python program) per adapter, 5 to 6 minutes of its
+/// fuzzing client (a Python program) per adapter, about 5 minutes of its
 /// CPU. Three such runs at once took over 15 minutes on a 2-core machine,
 /// too much for ./test.sh; the codec that compresses is the core's, the
 /// same on every adapter, so one adapter runs them all (as two runs, 12
@@ -172,14 +172,14 @@ fn runs() -> Vec<Run> {
             selection: Selection { cases, exclude: exclude.iter().map(|p| p.to_string()).collect() },
             part,
         };
-        let all = |patterns: &[&str]| patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let owned = |patterns: &[&str]| patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         match ENABLE_DEFLATE {
-            None => runs.push(run(Compression::Off, all(&["*"]), &["9.*"], "")),
+            None => runs.push(run(Compression::Off, owned(&["*"]), &["9.*"], "")),
             Some(_) => {
-                runs.push(run(Compression::Off, all(&["*"]), &["9.*", "12.*", "13.*"], ""));
+                runs.push(run(Compression::Off, owned(&["*"]), &["9.*", "12.*", "13.*"], ""));
                 if adapter == DEFLATE_EVERY_CASE_ON {
-                    runs.push(run(Compression::Deflate, all(&["12.*"]), &[], "-12"));
-                    runs.push(run(Compression::Deflate, all(&["13.*"]), &[], "-13"));
+                    runs.push(run(Compression::Deflate, owned(&["12.*"]), &[], "-12"));
+                    runs.push(run(Compression::Deflate, owned(&["13.*"]), &[], "-13"));
                 } else {
                     runs.push(run(Compression::Deflate, deflate_small(), &[], ""));
                 }
