@@ -10,7 +10,9 @@ cd "$(dirname "$0")"
 sockjs-tests/browser/setup.sh
 sockjs-tests/scaling/setup.sh
 sockjs-tests/autobahn/setup.sh
-# sockjs-node 0.3.24: the peer of the client interop test (tests/client.rs).
-[ -f sockjs-tests/node/node_modules/sockjs/package.json ] ||
+# sockjs-node 0.3.24 and websocket-multiplex 0.1.0: the peers of the client
+# interop test (tests/client.rs).
+[ -f sockjs-tests/node/node_modules/sockjs/package.json ] &&
+    [ -f sockjs-tests/node/node_modules/websocket-multiplex/package.json ] ||
     (cd sockjs-tests/node && npm install --no-package-lock --no-audit --no-fund)
 cargo test --workspace "$@"

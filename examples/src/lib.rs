@@ -1,7 +1,8 @@
 //! The reference SockJS service of PROTOCOL.md §1 (echo, close,
 //! disabled_websocket_echo, cookie_needed_echo, ticker, amplify,
 //! broadcast), shared by the `test-server` binary and the tests, plus
-//! `/push`, a push-only service the benchmarks flood (not part of §1).
+//! `/push`, a push-only service the benchmarks flood, and `/multiplex`,
+//! websocket-multiplex channels that are rooms (neither is part of §1).
 //!
 //! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
 //! documentation and sources name sections of `docs/PROTOCOL.md` in the
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sockjs_core::multiplex::{Channel, Multiplex};
 use sockjs_core::{Endpoint, Jsessionid, Message, Options, Session};
 
 mod axum_server;
@@ -79,7 +81,28 @@ pub fn reference_endpoints_with(adjust: impl Fn(Options) -> Options) -> Vec<Endp
         // Not a PROTOCOL.md §1 service: the target of the benchmarks'
         // inbound floods (BENCHMARKS.md, "Floods and poll rate").
         Endpoint::new(options("/push"), push),
+        // websocket-multiplex channels, each the room of its name, through
+        // the endpoint's rooms (a shared registry with a broker spans nodes).
+        Endpoint::new(options("/multiplex"), multiplex()),
     ]
+}
+
+/// The `/multiplex` service: websocket-multiplex channels of any name,
+/// each the room of its name. What one subscriber of channel `X` sends,
+/// every subscriber of `X` receives (the sender too), on this node and,
+/// when the endpoint's rooms have a broker, on every node.
+pub fn multiplex() -> Multiplex {
+    Multiplex::new().fallback(|mut channel: Channel| async move {
+        if channel.join(channel.topic()).is_err() {
+            return;
+        }
+        let rooms = channel.room_registry();
+        while let Some(text) = channel.recv().await {
+            if rooms.to(channel.topic()).send(&text).is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// Echoes every message back.

@@ -17,6 +17,7 @@ const READMES: &[(&str, &[&str])] = &[
             "sockjs-client/src/lib.rs",
             "sockjs-redis/src/lib.rs",
             "sockjs-core/src/rooms.rs",
+            "sockjs-core/src/multiplex.rs",
             "examples/src/metrics.rs",
             "examples/src/tls.rs",
         ],

@@ -137,6 +137,11 @@
 //! sockjs-client = { version = "0.1", features = ["rustls"] }
 //! ```
 //!
+//! # Channels
+//!
+//! [`multiplex::Multiplexer`] carries named channels over one connection,
+//! as the `websocket-multiplex` browser client does.
+//!
 //! # Not here
 //!
 //! jsonp-polling, htmlfile and the iframe transports exist for browsers
@@ -155,6 +160,7 @@ mod endpoint;
 mod error;
 pub mod frame;
 mod http;
+pub mod multiplex;
 mod session;
 mod socket;
 mod websocket;

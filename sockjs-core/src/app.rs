@@ -252,7 +252,7 @@ impl Session {
         Recv { session: self }
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         self.cell.update(|state, w| state.poll_recv(cx, w))
     }
 }

@@ -66,6 +66,12 @@
 //! several rooms (except some sessions or rooms), locally or, with a
 //! cluster broker, on every node: see [`rooms`].
 //!
+//! # Channels
+//!
+//! [`multiplex::Multiplex`] serves named channels over one session, byte
+//! for byte as the `websocket-multiplex` browser client speaks them; a
+//! channel can join rooms as a session does.
+//!
 //! # Metrics
 //!
 //! [`Endpoint::metrics`] is a snapshot of an endpoint's counters. With the
@@ -130,19 +136,28 @@ mod broker;
 mod deflate;
 mod endpoint;
 mod envelope;
+// Public items for `internals`, which is behind its feature.
+#[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 mod frame;
 mod headers;
+// Public items for `internals`, which is behind its feature.
+#[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 mod hixie76;
 mod json;
 mod membership;
 mod message;
 mod metrics;
+pub mod multiplex;
 mod options;
+// Public items for `internals`, which is behind its feature.
+#[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 mod payload;
 mod receiver;
 mod responses;
 mod rfc6455;
 pub mod rooms;
+// Public items for `internals`, which is behind its feature.
+#[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 mod route;
 mod send;
 mod session;
@@ -170,9 +185,10 @@ pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
 pub use websocket::WebSocket;
 
-/// Not part of the API: the protocol layer's parsers and encoders, public
-/// for the fuzz targets and benchmarks only. They may change in any
-/// release.
+/// Not part of the API: the protocol layer's parsers and encoders, for the
+/// fuzz targets and benchmarks only (feature `internals`). They may change
+/// in any release.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
     pub use crate::frame::Frame;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::deflate::Deflate;
 use crate::rooms::Rooms;
+use crate::state::MESSAGE_OVERHEAD;
 use crate::Transport;
 
 /// The default `sockjs_url`: the sockjs-client 1.x build on a CDN.
@@ -599,7 +600,7 @@ impl Options {
                 return Err(OptionsError { field: name, problem: "must be more than zero" });
             }
         }
-        if self.max_inbox < self.max_payload.saturating_add(32) {
+        if self.max_inbox < self.max_payload.saturating_add(MESSAGE_OVERHEAD) {
             // Otherwise a message of the largest size allowed could never
             // be taken in.
             return Err(OptionsError { field: "max_inbox", problem: "must be at least max_payload + 32" });

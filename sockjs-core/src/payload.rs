@@ -41,15 +41,6 @@ impl std::error::Error for PayloadError {}
 /// Decodes a send body: one JSON array, one message per element.
 ///
 /// Strings are delivered as they are; any other JSON value as its JSON text.
-///
-/// ```
-/// use sockjs_core::internals::{decode_messages, PayloadError};
-/// assert_eq!(decode_messages(br#"["a","\u00ff"]"#), Ok(vec!["a".to_string(), "\u{ff}".to_string()]));
-/// assert_eq!(decode_messages(b"[]"), Ok(vec![]));
-/// assert_eq!(decode_messages(b""), Err(PayloadError::Expected));
-/// assert_eq!(decode_messages(br#"["x"#), Err(PayloadError::BrokenJson));
-/// assert_eq!(decode_messages(b"{}"), Err(PayloadError::Expected));
-/// ```
 pub fn decode_messages(body: &[u8]) -> Result<Vec<String>, PayloadError> {
     if body.is_empty() {
         return Err(PayloadError::Expected);
@@ -64,14 +55,6 @@ pub fn decode_messages(body: &[u8]) -> Result<Vec<String>, PayloadError> {
 /// array gives one message per element, a bare JSON value one message, and
 /// an empty text nothing. Broken JSON is an error: the connection must be
 /// closed without a `c` frame.
-///
-/// ```
-/// use sockjs_core::internals::{decode_websocket_text, PayloadError};
-/// assert_eq!(decode_websocket_text(r#"["a","b"]"#), Ok(vec!["a".to_string(), "b".to_string()]));
-/// assert_eq!(decode_websocket_text(r#""a""#), Ok(vec!["a".to_string()]));
-/// assert_eq!(decode_websocket_text(""), Ok(vec![]));
-/// assert_eq!(decode_websocket_text(r#"["a"#), Err(PayloadError::BrokenJson));
-/// ```
 pub fn decode_websocket_text(text: &str) -> Result<Vec<String>, PayloadError> {
     if text.is_empty() {
         return Ok(Vec::new());

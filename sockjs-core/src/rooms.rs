@@ -81,7 +81,7 @@ use crate::broker::{handle_for, Inbound};
 use crate::envelope::check_name;
 use crate::membership::Member;
 use crate::message::Message;
-use crate::session::{RoomsCore, SessionCell};
+use crate::session::{RoomMember, RoomsCore};
 use crate::state::Queued;
 
 pub use crate::broker::{Broker, BrokerHandle};
@@ -214,14 +214,22 @@ impl Rooms {
         RoomSend::new(&self.core, room)
     }
 
-    /// Handles to the members of `room` on this node, in no order (empty
-    /// for a room without members). Holding a handle keeps its session
-    /// open, as any [`Session`] does.
+    /// Handles to the sessions that joined `room` on this node, in no
+    /// order (empty for a room without members). Holding a handle keeps its
+    /// session open, as any [`Session`] does. Channels that joined it
+    /// (`Channel::join` of the `multiplex` module) are not sessions and are not
+    /// listed; [`Rooms::member_count`] counts them.
     pub fn members(&self, room: &str) -> Vec<Session> {
-        self.core.members(room).into_iter().map(Session::new).collect()
+        let members = self.core.members(room).into_iter();
+        members
+            .filter_map(|m| match m {
+                RoomMember::Session(cell) => Some(Session::new(cell)),
+                RoomMember::Channel(_) => None,
+            })
+            .collect()
     }
 
-    /// How many members `room` has on this node.
+    /// How many members `room` has on this node (sessions and channels).
     pub fn member_count(&self, room: &str) -> usize {
         self.core.member_count(room)
     }
@@ -261,6 +269,12 @@ impl Rooms {
 
 /// Queues `message` for each of `to`'s members (once each) but the
 /// excepted; `(delivered, failed)`.
+///
+/// Sessions get `message` itself. A channel gets it framed for its topic
+/// (`msg,TOPIC,TEXT`, as websocket-multiplex frames it): made once per
+/// topic per send and shared by every channel of that topic, so a room
+/// whose members are channels of one name (the usual case) costs one
+/// encoding per send, as a room of sessions does.
 fn deliver_local(
     core: &RoomsCore,
     to: &[&str],
@@ -269,25 +283,75 @@ fn deliver_local(
     message: &Message,
 ) -> (usize, usize) {
     let (mut delivered, mut failed) = (0, 0);
-    let mut push = |cell: &Arc<SessionCell>| match cell.push(Queued::Message(message.clone())) {
-        Ok(()) => delivered += 1,
-        Err(_) => failed += 1,
+    let mut framed = Framed::default();
+    let mut push = |member: &RoomMember| {
+        let item = match member {
+            RoomMember::Session(_) => message.clone(),
+            RoomMember::Channel(channel) => framed.get(&channel.topic, message),
+        };
+        match member.session().push(Queued::Message(item)) {
+            Ok(()) => delivered += 1,
+            Err(_) => failed += 1,
+        }
     };
     if let ([room], []) = (to, except_rooms) {
         // One room: its shared member list, no copy per send.
         if let Some(members) = core.snapshot(room) {
-            for cell in members.iter() {
-                if except.is_empty() || !except.contains(cell.key()) {
-                    push(cell);
+            for member in members.iter() {
+                if except.is_empty() || !except.contains(member.key()) {
+                    push(member);
                 }
             }
         }
     } else {
-        let mut recipients: Vec<Arc<SessionCell>> = Vec::new();
+        let mut recipients: Vec<RoomMember> = Vec::new();
         core.recipients(to, except_rooms, |key| except.contains(key), &mut recipients);
         recipients.iter().for_each(push);
     }
     (delivered, failed)
+}
+
+/// The `msg,TOPIC,TEXT` forms of one send's text, one per topic among its
+/// channel recipients: none allocated for a send with no channel
+/// recipient, a short list for a few topics (the usual case: one), a map
+/// past [`FRAMED_LIST`] topics, so that a room whose channels have many
+/// names costs one lookup per recipient, not a scan.
+#[derive(Default)]
+struct Framed {
+    made: Vec<(Arc<str>, Message)>,
+    many: std::collections::HashMap<Arc<str>, Message>,
+}
+
+/// The most topics [`Framed`] keeps in its list before it uses its map.
+const FRAMED_LIST: usize = 8;
+
+impl Framed {
+    fn get(&mut self, topic: &Arc<str>, message: &Message) -> Message {
+        if let Some((_, m)) = self.made.iter().find(|(t, _)| Arc::ptr_eq(t, topic) || **t == **topic) {
+            return m.clone();
+        }
+        if let Some(m) = self.many.get(topic) {
+            return m.clone();
+        }
+        let m = Message::new(&channel_frame(topic, message.text()));
+        if self.made.len() < FRAMED_LIST {
+            self.made.push((topic.clone(), m.clone()));
+        } else {
+            self.many.insert(topic.clone(), m.clone());
+        }
+        m
+    }
+}
+
+/// A channel message as websocket-multiplex 0.1.0 frames it:
+/// `msg,TOPIC,TEXT`.
+pub(crate) fn channel_frame(topic: &str, text: &str) -> String {
+    let mut s = String::with_capacity(5 + topic.len() + text.len());
+    s.push_str("msg,");
+    s.push_str(topic);
+    s.push(',');
+    s.push_str(text);
+    s
 }
 
 impl Inbound for RoomsCore {
@@ -368,7 +432,7 @@ impl<'a> Targets<'a> {
 }
 
 impl<'a> RoomSend<'a> {
-    fn new(core: &'a RoomsCore, room: &'a str) -> RoomSend<'a> {
+    pub(crate) fn new(core: &'a RoomsCore, room: &'a str) -> RoomSend<'a> {
         RoomSend { core, to: Targets::One([room]), except_rooms: Vec::new(), except: Except::default(), local: false }
     }
 
@@ -394,6 +458,12 @@ impl<'a> RoomSend<'a> {
     /// Not to `session`.
     pub fn except(mut self, session: &Session) -> Self {
         self.except.push(session.cell().key());
+        self
+    }
+
+    /// Not to the member `key` (a session's or a channel's).
+    pub(crate) fn except_key(mut self, key: u64) -> Self {
+        self.except.push(key);
         self
     }
 
@@ -457,7 +527,7 @@ impl Session {
         if !self.is_open() {
             return Err(RoomError::Closed);
         }
-        cell.rooms.join(cell, room, cell.max_rooms)
+        cell.rooms.join(&RoomMember::Session(cell.clone()), room, cell.max_rooms)
     }
 
     /// Leaves `room`; whether the session was in it. A room without
@@ -484,5 +554,33 @@ impl Session {
     /// member does not matter.
     pub fn to<'a>(&'a self, room: &'a str) -> RoomSend<'a> {
         RoomSend::new(&self.cell().rooms, room).except(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A send's `msg,TOPIC,TEXT` form is made once per topic and shared
+    /// by every channel of that topic (two handles of one name included),
+    /// and a second topic gets its own.
+    #[test]
+    fn channel_frames_made_once_per_topic() {
+        let message = Message::new("hi, all");
+        let mut framed = Framed::default();
+        let x1: Arc<str> = Arc::from("x");
+        let x2: Arc<str> = Arc::from("x");
+        let first = framed.get(&x1, &message);
+        assert_eq!(first.text(), "msg,x,hi, all");
+        assert_eq!(framed.get(&x2, &message).raw().as_ptr(), first.raw().as_ptr(), "shared, not made again");
+        assert_eq!(framed.get(&Arc::from("y"), &message).text(), "msg,y,hi, all");
+        assert_eq!(framed.made.len(), 2);
+        // Past the list, the map: each topic still made once.
+        let topics: Vec<Arc<str>> = (0..3 * FRAMED_LIST).map(|i| Arc::from(format!("t{i}"))).collect();
+        let first: Vec<*const u8> = topics.iter().map(|t| framed.get(t, &message).raw().as_ptr()).collect();
+        let again: Vec<*const u8> = topics.iter().map(|t| framed.get(t, &message).raw().as_ptr()).collect();
+        assert_eq!(first, again);
+        assert_eq!(framed.made.len() + framed.many.len(), 2 + topics.len());
+        assert_eq!(framed.get(&topics[20], &message).text(), "msg,t20,hi, all");
     }
 }

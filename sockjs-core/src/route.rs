@@ -108,16 +108,6 @@ impl Route<'_> {
 /// of an endpoint served under `prefix`.
 ///
 /// Returns `None` for a path that is not SockJS's (a 404).
-///
-/// ```
-/// use sockjs_core::internals::{route, Route, SessionUrl};
-/// assert_eq!(route("/echo", "/echo/info"), Some(Route::Info));
-/// assert_eq!(
-///     route("/echo", "/echo/000/abc/xhr"),
-///     Some(Route::Session { server_id: "000", session_id: "abc", kind: SessionUrl::Xhr })
-/// );
-/// assert_eq!(route("/echo", "/echo/a./a/xhr"), None);
-/// ```
 pub fn route<'a>(prefix: &str, path: &'a str) -> Option<Route<'a>> {
     let rest = path.strip_prefix(prefix)?;
     match rest {

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;
 
 use http::{HeaderMap, Uri};
@@ -37,12 +37,75 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The rooms registry, whose members are session cells.
-pub(crate) type RoomsCore = Core<Arc<SessionCell>>;
+/// The rooms registry, whose members are sessions and the channels
+/// multiplexed over them.
+pub(crate) type RoomsCore = Core<RoomMember>;
 
-/// Session keys, unique in the process (a rooms registry may serve the
-/// sessions of several endpoints).
+/// Member keys (of sessions and of channels), unique in the process (a
+/// rooms registry may serve the sessions of several endpoints).
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh member key.
+pub(crate) fn next_key() -> u64 {
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A member of a room: a session, or one channel multiplexed over a
+/// session (the `multiplex` module), whose room messages the session carries
+/// framed as `msg,TOPIC,TEXT`.
+#[derive(Debug, Clone)]
+pub(crate) enum RoomMember {
+    /// A session that joined the room itself.
+    Session(Arc<SessionCell>),
+    /// A channel of a session that joined the room.
+    Channel(Arc<ChannelMember>),
+}
+
+impl RoomMember {
+    /// The session that carries the member's messages.
+    pub(crate) fn session(&self) -> &Arc<SessionCell> {
+        match self {
+            RoomMember::Session(cell) => cell,
+            RoomMember::Channel(channel) => &channel.session,
+        }
+    }
+}
+
+impl Member for RoomMember {
+    fn key(&self) -> u64 {
+        match self {
+            RoomMember::Session(cell) => cell.key,
+            RoomMember::Channel(channel) => channel.key,
+        }
+    }
+
+    fn departed(&self) -> &AtomicBool {
+        match self {
+            RoomMember::Session(cell) => &cell.departed,
+            RoomMember::Channel(channel) => &channel.departed,
+        }
+    }
+}
+
+/// What the rooms registry knows of a channel multiplexed over a session:
+/// its key, its topic (the `TOPIC` of the `msg,TOPIC,TEXT` frames its room
+/// messages get), and the session that carries them.
+#[derive(Debug)]
+pub(crate) struct ChannelMember {
+    pub(crate) key: u64,
+    pub(crate) topic: Arc<str>,
+    pub(crate) session: Arc<SessionCell>,
+    /// Set once the channel left its rooms for good.
+    pub(crate) departed: AtomicBool,
+}
+
+/// Told when a session stops being open, after it left its own rooms and
+/// with no lock held: the channels multiplexed over it leave theirs and
+/// end. May be told more than once.
+pub(crate) trait SessionEnded: Send + Sync + std::fmt::Debug {
+    /// The session is no longer open.
+    fn session_ended(&self);
+}
 
 /// What a session knows about the request that opened it.
 #[derive(Debug)]
@@ -75,16 +138,9 @@ pub(crate) struct SessionCell {
     pub(crate) max_rooms: usize,
     /// Set once the session left its rooms for good.
     departed: AtomicBool,
-}
-
-impl Member for Arc<SessionCell> {
-    fn key(&self) -> u64 {
-        self.key
-    }
-
-    fn departed(&self) -> &AtomicBool {
-        &self.departed
-    }
+    /// Who must hear that the session ended (the channel table of a
+    /// multiplexed session), set at most once.
+    ended: OnceLock<Weak<dyn SessionEnded>>,
 }
 
 #[derive(Debug)]
@@ -126,7 +182,10 @@ impl SessionCell {
         let left_open = was_open && !guard.state.is_open();
         drop(guard);
         if left_open {
-            self.rooms.depart(self);
+            self.rooms.depart(&RoomMember::Session(self.clone()));
+            if let Some(ended) = self.ended.get().and_then(Weak::upgrade) {
+                ended.session_ended();
+            }
         }
         self.counters.inbox_changed(inbox_before, inbox_after);
         if let Some(reason) = ended {
@@ -168,6 +227,18 @@ impl SessionCell {
         pushed?;
         self.counters.sent_message(self.info.transport);
         Ok(())
+    }
+
+    /// The session's member key (unique in the process).
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Registers who must hear that the session ended; `false` when
+    /// someone is registered already. Check `is_open` after this: a
+    /// session that ended before it was registered tells no one.
+    pub(crate) fn on_ended(&self, ended: Weak<dyn SessionEnded>) -> bool {
+        self.ended.set(ended).is_ok()
     }
 
     /// A fresh id for a receiver or a waiting send of this session (the
@@ -240,7 +311,7 @@ impl Hub {
         self.counters.opened(info.transport);
         tracing::debug!(target: "sockjs", session = %info.id, transport = %info.transport, "session opened");
         Arc::new(SessionCell {
-            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            key: next_key(),
             info,
             framed,
             counters: self.counters.clone(),
@@ -254,6 +325,7 @@ impl Hub {
             rooms: self.rooms.clone(),
             max_rooms: self.max_rooms,
             departed: AtomicBool::new(false),
+            ended: OnceLock::new(),
         })
     }
 

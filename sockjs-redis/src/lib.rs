@@ -1,31 +1,29 @@
-//! Broadcast to the SockJS sessions of every instance of a service, over a
-//! Redis pub/sub channel.
+//! Rooms across nodes over Redis pub/sub and Redis Cluster 7's sharded
+//! pub/sub: a [`RedisBroker`] for sockjs-core's rooms registry
+//! ([`sockjs_core::rooms::Broker`]).
 //!
-//! Each instance holds its own sessions. A [`RedisBroadcast`] keeps the
-//! local members of a broadcast and one subscription to a Redis channel:
-//! [`RedisBroadcast::publish`] sends a message to the channel, and a
-//! background task delivers every message of the channel to every local
-//! member, encoded once ([`Message::new`]). A message published on any
-//! instance therefore reaches every member of every instance exactly once,
-//! the publisher's own instance included: local members get it through the
-//! channel too, never directly.
+//! Every node (process) of a service builds its rooms registry with a
+//! broker of its own, all on one Redis (or one Redis Cluster) and one
+//! prefix. A send to rooms reaches the node's own members at once and is
+//! published; the other nodes deliver it to their members:
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), sockjs_redis::Error> {
+//! use sockjs_core::rooms::{NodeId, Rooms};
 //! use sockjs_core::{Endpoint, Options, Session};
-//! use sockjs_redis::RedisBroadcast;
+//! use sockjs_redis::{RedisBroker, RedisConfig};
 //!
-//! let room = RedisBroadcast::connect("redis://127.0.0.1:6379/", "chat")?;
-//! let endpoint = Endpoint::new(Options::new("/chat"), move |mut session: Session| {
-//!     let room = room.clone();
-//!     async move {
-//!         // Join before the first .await: no message is missed after open.
-//!         let _membership = room.join(session.clone());
-//!         while let Some(text) = session.recv().await {
-//!             if room.publish(&text).await.is_err() {
-//!                 let _ = session.send("(not delivered: the broadcast is unavailable)");
-//!             }
-//!         }
+//! let broker = RedisBroker::connect(RedisConfig::standalone("redis://127.0.0.1:6379/").prefix("chat"))?;
+//! // Every node needs its own id (here: from the process id and the clock).
+//! let node = NodeId::new(u64::from(std::process::id()) << 32 | u64::from(std::time::UNIX_EPOCH.elapsed().unwrap().subsec_nanos()));
+//! let rooms = Rooms::builder().broker(broker, node).build();
+//! let endpoint = Endpoint::new(Options::new("/chat").rooms(rooms), |mut session: Session| async move {
+//!     if session.join("lobby").is_err() {
+//!         return;
+//!     }
+//!     while let Some(text) = session.recv().await {
+//!         // Every member of the lobby on every node, but the sender.
+//!         let _ = session.to("lobby").send(&text);
 //!     }
 //! });
 //! # drop(endpoint);
@@ -33,73 +31,128 @@
 //! # }
 //! ```
 //!
+//! For Redis Cluster, `RedisConfig::cluster(&["redis://127.0.0.1:7000/", ...])`
+//! with any of its nodes; the rest is the same.
+//!
+//! # What a node subscribes to, and what it costs
+//!
+//! * One channel per room that has members on this node,
+//!   [`room_channel`]`(prefix, room)`: the broker subscribes when the
+//!   node's first member joins the room and unsubscribes when its last one
+//!   leaves. A room's traffic reaches only the nodes that have members in
+//!   it; the cost on Redis is one subscription per room per node that has
+//!   members in it, and one `PUBLISH` per send, whatever the number of
+//!   members.
+//! * One channel every node subscribes to, [`shared_channel`]`(prefix)`,
+//!   for the sends that name several rooms or except rooms: every node
+//!   receives those and delivers them to whichever of its members they are
+//!   for. Sends to one room without exceptions (the common case) never
+//!   travel on it.
+//!
+//! A node uses two connections: one subscribing (and receiving), one
+//! publishing.
+//!
+//! # Redis Cluster
+//!
+//! On a cluster the broker uses sharded pub/sub (`SSUBSCRIBE`,
+//! `SPUBLISH`, Redis 7): a sharded channel lives on the shard that owns
+//! its name's hash slot, so **the channel name decides which shard carries
+//! a room's load**: rooms spread over the shards by their names, and a
+//! busy room loads one shard. The shared channel is a sharded channel too,
+//! so all several-room sends go through one shard. Room names are written
+//! into channel names with `{` and `}` escaped, so a room name never picks
+//! its slot; a hash tag in the prefix (`"{chat}"`) pins every channel of
+//! the service to one shard, which you rarely want.
+//!
+//! # Delivery
+//!
+//! At most once, in order per sender and room: each node's publisher
+//! sends its envelopes over one connection, in the order of the sends
+//! (pipelined, up to [`PUBLISH_BATCH`] a round trip), and its subscriber hands what arrives to the engine from one
+//! task, in the order it arrived. One-room sends and several-room sends
+//! travel on different channels, so only each kind keeps its order.
+//! Nothing is retried, so nothing arrives twice; the node's own
+//! envelopes, which Redis hands back when it is subscribed to the room,
+//! are ignored by the engine.
+//!
+//! # Bounds
+//!
+//! * [`PUBLISH_QUEUE`] envelopes wait for the publisher; beyond that
+//!   `publish` drops the envelope. [`Broker::publish`] never waits.
+//! * [`RECEIVE_QUEUE`] received messages wait for delivery; beyond that
+//!   they are dropped ([`RedisBroker::receive_dropped`]). Redis bounds
+//!   what it holds for a slow subscriber itself (`client-output-buffer-limit
+//!   pubsub`).
+//! * One round trip of publishes waits at most [`PUBLISH_TIMEOUT`], a
+//!   connection attempt [`CONNECT_TIMEOUT`].
+//! * The subscriptions are the rooms the registry has members in, so they
+//!   are bounded by the registry's bounds (sessions x rooms per session).
+//! * A received envelope is decoded within the registry's message limit;
+//!   anything else is dropped and counted ([`RedisBroker::garbage`]).
+//!
+//! Every envelope dropped on the publishing side (queue full, Redis
+//! unreachable, an error or a timeout) is counted with
+//! [`BrokerHandle::publish_failed`] (the registry's
+//! `publish_failed()` and the `sockjs_room_publish_failed_total` series)
+//! and logged.
+//!
 //! # When Redis goes away
 //!
-//! Local sessions are not affected: they stay open and the application
-//! keeps receiving their messages. What is lost while Redis is unreachable:
-//!
-//! * every [`publish`](RedisBroadcast::publish) returns an [`Error`]; the
-//!   message is not sent anywhere (not even to local members);
-//! * messages that other instances managed to publish while this
-//!   instance's subscription was down are never delivered here: Redis
-//!   pub/sub is at-most-once and keeps no backlog.
-//!
-//! The subscriber reconnects on its own, with a backoff from 100 ms
-//! doubling to 5 s (reset after each successful subscription); the
-//! publishing connection is re-opened on the next publish after a failure
-//! or after the subscription was lost. [`RedisBroadcast::is_subscribed`]
-//! and [`RedisBroadcast::subscribed`] tell when delivery works again.
+//! Sessions stay open, and local members still get every send (the engine
+//! delivers locally before it publishes). The publisher fails the
+//! envelope it was sending, then drops what comes for a backoff of
+//! [`MIN_BACKOFF`] doubling to [`MAX_BACKOFF`] before trying again, all
+//! counted. The subscriber reconnects by itself with the same backoff and
+//! subscribes again to every room the node has members in at that moment
+//! ([`RedisBroker::subscribed`] tells when it has); the publisher then
+//! opens a new connection at once. What other nodes published meanwhile
+//! is lost for this node: pub/sub keeps no backlog.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::collections::HashMap;
+mod channel;
+mod connection;
+mod publisher;
+mod shared;
+mod subscriber;
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use futures_util::StreamExt;
-use sockjs_core::{Message, Session};
-use tokio::sync::{mpsc, oneshot, watch};
+use sockjs_core::rooms::{Broker, BrokerHandle, Envelope};
+use tokio::sync::mpsc;
 
-/// The first reconnection delay of the subscriber.
-pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest reconnection delay of the subscriber.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The bound on opening a connection to Redis.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The bound on one PUBLISH round trip.
-pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Publishes waiting for the publishing connection, beyond which
-/// [`RedisBroadcast::publish`] fails at once with [`Error::Overloaded`].
-pub const PUBLISH_QUEUE: usize = 4096;
+pub use channel::{room_channel, shared_channel};
+use connection::Target;
+use shared::Shared;
+pub use shared::{
+    CONNECT_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF, PUBLISH_BATCH, PUBLISH_QUEUE, PUBLISH_TIMEOUT, RECEIVE_QUEUE,
+};
 
-/// Why a publish (or connecting) failed.
+/// The default channel prefix of [`RedisConfig`].
+pub const DEFAULT_PREFIX: &str = "sockjs";
+
+/// Why a broker could not be made.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Redis refused, dropped or never accepted the connection or command.
+    /// A URL is malformed, or the cluster seeds are unusable.
     Redis(redis::RedisError),
-    /// Connecting or the PUBLISH round trip took too long. The message may
-    /// or may not have been published.
-    Timeout,
-    /// Too many publishes are waiting already.
-    Overloaded,
-    /// The broadcast's background tasks have stopped (their runtime shut
-    /// down).
-    Stopped,
-    /// [`RedisBroadcast::connect`] was called outside a tokio runtime.
+    /// [`RedisBroker::connect`] was called outside a tokio runtime.
     NoRuntime,
+    /// [`RedisConfig::cluster`] was given no node.
+    NoNodes,
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Redis(e) => write!(f, "redis: {e}"),
-            Error::Timeout => f.write_str("redis did not answer in time"),
-            Error::Overloaded => f.write_str("too many publishes waiting"),
-            Error::Stopped => f.write_str("the broadcast has stopped"),
-            Error::NoRuntime => f.write_str("RedisBroadcast::connect must be called within a tokio runtime"),
+            Error::NoRuntime => f.write_str("RedisBroker::connect must be called within a tokio runtime"),
+            Error::NoNodes => f.write_str("a Redis Cluster needs at least one node URL"),
         }
     }
 }
@@ -119,36 +172,45 @@ impl From<redis::RedisError> for Error {
     }
 }
 
-/// What the background tasks and the handles share.
-struct Shared {
-    members: Mutex<HashMap<u64, Session>>,
-    next_key: AtomicU64,
-    /// Counts lost subscriptions, so that the publisher drops a connection
-    /// opened before the last one was lost (it is most likely dead too).
-    subscription_losses: AtomicU64,
-    subscribed: watch::Sender<bool>,
-    delivered: AtomicU64,
+/// Where a [`RedisBroker`] connects, and its channels' prefix.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    urls: Vec<String>,
+    cluster: bool,
+    prefix: String,
 }
 
-impl Shared {
-    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Session>> {
-        self.members.lock().unwrap_or_else(|p| p.into_inner())
+impl RedisConfig {
+    /// A standalone Redis (`redis://host:port/`, with `user:password@` or
+    /// `/db` as the `redis` crate reads them): `SUBSCRIBE` and `PUBLISH`.
+    pub fn standalone(url: &str) -> RedisConfig {
+        RedisConfig { urls: vec![url.to_owned()], cluster: false, prefix: DEFAULT_PREFIX.to_owned() }
     }
 
-    /// Sends one channel message to every local member, encoded once;
-    /// members whose session has ended leave.
-    fn deliver(&self, text: &str) {
-        let message = Message::new(text);
-        let mut members = self.members();
-        members.retain(|_, session| session.send_message(&message).is_ok());
-        self.delivered.fetch_add(1, Ordering::Relaxed);
+    /// A Redis Cluster (7 or later), given any of its nodes: sharded
+    /// pub/sub, `SSUBSCRIBE` and `SPUBLISH`.
+    pub fn cluster<S: AsRef<str>>(urls: &[S]) -> RedisConfig {
+        RedisConfig {
+            urls: urls.iter().map(|u| u.as_ref().to_owned()).collect(),
+            cluster: true,
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+
+    /// The start of every channel name ([`room_channel`], [`shared_channel`]):
+    /// services that share a Redis and use different prefixes do not hear
+    /// each other. Default: [`DEFAULT_PREFIX`].
+    pub fn prefix(mut self, prefix: &str) -> RedisConfig {
+        prefix.clone_into(&mut self.prefix);
+        self
     }
 }
 
 struct Inner {
     shared: Arc<Shared>,
-    publish: mpsc::Sender<(String, oneshot::Sender<Result<(), Error>>)>,
-    tasks: Vec<tokio::task::AbortHandle>,
+    queue: mpsc::Sender<Envelope>,
+    cluster: bool,
+    tasks: [tokio::task::AbortHandle; 2],
 }
 
 impl Drop for Inner {
@@ -159,181 +221,121 @@ impl Drop for Inner {
     }
 }
 
-/// A broadcast whose messages go through a Redis channel to the members
-/// on every instance. Cheap to clone; the background tasks stop when the
-/// last clone is dropped.
+/// A [`Broker`] over Redis or Redis Cluster; see the [crate docs](crate).
+///
+/// Give it (or a clone) to `Rooms::builder().broker(...)`; keep a clone
+/// to watch it. Cheap to clone; its two tasks stop when the last clone is
+/// dropped (with the registry that holds it).
 #[derive(Clone)]
-pub struct RedisBroadcast {
+pub struct RedisBroker {
     inner: Arc<Inner>,
 }
 
-impl fmt::Debug for RedisBroadcast {
+impl fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisBroadcast")
-            .field("members", &self.member_count())
+        f.debug_struct("RedisBroker")
+            .field("prefix", &self.inner.shared.prefix)
+            .field("cluster", &self.inner.cluster)
             .field("subscribed", &self.is_subscribed())
             .finish()
     }
 }
 
-impl RedisBroadcast {
-    /// Starts the broadcast on `channel` of the Redis server at
-    /// `redis_url` (`redis://host:port/`), spawning its subscriber and
-    /// publisher on the current tokio runtime, which must outlive it. Fails
-    /// only on a malformed URL or outside a runtime: it does not wait for
-    /// Redis (see [`RedisBroadcast::subscribed`]).
-    pub fn connect(redis_url: &str, channel: &str) -> Result<RedisBroadcast, Error> {
+impl RedisBroker {
+    /// Starts the broker's subscriber and publisher on the current tokio
+    /// runtime, which must outlive it. Fails only on a malformed
+    /// configuration or outside a runtime: it does not wait for Redis (see
+    /// [`RedisBroker::subscribed`]); until Redis answers, what is published
+    /// is dropped and counted.
+    pub fn connect(config: RedisConfig) -> Result<RedisBroker, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let client = redis::Client::open(redis_url)?;
-        let shared = Arc::new(Shared {
-            members: Mutex::new(HashMap::new()),
-            next_key: AtomicU64::new(0),
-            subscription_losses: AtomicU64::new(0),
-            subscribed: watch::channel(false).0,
-            delivered: AtomicU64::new(0),
-        });
-        let (publish, requests) = mpsc::channel(PUBLISH_QUEUE);
-        let subscriber = runtime.spawn(subscribe(client.clone(), channel.to_owned(), shared.clone()));
-        let publisher = runtime.spawn(publish_loop(client, channel.to_owned(), shared.clone(), requests));
-        let tasks = vec![subscriber.abort_handle(), publisher.abort_handle()];
-        Ok(RedisBroadcast { inner: Arc::new(Inner { shared, publish, tasks }) })
+        let target = if config.cluster {
+            if config.urls.is_empty() {
+                return Err(Error::NoNodes);
+            }
+            let urls: Vec<&str> = config.urls.iter().map(String::as_str).collect();
+            Target::cluster(&urls)?
+        } else {
+            Target::standalone(&config.urls[0])?
+        };
+        let cluster = target.is_cluster();
+        let shared = Arc::new(Shared::new(config.prefix));
+        let (queue, requests) = mpsc::channel(PUBLISH_QUEUE);
+        let subscriber = runtime.spawn(subscriber::run(target.clone(), shared.clone()));
+        let publisher = runtime.spawn(publisher::run(target, shared.clone(), requests));
+        let tasks = [subscriber.abort_handle(), publisher.abort_handle()];
+        Ok(RedisBroker { inner: Arc::new(Inner { shared, queue, cluster, tasks }) })
     }
 
-    /// Adds a local session to the broadcast. It receives every message of
-    /// the channel from now on, until the [`Membership`] is dropped or the
-    /// session ends.
-    pub fn join(&self, session: Session) -> Membership {
-        let shared = &self.inner.shared;
-        let key = shared.next_key.fetch_add(1, Ordering::Relaxed);
-        shared.members().insert(key, session);
-        Membership { shared: self.inner.shared.clone(), key }
-    }
-
-    /// Publishes `text` to the channel, and so to the members of every
-    /// instance, this one included. Returns once Redis has accepted it; an
-    /// error means it was not delivered anywhere (after
-    /// [`Error::Timeout`]: maybe).
-    pub async fn publish(&self, text: &str) -> Result<(), Error> {
-        let (reply, answer) = oneshot::channel();
-        self.inner.publish.try_send((text.to_owned(), reply)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Error::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => Error::Stopped,
-        })?;
-        answer.await.unwrap_or(Err(Error::Stopped))
-    }
-
-    /// The number of local members.
-    pub fn member_count(&self) -> usize {
-        self.inner.shared.members().len()
-    }
-
-    /// Whether the subscription to the channel is up now.
+    /// Whether the subscriber is connected and subscribed to every room it
+    /// had members in when it last changed its subscriptions.
     pub fn is_subscribed(&self) -> bool {
         *self.inner.shared.subscribed.borrow()
     }
 
-    /// Waits until the subscription to the channel is up (at once if it
-    /// is). Wrap it in a timeout.
+    /// Waits until [`RedisBroker::is_subscribed`] (at once if it is). Wrap
+    /// it in a timeout.
     pub async fn subscribed(&self) {
         let mut status = self.inner.shared.subscribed.subscribe();
         let _ = status.wait_for(|up| *up).await;
     }
 
-    /// Channel messages delivered to the local members so far (each counts
-    /// once, however many members it reached).
-    pub fn delivered(&self) -> u64 {
-        self.inner.shared.delivered.load(Ordering::Relaxed)
+    /// Envelopes Redis accepted from this node so far.
+    pub fn published(&self) -> u64 {
+        self.inner.shared.published.load(Ordering::Relaxed)
+    }
+
+    /// Envelopes received from Redis and handed to the engine so far (this
+    /// node's own included, which the engine ignores).
+    pub fn received(&self) -> u64 {
+        self.inner.shared.received.load(Ordering::Relaxed)
+    }
+
+    /// Messages received on the broker's channels that were not envelopes
+    /// (or too long), dropped so far.
+    pub fn garbage(&self) -> u64 {
+        self.inner.shared.garbage.load(Ordering::Relaxed)
+    }
+
+    /// Messages dropped because [`RECEIVE_QUEUE`] was full.
+    pub fn receive_dropped(&self) -> u64 {
+        self.inner.shared.receive_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The channel of `room` with this broker's prefix ([`room_channel`]).
+    pub fn room_channel(&self, room: &str) -> String {
+        room_channel(&self.inner.shared.prefix, room)
+    }
+
+    /// The shared channel with this broker's prefix ([`shared_channel`]).
+    pub fn shared_channel(&self) -> String {
+        shared_channel(&self.inner.shared.prefix)
     }
 }
 
-/// A session's place in a [`RedisBroadcast`]; dropping it leaves.
-#[must_use = "the session leaves the broadcast when the Membership is dropped"]
-pub struct Membership {
-    shared: Arc<Shared>,
-    key: u64,
-}
-
-impl fmt::Debug for Membership {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Membership").field("key", &self.key).finish()
+impl Broker for RedisBroker {
+    fn attach(&self, handle: BrokerHandle) {
+        self.inner.shared.set_handle(handle);
     }
-}
 
-impl Drop for Membership {
-    fn drop(&mut self) {
-        self.shared.members().remove(&self.key);
+    fn subscribe(&self, room: &str) {
+        self.inner.shared.wanted().insert(room.to_owned());
+        self.inner.shared.changed.notify_one();
     }
-}
 
-/// The subscriber: subscribes, delivers, and re-subscribes with backoff
-/// when the connection is lost, for as long as the broadcast lives (it is
-/// aborted with the last handle).
-async fn subscribe(client: redis::Client, channel: String, shared: Arc<Shared>) {
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        let attempt = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(pubsub)) => {
-                backoff = MIN_BACKOFF;
-                shared.subscribed.send_replace(true);
-                tracing::debug!(target: "sockjs_redis", channel = %channel, "subscribed");
-                let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
-                    match message.get_payload::<String>() {
-                        Ok(text) => shared.deliver(&text),
-                        Err(e) => {
-                            tracing::warn!(target: "sockjs_redis", error = %e, "dropped a message that is not UTF-8")
-                        }
-                    }
-                }
-                shared.subscription_losses.fetch_add(1, Ordering::Relaxed);
-                shared.subscribed.send_replace(false);
-                tracing::warn!(target: "sockjs_redis", channel = %channel, "subscription lost; reconnecting");
-            }
-            Ok(Err(e)) => tracing::debug!(target: "sockjs_redis", error = %e, "subscribing failed"),
-            Err(_) => tracing::debug!(target: "sockjs_redis", "subscribing timed out"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    fn unsubscribe(&self, room: &str) {
+        self.inner.shared.wanted().remove(room);
+        self.inner.shared.changed.notify_one();
     }
-}
 
-/// The publisher: one connection, opened on demand, dropped after any
-/// error or a lost subscription. One PUBLISH at a time, in order.
-async fn publish_loop(
-    client: redis::Client,
-    channel: String,
-    shared: Arc<Shared>,
-    mut requests: mpsc::Receiver<(String, oneshot::Sender<Result<(), Error>>)>,
-) {
-    let mut connection: Option<(redis::aio::MultiplexedConnection, u64)> = None;
-    while let Some((text, reply)) = requests.recv().await {
-        let losses = shared.subscription_losses.load(Ordering::Relaxed);
-        if connection.as_ref().is_some_and(|(_, opened_at)| *opened_at != losses) {
-            connection = None;
+    fn publish(&self, envelope: Envelope) {
+        if let Err(e) = self.inner.queue.try_send(envelope) {
+            self.inner.shared.publish_failed(1);
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "the publish queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the publisher has stopped",
+            };
+            tracing::warn!(target: "sockjs_redis", bound = PUBLISH_QUEUE, "dropped a room message: {why}");
         }
-        let result = async {
-            if connection.is_none() {
-                let opened = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
-                    .await
-                    .map_err(|_| Error::Timeout)??;
-                connection = Some((opened, losses));
-            }
-            let (conn, _) = connection.as_mut().expect("opened above");
-            let mut command = redis::cmd("PUBLISH");
-            command.arg(&channel).arg(&text);
-            let publish = command.query_async::<i64>(conn);
-            tokio::time::timeout(PUBLISH_TIMEOUT, publish).await.map_err(|_| Error::Timeout)??;
-            Ok(())
-        }
-        .await;
-        if result.is_err() {
-            connection = None;
-        }
-        let _ = reply.send(result);
     }
 }

@@ -233,6 +233,16 @@
       return scenario(t, 12000, async function (connect) {
         var c = connect('echo');
         await c.open();
+        // The servers offer permessage-deflate (RFC 7692): the browser's
+        // websocket must have negotiated it.
+        if (t === 'websocket') {
+          var ws = c.sock._transport && c.sock._transport.ws;
+          var extensions = ws ? ws.extensions : '(no websocket)';
+          if (!/^permessage-deflate/.test(extensions)) {
+            throw new Error('websocket extensions: ' + JSON.stringify(extensions));
+          }
+          return 'sock.transport = ' + c.openTransport + ', extensions = ' + extensions;
+        }
         return 'sock.transport = ' + c.openTransport;
       });
     },
@@ -367,6 +377,54 @@
           throw new Error(c.messages.length + ' replies for 36 messages');
         }
         return '2 × 18 replies, 2 × ' + (Math.pow(2, 19) - 2) + ' bytes';
+      });
+    },
+    // Two websocket-multiplex 0.1.0 channels on one connection to
+    // /multiplex (each channel the room of its name: a subscriber gets
+    // what it sends). Each channel gets its own message only, a payload
+    // keeps its commas, a name with a space travels escaped, and after
+    // one channel is closed the other goes on.
+    multiplex: function (t) {
+      return scenario(t, 15000, async function (connect) {
+        var c = connect('multiplex');
+        var id = Math.random().toString(36).slice(2);
+        var names = ['a-' + id, 'b ' + id];
+        var mx = new WebSocketMultiplex(c.sock);
+        var got = {};
+        var channels = names.map(function (n) {
+          var ch = mx.channel(n);
+          got[n] = [];
+          ch.onmessage = function (e) {
+            got[n].push(e.data);
+            c.poke();
+          };
+          return ch;
+        });
+        function status() {
+          return JSON.stringify(got) + '; on the wire: ' + JSON.stringify(c.messages.slice(0, 6));
+        }
+        await c.open();
+        channels[0].send('x,y,,z');
+        channels[1].send('hello b');
+        await c.until('a message on each channel', function () {
+          return got[names[0]].length >= 1 && got[names[1]].length >= 1;
+        }, 8000, status);
+        if (got[names[0]][0] !== 'x,y,,z' || got[names[1]][0] !== 'hello b') {
+          throw new Error('each channel should get its own message: ' + status());
+        }
+        var wire = 'msg,' + escape(names[1]) + ',hello b';
+        if (c.messages.indexOf(wire) < 0) {
+          throw new Error('expected ' + JSON.stringify(wire) + ' on the wire: ' + status());
+        }
+        channels[0].close();
+        channels[1].send('after');
+        await c.until('the second message on b', function () {
+          return got[names[1]].length >= 2;
+        }, 8000, status);
+        if (got[names[1]][1] !== 'after' || got[names[0]].length !== 1 || got[names[1]].length !== 2) {
+          throw new Error('after closing a: ' + status());
+        }
+        return '2 channels on one connection, 3 messages, topic ' + escape(names[1]);
       });
     },
   };

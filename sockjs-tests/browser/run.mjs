@@ -10,6 +10,7 @@
 //                     [--chromium-arg ARG]...
 //   --server       the SockJS server's base URL: the §1 services plus the
 //                  test-only /presence (tests/browser.rs, node/server.js)
+//                  and /multiplex (websocket-multiplex channels as rooms)
 //   --page-origin  an origin serving this folder at /static/ (page.html);
 //                  the same origin as --server makes a same-origin run
 //   --serve-static also serve this folder from a loopback port of our own
@@ -39,7 +40,7 @@ const TRANSPORTS = [
 ];
 const SCENARIOS = [
   'open', 'echo-ascii', 'echo-latin1', 'echo-escapes', 'echo-64k', 'echo-200',
-  'server-close', 'client-close', 'ticker', 'broadcast', 'amplify',
+  'server-close', 'client-close', 'ticker', 'broadcast', 'amplify', 'multiplex',
 ];
 // Cells the client library itself refuses, checked rather than assumed:
 // the page must see the client give up with 2000 "All transports failed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the browser end-to-end tests need, and only what is missing:
 #   * Debian's chromium at /usr/bin/chromium (apt-get; needs root, as in CI);
-#   * playwright-core and sockjs-client 1.6.1 in node_modules (npm, no lockfile).
+#   * playwright-core, sockjs-client 1.6.1 and websocket-multiplex 0.1.0 in
+#     node_modules (npm, no lockfile).
 # Never downloads a browser of its own. Idempotent; fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,7 +27,8 @@ fi
 command -v node >/dev/null || fail "node is not installed"
 command -v npm >/dev/null || fail "npm is not installed"
 
-if [ -f node_modules/playwright-core/package.json ] && [ -f node_modules/sockjs-client/dist/sockjs.min.js ]; then
+if [ -f node_modules/playwright-core/package.json ] && [ -f node_modules/sockjs-client/dist/sockjs.min.js ] &&
+  [ -f node_modules/websocket-multiplex/multiplex_client.js ]; then
   echo "browser setup: node_modules present (playwright-core $(node -p "require('./node_modules/playwright-core/package.json').version"), sockjs-client $(node -p "require('./node_modules/sockjs-client/package.json').version"))"
 else
   echo "browser setup: npm install --no-package-lock"
@@ -34,6 +36,7 @@ else
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-package-lock --no-audit --no-fund || fail "npm install"
   [ -f node_modules/playwright-core/package.json ] || fail "playwright-core missing after npm install"
   [ -f node_modules/sockjs-client/dist/sockjs.min.js ] || fail "sockjs-client missing after npm install"
+  [ -f node_modules/websocket-multiplex/multiplex_client.js ] || fail "websocket-multiplex missing after npm install"
   echo "browser setup: installed node_modules"
 fi
 version=$(node -p "require('./node_modules/sockjs-client/package.json').version")

@@ -5,11 +5,15 @@
 // SOCKJS_URL is what the iframe page loads (default: sockjs-node's CDN URL).
 // Prints one line "listening on 127.0.0.1:PORT" once it accepts connections.
 // Besides the section 1 services it serves /presence, the test-only service
-// of the browser tests (sockjs-tests/tests/browser.rs has the Rust twin).
+// of the browser tests (sockjs-tests/tests/browser.rs has the Rust twin), and
+// /multiplex: websocket-multiplex 0.1.0's MultiplexServer with the channels
+// MULTIPLEX_CHANNELS, each a room as our test-server's /multiplex makes it
+// (what one subscriber sends, every subscriber of that channel receives).
 'use strict';
 
 var http = require('http');
 var sockjs = require('sockjs');
+var multiplexServer = require('websocket-multiplex');
 
 var port = parseInt(process.argv[2] || '0', 10);
 if (isNaN(port) || port < 0 || port > 65535) {
@@ -100,6 +104,36 @@ var services = [
   })],
   ['/presence', service({ heartbeat_delay: 2000, disconnect_delay: 2000 }, presence)],
 ];
+
+// The channels /multiplex serves (websocket-multiplex serves registered
+// names only); tests/client.rs uses these.
+var MULTIPLEX_CHANNELS = ['a', 'b', 'a b'];
+var multiplexService = service({}, function () {});
+var multiplexer = new multiplexServer.MultiplexServer(multiplexService);
+MULTIPLEX_CHANNELS.forEach(function (name) {
+  var subscribers = [];
+  multiplexer.registerChannel(name).on('connection', function (channel) {
+    subscribers.push(channel);
+    channel.on('data', function (m) {
+      subscribers.forEach(function (s) { s.write(m); });
+    });
+    channel.on('close', function () {
+      var at = subscribers.indexOf(channel);
+      if (at >= 0) {
+        subscribers.splice(at, 1);
+      }
+    });
+  });
+});
+services.push(['/multiplex', multiplexService]);
+// /multiplex_carl: the channel 'carl' says "bye" and ends itself (the
+// server's `uns`), as websocket-multiplex's example does.
+var carlService = service({}, function () {});
+new multiplexServer.MultiplexServer(carlService).registerChannel('carl').on('connection', function (channel) {
+  channel.write('bye');
+  channel.end();
+});
+services.push(['/multiplex_carl', carlService]);
 
 var server = http.createServer();
 // Anything no SockJS prefix claims: plain 404 with a framed body.

@@ -57,7 +57,7 @@ const AXUM: StartServer =
 
 /// The transports × scenarios of run.mjs, per page origin.
 const TRANSPORTS: usize = 9;
-const SCENARIOS: usize = 11;
+const SCENARIOS: usize = 12;
 /// The only cells the client itself refuses (checked by run.mjs).
 const NOT_APPLICABLE: &[(&str, &str)] = &[("cross-origin", "htmlfile")];
 /// run.mjs stops itself after this; the test kills it a little later.
@@ -229,7 +229,10 @@ fn run_adapter(name: &str, start: StartServer, tls: bool) -> serde_json::Value {
     // The iframe page loads the same local copy as the test page.
     let sockjs_url = format!("{page_origin}/static/node_modules/sockjs-client/dist/sockjs.min.js");
 
-    let mut endpoints = sockjs_examples::reference_endpoints(&sockjs_url);
+    // Every websocket offers permessage-deflate; Chromium takes it.
+    let mut endpoints = sockjs_examples::reference_endpoints_with(|options| {
+        options.sockjs_url(&sockjs_url).websocket_deflate(sockjs_core::Deflate::new())
+    });
     endpoints.push(presence_endpoint(&sockjs_url));
     let certificate = support::tls::certificate();
     let options = |workers| ServeOptions {

@@ -16,8 +16,20 @@
 //! xhr-streaming on `/disabled_websocket_echo` (`websocket: false` in
 //! `/info`, §7.2), as sockjs-client would.
 //!
+//! A second test runs the client's websocket-multiplex side
+//! (`sockjs_client::multiplex`) on every transport against `/multiplex` of
+//! sockjs-node with websocket-multiplex 0.1.0's `MultiplexServer` and of
+//! our actix and axum servers (the reference `/multiplex`): two
+//! connections, three channels on the first and one on the second; each
+//! channel is a room of its name, so a message reaches every subscriber
+//! of its channel (the sender too) and no other channel; payloads keep
+//! their commas; a name with a space travels escaped; a closed channel's
+//! `recv` ends while the connection's other channels go on; and on
+//! `/multiplex_carl` a channel the server closes (`uns`) ends its `recv`
+//! after the message sent before.
+//!
 //! sockjs-node needs `npm install` in sockjs-tests/node (./test.sh does
-//! it); without it this test fails, it never skips.
+//! it); without it these tests fail, they never skip.
 
 mod support;
 
@@ -26,6 +38,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use sockjs_client::multiplex::{Channel, Multiplexer};
 use sockjs_client::{Client, Connection, Transport};
 use sockjs_core::{Endpoint, Options};
 use support::{loopback_listener, ProcessGuard};
@@ -68,6 +81,15 @@ fn our_endpoints() -> (Vec<Endpoint>, Endpoint) {
     endpoints.push(Endpoint::new(Options::new("/heartbeat").heartbeat_delay(OUR_HEARTBEAT), sockjs_examples::echo));
     let ending = Endpoint::new(Options::new("/ending"), sockjs_examples::echo);
     endpoints.push(ending.clone());
+    // The twin of node/server.js's /multiplex_carl.
+    let carl = sockjs_core::multiplex::Multiplex::new().channel(
+        "carl",
+        |channel: sockjs_core::multiplex::Channel| async move {
+            let _ = channel.send("bye");
+            channel.close();
+        },
+    );
+    endpoints.push(Endpoint::new(Options::new("/multiplex_carl"), carl));
     (endpoints, ending)
 }
 
@@ -456,6 +478,139 @@ fn client_interoperates_with_sockjs_node_actix_warp_and_axum_on_every_transport(
     show(&table);
     show(&format!("client interop: {} rows in {:?}", rows.len(), started.elapsed()));
     assert_eq!(rows.len(), 20, "4 servers x (4 transports + the default order)");
+    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
+    drop(servers);
+}
+
+/// The next message on `channel` that is not a `probe ...`, within `REPLY`
+/// (`None`: the channel's `recv` ended).
+async fn channel_next(channel: &mut Channel, waiting_for: &str) -> Result<Option<String>, String> {
+    loop {
+        match tokio::time::timeout(REPLY, channel.recv()).await {
+            Ok(Some(m)) if m.starts_with("probe ") => continue,
+            Ok(other) => return Ok(other),
+            Err(_) => {
+                return Err(format!("nothing on {} within {REPLY:?} while waiting for {waiting_for}", channel.topic()))
+            }
+        }
+    }
+}
+
+async fn expect_on(channel: &mut Channel, want: &str) -> Result<(), String> {
+    match channel_next(channel, want).await? {
+        Some(got) if got == want => Ok(()),
+        other => Err(format!("on {}: expected {want:?}, got {other:?}", channel.topic())),
+    }
+}
+
+/// Waits until the server has opened `channel` (its own probe comes back
+/// to it: the channel is the room of its name).
+async fn probed(channel: &mut Channel) -> Result<(), String> {
+    let probe = format!("probe {}", channel.topic());
+    channel.send(&probe).await.map_err(|e| format!("send: {e}"))?;
+    loop {
+        match tokio::time::timeout(REPLY, channel.recv()).await {
+            Ok(Some(m)) if m == probe => return Ok(()),
+            Ok(Some(m)) if m.starts_with("probe ") => continue,
+            other => return Err(format!("probe on {}: {other:?}", channel.topic())),
+        }
+    }
+}
+
+async fn multiplex_scenario(base: &str, transport: Transport) -> Outcome {
+    let m1 = Multiplexer::new(connect(base, "/multiplex", transport).await?);
+    let m2 = Multiplexer::new(connect(base, "/multiplex", transport).await?);
+    let open = |m: &Multiplexer, name: &'static str| {
+        let m = m.clone();
+        async move { m.channel(name).await.map_err(|e| format!("channel {name}: {e}")) }
+    };
+    let (mut a1, mut b1, mut s1, mut a2) =
+        (open(&m1, "a").await?, open(&m1, "b").await?, open(&m1, "a b").await?, open(&m2, "a").await?);
+    if s1.topic() != "a%20b" {
+        return Err(format!("the name travels escaped: {}", s1.topic()));
+    }
+    for channel in [&mut a1, &mut b1, &mut s1, &mut a2] {
+        probed(channel).await?;
+    }
+    b1.send("on b, with, commas").await.map_err(|e| format!("send: {e}"))?;
+    expect_on(&mut b1, "on b, with, commas").await?;
+    a1.send("to all of a").await.map_err(|e| format!("send: {e}"))?;
+    expect_on(&mut a1, "to all of a").await?;
+    expect_on(&mut a2, "to all of a").await?;
+    s1.send("spaced").await.map_err(|e| format!("send: {e}"))?;
+    expect_on(&mut s1, "spaced").await?;
+    a2.close().await.map_err(|e| format!("close: {e}"))?;
+    if let Some(m) = channel_next(&mut a2, "the end of a closed channel").await? {
+        return Err(format!("a closed channel received {m:?}"));
+    }
+    if a2.send("x").await.is_ok() {
+        return Err("a closed channel sent".into());
+    }
+    a1.send("after").await.map_err(|e| format!("send: {e}"))?;
+    expect_on(&mut a1, "after").await?;
+    b1.send("still").await.map_err(|e| format!("send: {e}"))?;
+    expect_on(&mut b1, "still").await?;
+    // b never saw a's messages, nor s1's: its next message is its own.
+    m1.close(1000, "Normal closure").await.map_err(|e| format!("close: {e}"))?;
+    if let Some(m) = channel_next(&mut b1, "the end of the connection").await? {
+        return Err(format!("after the connection closed, b received {m:?}"));
+    }
+    m2.close(1000, "Normal closure").await.map_err(|e| format!("close: {e}"))?;
+    // The server closes a channel (`uns`): its `recv` ends after what came
+    // before.
+    let m3 = Multiplexer::new(connect(base, "/multiplex_carl", transport).await?);
+    let mut carl = m3.channel("carl").await.map_err(|e| format!("channel carl: {e}"))?;
+    expect_on(&mut carl, "bye").await?;
+    if let Some(m) = channel_next(&mut carl, "the server's uns").await? {
+        return Err(format!("after the server's uns, carl received {m:?}"));
+    }
+    if carl.is_open() {
+        return Err("carl is still open after the server's uns".into());
+    }
+    m3.close(1000, "Normal closure").await.map_err(|e| format!("close: {e}"))?;
+    Ok(format!("4 channels over {}", m1.transport()))
+}
+
+#[test]
+fn client_multiplexes_channels_against_sockjs_node_actix_and_axum_on_every_transport() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let servers = [
+        start_ours("actix", |l, e| sockjs_examples::serve_actix(l, e, 2), sockjs_examples::ActixServer::addr),
+        start_ours("axum", |l, e| sockjs_examples::serve_axum(l, e, 2), sockjs_examples::AxumServer::addr),
+        start_node(),
+    ];
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        // The servers side by side; on one server, one transport after
+        // the other (the channels are rooms that every cell would share).
+        for server in &servers {
+            let (name, base) = (server.name, server.base.clone());
+            set.spawn(async move {
+                let mut outcomes = Vec::new();
+                for transport in Transport::ALL {
+                    let outcome = tokio::time::timeout(CELL_DEADLINE, multiplex_scenario(&base, transport)).await;
+                    outcomes.push((
+                        transport,
+                        outcome.unwrap_or_else(|_| Err(format!("not done within {CELL_DEADLINE:?}"))),
+                    ));
+                }
+                (name, outcomes)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (name, outcomes) = joined.expect("a server's cells panicked");
+            for (transport, outcome) in outcomes {
+                cells += 1;
+                show(&format!("multiplex {name:<12} {transport:<14} {}", if outcome.is_ok() { "ok" } else { "FAIL" }));
+                if let Err(e) = outcome {
+                    failures.push(format!("{name} {transport}: {e}"));
+                }
+            }
+        }
+    });
+    assert_eq!(cells, 12, "3 servers x 4 transports");
     assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
     drop(servers);
 }

@@ -234,7 +234,7 @@ fn runtime() -> tokio::runtime::Runtime {
 ///   hashes to. The reference `/broadcast` keeps its members per instance,
 ///   and the suite's two broadcast sessions get different `<server>`
 ///   segments (a run-dependent counter), so they may land on different
-///   instances (sockjs-redis solves that; see redis_broadcast.rs). Both
+///   instances (rooms with sockjs-redis's broker solve that; see rooms_redis.rs). Both
 ///   pass or fail depending on where the segments hash.
 /// * Chunk boundaries: chunked coding is hop-by-hop (RFC 9112 §7), so a
 ///   proxy decodes and re-encodes it, and frames that reach it together

@@ -4,7 +4,8 @@
 //! cargo run --release -p sockjs-examples --bin test-server -- \
 //!     --framework actix|warp|axum --listen 127.0.0.1:8081 [--sockjs-url URL] \
 //!     [--heartbeat-ms MS] [--request-timeout-ms MS] [--metrics-listen ADDR] \
-//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate]
+//!     [--tls-cert PEM --tls-key PEM] [--ws-deflate] \
+//!     [--redis URL | --redis-cluster URL[,URL...]]
 //! ```
 //!
 //! `--heartbeat-ms` changes every service's heartbeat delay (default 25 s);
@@ -23,6 +24,11 @@
 //!
 //! `--ws-deflate` offers permessage-deflate (RFC 7692) on every endpoint's
 //! websockets, with the default [`sockjs_core::Deflate`] settings.
+//!
+//! `--redis URL` (a standalone Redis) or `--redis-cluster URL,...` (any
+//! nodes of a Redis Cluster 7) give every endpoint one rooms registry with
+//! a `sockjs_redis::RedisBroker` (prefix `sockjs-test`): rooms then span
+//! every test-server on that Redis. Without them rooms are per process.
 //!
 //! `--tls-cert` and `--tls-key` (PEM files: the chain, leaf first, and its
 //! private key) serve HTTPS and WSS instead, through rustls: HTTP/2 by ALPN
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut metrics_listen = None;
     let mut deflate = false;
+    let mut redis = None;
     let mut options = sockjs_examples::ServeOptions::new(2);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,12 +72,17 @@ fn main() -> ExitCode {
             ("--request-timeout-ms", Some(v)) if v.parse::<u64>().is_ok_and(|ms| ms > 0) => {
                 options.request_timeout = v.parse().map(Duration::from_millis).unwrap_or(options.request_timeout);
             }
+            ("--redis", Some(v)) => redis = Some(sockjs_redis::RedisConfig::standalone(&v)),
+            ("--redis-cluster", Some(v)) => {
+                redis = Some(sockjs_redis::RedisConfig::cluster(&v.split(',').collect::<Vec<_>>()));
+            }
             ("--tls-cert", Some(v)) => tls_cert = Some(std::path::PathBuf::from(v)),
             ("--tls-key", Some(v)) => tls_key = Some(std::path::PathBuf::from(v)),
             _ => {
                 eprintln!(
                     "usage: test-server [--framework actix|warp|axum] [--listen ADDR] [--sockjs-url URL] [--heartbeat-ms MS] \
-                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate]"
+                     [--request-timeout-ms MS] [--metrics-listen ADDR] [--tls-cert PEM --tls-key PEM] [--ws-deflate] \
+                     [--redis URL | --redis-cluster URL[,URL...]]"
                 );
                 return ExitCode::from(2);
             }
@@ -105,8 +117,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The broker's tasks run on a runtime of their own, for the process's life.
+    let rooms = match redis.map(rooms_with_redis).transpose() {
+        Ok(rooms) => rooms,
+        Err(e) => {
+            eprintln!("cannot use Redis: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let endpoints = sockjs_examples::reference_endpoints_with(|options| {
         let mut options = options.sockjs_url(&sockjs_url);
+        if let Some((rooms, _)) = &rooms {
+            options = options.rooms(rooms.clone());
+        }
         if deflate {
             options = options.websocket_deflate(sockjs_core::Deflate::new());
         }
@@ -147,6 +170,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A rooms registry whose broker is Redis, and the runtime its tasks run on.
+fn rooms_with_redis(
+    config: sockjs_redis::RedisConfig,
+) -> Result<(sockjs_core::rooms::Rooms, tokio::runtime::Runtime), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("redis-broker")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let broker = {
+        let _in_runtime = runtime.enter();
+        sockjs_redis::RedisBroker::connect(config.prefix("sockjs-test")).map_err(|e| e.to_string())?
+    };
+    let entropy = sockjs_driver::entropy;
+    let node = sockjs_core::rooms::NodeId::new(u64::from(entropy()) << 32 | u64::from(entropy()));
+    let rooms = sockjs_core::rooms::Rooms::builder().broker(broker, node).label("test-server").build();
+    Ok((rooms, runtime))
 }
 
 /// Installs the Prometheus recorder and serves it at `http://ADDR/metrics`.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::mpsc;
 
 use super::*;
-use crate::membership::Member;
+
 use crate::rooms::{Broker, BrokerHandle, Envelope, NodeId, RoomError, Rooms, MAX_ROOM_NAME, MAX_SEND_ROOMS};
 
 /// A broker that keeps what it is told.

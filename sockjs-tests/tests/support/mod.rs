@@ -5,6 +5,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod rooms_suite;
 pub mod tls;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
