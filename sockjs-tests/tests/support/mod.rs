@@ -1,7 +1,7 @@
 //! Helpers shared by the multi-instance tests (scaling.rs and
-//! redis_broadcast.rs): external processes that are always stopped, free
-//! loopback ports, bounded waits; and the TLS tests' certificate
-//! (tls.rs, browser.rs).
+//! redis_broadcast.rs) and the Autobahn run (autobahn.rs): external
+//! processes that are always stopped, free loopback ports, bounded waits;
+//! and the TLS tests' certificate (tls.rs, browser.rs).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -72,6 +72,21 @@ impl ProcessGuard {
                 return Err(format!("{} did not listen on {addr} within 10 s:\n{}", self.name, self.log()));
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded by `limit`) for the process to exit and returns how
+    /// it exited; `None` when it is still running at the limit (it then
+    /// keeps running until dropped or killed).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                Ok(None) | Err(_) => return None,
+            }
         }
     }
 
