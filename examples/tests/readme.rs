@@ -16,6 +16,7 @@ const READMES: &[(&str, &[&str])] = &[
             "sockjs-tower/src/lib.rs",
             "sockjs-client/src/lib.rs",
             "sockjs-redis/src/lib.rs",
+            "sockjs-nats/src/lib.rs",
             "sockjs-core/src/rooms.rs",
             "sockjs-core/src/multiplex.rs",
             "examples/src/metrics.rs",
@@ -28,6 +29,7 @@ const READMES: &[(&str, &[&str])] = &[
     ("sockjs-tower/README.md", &["sockjs-tower/src/lib.rs"]),
     ("sockjs-client/README.md", &["sockjs-client/src/lib.rs"]),
     ("sockjs-redis/README.md", &["sockjs-redis/src/lib.rs"]),
+    ("sockjs-nats/README.md", &["sockjs-nats/src/lib.rs"]),
 ];
 
 fn read(path: &str) -> String {
