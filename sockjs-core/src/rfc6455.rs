@@ -239,31 +239,28 @@ impl Decoder {
         };
         let mask: [u8; 4] = self.buffer[head_len - 4..head_len].try_into().expect("four bytes");
         if !control {
-            match (&mut self.message, op) {
+            let message = match (&mut self.message, op) {
                 (None, opcode::CONTINUATION) | (Some(_), opcode::TEXT | opcode::BINARY) => {
                     return Err(PROTOCOL_ERROR);
                 }
-                (Some(_), _) => {}
-                (None, _) => {
-                    let text = op == opcode::TEXT;
-                    self.message = Some(Partial { text, compressed: rsv1, payload: BytesMut::new(), checked: 0 });
-                }
-            }
-            let so_far = self.message.as_ref().map_or(0, |m| m.payload.len() as u64);
-            if so_far.saturating_add(len) > self.max_message as u64 {
+                (Some(message), _) => message,
+                (None, _) => self.message.insert(Partial {
+                    text: op == opcode::TEXT,
+                    compressed: rsv1,
+                    payload: BytesMut::new(),
+                    checked: 0,
+                }),
+            };
+            if (message.payload.len() as u64).saturating_add(len) > self.max_message as u64 {
                 return Err(TOO_BIG);
             }
+            // Within the limit, so it fits a usize.
+            message.payload.reserve((len as usize).min(64 * 1024));
         }
         self.buffer.advance(head_len);
         let remaining = usize::try_from(len).map_err(|_| TOO_BIG)?;
-        if let Some(message) = &mut self.message {
-            if !control {
-                message.payload.reserve(remaining.min(64 * 1024));
-            }
-        }
-        let head = Head { fin, opcode: op, mask, remaining, done: 0 };
-        self.head = Some(head);
-        Ok(Some(head))
+        // `step` keeps it in `self.head` while its payload is still coming.
+        Ok(Some(Head { fin, opcode: op, mask, remaining, done: 0 }))
     }
 
     /// A message whose last frame came.

@@ -212,9 +212,10 @@ impl WebSocket {
     /// [`crate::WebSocketUpgrade::accept`]) inside this driver: it is polled
     /// whenever the driver is, so a message in, the application's answer and
     /// the frame out take one task and no hand-off between threads. Use it
-    /// instead of spawning the task; when [`WebSocket::run`] returns, it hands
-    /// back the task if the application is not done (spawn it then, so that
-    /// the application can finish what it does after the session ended).
+    /// instead of spawning the task; when the connection ends,
+    /// [`WebSocket::into_app`] hands back the task if the application is not
+    /// done (spawn it then, so that the application can finish what it does
+    /// after the session ended).
     pub fn run_app(&mut self, task: Option<AppTask>) {
         self.app = task;
     }
