@@ -334,3 +334,29 @@ fn flood_table(rows: &[Value]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A room case's cell and target carry its CPU per delivery over that
+    /// of fanout with the same peer and transport, not another's.
+    #[test]
+    fn room_cases_are_compared_with_fanout_of_their_peer_and_transport() {
+        let jsonl = [
+            r#"{"scenario":"fanout","case":"fanout-eventsource","label":"actix","transport":"eventsource","server_cpu_us_per_delivery":10.0}"#,
+            r#"{"scenario":"fanout","case":"fanout-xhr-streaming","label":"actix","transport":"xhr_streaming","server_cpu_us_per_delivery":20.0}"#,
+            r#"{"scenario":"fanout","case":"fanout-eventsource","label":"warp","transport":"eventsource","server_cpu_us_per_delivery":5.0}"#,
+            r#"{"scenario":"room-fanout","case":"room-fanout-1000x10-eventsource","label":"actix","transport":"eventsource","rooms":1000,"room_size":10,"server_cpu_us_per_delivery":12.0}"#,
+            r#"{"scenario":"room-cross-node","case":"room-cross-node-redis","label":"actix","transport":"eventsource","rooms":1000,"room_size":10,"server_cpu_us_per_delivery":30.0,"remote_p99_ms":4.5}"#,
+        ]
+        .join("\n");
+        let out = table(&jsonl);
+        assert!(out.contains("1000 rooms of 10: **all in"), "{out}");
+        assert!(out.contains("(**1.20x** fanout)"), "{out}");
+        assert!(out.contains("| room-fanout-1000x10-eventsource: CPU/delivery <= 1.1x fanout | 1.200x: **missed** |"), "{out}");
+        assert!(out.contains("through the broker: p50 – / p99 4.50 ms"), "{out}");
+        assert!(out.contains("(**3.00x** fanout)"), "{out}");
+        assert!(out.contains("| room-cross-node-redis: CPU/delivery over both servers vs fanout (for reference) | 3.000x: n/a |"), "{out}");
+    }
+}

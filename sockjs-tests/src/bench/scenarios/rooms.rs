@@ -162,6 +162,8 @@ pub(crate) async fn room_fanout(config: &Arc<Config>, cross_node: bool) -> Map<S
     drop(pools);
     let mut errors = failed;
     let mut first_error = first;
+    // At most one arrival per receiver per round (a reader reports each
+    // round once), taken every round: `sessions` x `rounds` at the very most.
     let (arrivals_tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, Instant)>();
     let mut node_of_receiver: Vec<Option<usize>> = vec![None; receivers];
     let mut readers = JoinSet::new();
