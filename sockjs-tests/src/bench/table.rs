@@ -354,9 +354,17 @@ mod tests {
         let out = table(&jsonl);
         assert!(out.contains("1000 rooms of 10: **all in"), "{out}");
         assert!(out.contains("(**1.20x** fanout)"), "{out}");
-        assert!(out.contains("| room-fanout-1000x10-eventsource: CPU/delivery <= 1.1x fanout | 1.200x: **missed** |"), "{out}");
+        assert!(
+            out.contains("| room-fanout-1000x10-eventsource: CPU/delivery <= 1.1x fanout | 1.200x: **missed** |"),
+            "{out}"
+        );
         assert!(out.contains("through the broker: p50 – / p99 4.50 ms"), "{out}");
         assert!(out.contains("(**3.00x** fanout)"), "{out}");
-        assert!(out.contains("| room-cross-node-redis: CPU/delivery over both servers vs fanout (for reference) | 3.000x: n/a |"), "{out}");
+        assert!(
+            out.contains(
+                "| room-cross-node-redis: CPU/delivery over both servers vs fanout (for reference) | 3.000x: n/a |"
+            ),
+            "{out}"
+        );
     }
 }
