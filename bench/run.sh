@@ -16,7 +16,15 @@
 #
 # BENCH_ONLY (comma-separated words) runs only the cases whose names contain
 # one of them, and starts only the servers those cases need; for example
-# BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws.
+# BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws,
+# BENCH_ONLY=room (the room cases, with the fanout cases they are compared
+# with).
+#
+# The room-cross-node cases run two test-servers on one broker: the script
+# starts redis-server (/usr/bin/redis-server) and nats-server
+# (/usr/sbin/nats-server, Debian's packages; sockjs-tests/scaling/setup.sh
+# installs them) itself on free 127.0.0.1 ports and kills them with the
+# servers. Without them it stops with an error rather than skip those cases.
 # BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare) likewise
 # selects peers. A partial run's results go to target-bench/
 # bench-results-only unless OUT_DIR is given, so that it does not overwrite
@@ -59,6 +67,14 @@ FLOOD_PAUSE_MS=10000
 FLOOD_XHR_SIZE=200000     # one xhr_send body: one JSON string of this size
 FLOOD_WS_SIZE=100000      # one websocket message
 POLL_CLIENTS=50
+# Rooms (/rooms, issue 23): FANOUT_SESSIONS receivers in ROOMS_MANY rooms of
+# FANOUT_SESSIONS/ROOMS_MANY, and in one room of FANOUT_SESSIONS; one sender
+# (a websocket session of the room) per room; FANOUT_ROUNDS rounds of one
+# send per room. Across nodes: the same receivers in ROOMS_MANY rooms over
+# two test-servers on one Redis / NATS, half on each, senders on the first.
+ROOMS_MANY=1000
+REDIS_SERVER=/usr/bin/redis-server
+NATS_SERVER=/usr/sbin/nats-server
 
 # ---- file descriptors ------------------------------------------------------
 # Client and server each hold one descriptor per connection.
@@ -71,21 +87,64 @@ fi
 if [ "$FDS" != unlimited ] && [ "$FDS" -lt $((FANOUT_SESSIONS + 1000)) ]; then
     FANOUT_SESSIONS=$((FDS - 1000))
 fi
+# The room cases hold a sender per room and up to 256 pooled join
+# connections besides their receivers.
+ROOM_SESSIONS=$FANOUT_SESSIONS
+if [ "$FDS" != unlimited ] && [ "$FDS" -lt $((ROOM_SESSIONS + ROOMS_MANY + 1300)) ]; then
+    ROOM_SESSIONS=$((FDS - ROOMS_MANY - 1300))
+fi
 
 # ---- servers ---------------------------------------------------------------
-# At most one server runs at a time; SERVER_PID is it (empty when none), so
-# the EXIT trap never signals a PID that has been reused.
+# At most one server runs at a time, or two on one broker (room-cross-node);
+# SERVER_PID and SERVER2_PID are they (empty when none), REDIS_PID and
+# NATS_PID the brokers, so the EXIT trap never signals a PID that has been
+# reused.
 SERVER_PID=
 SERVER_ADDR=
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
+SERVER2_PID=
+SERVER2_ADDR=
+REDIS_PID=
+REDIS_URL=
+NATS_PID=
+NATS_URL=
+# stop_pid VAR: kills the process whose PID is in VAR, waits for it, empties VAR.
+stop_pid() {
+    local pid=${!1}
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        printf -v "$1" ''
     fi
 }
-trap cleanup EXIT
+cleanup() {
+    stop_pid SERVER_PID
+    stop_pid SERVER2_PID
+}
+cleanup_all() {
+    cleanup
+    stop_pid REDIS_PID
+    stop_pid NATS_PID
+}
+trap cleanup_all EXIT
 trap 'exit 130' INT TERM
+
+# await_listening LOG PID: the ADDR of "listening on ADDR" in LOG, printed
+# once PID has written it; exits the script if PID ends first or takes 30 s.
+await_listening() {
+    local log=$1 pid=$2 addr
+    for _ in $(seq 1 300); do
+        addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$log" | head -1 | cut -d' ' -f3 || true)
+        if [ -n "$addr" ]; then
+            echo "$addr"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "server did not start (log $log):" >&2
+    cat "$log" >&2
+    exit 1
+}
 
 # start_server LOGNAME COMMAND...: starts it, waits for "listening on ADDR".
 start_server() {
@@ -93,20 +152,76 @@ start_server() {
     shift
     "$@" >"$log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 300); do
-        SERVER_ADDR=$(grep -o 'listening on [0-9.]*:[0-9]*' "$log" | head -1 | cut -d' ' -f3 || true)
-        [ -n "$SERVER_ADDR" ] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "server did not start: $*" >&2
-    cat "$log" >&2
-    exit 1
+    SERVER_ADDR=$(await_listening "$log" "$SERVER_PID") || exit 1
+}
+
+# start_server2 LOGNAME COMMAND...: the same for the second server.
+start_server2() {
+    local log=$OUT/$1.log
+    shift
+    "$@" >"$log" 2>&1 &
+    SERVER2_PID=$!
+    SERVER2_ADDR=$(await_listening "$log" "$SERVER2_PID") || exit 1
 }
 
 stop_server() {
     cleanup
     sleep 1 # let the kernel reap the sockets
+}
+
+# require BINARY PACKAGE: stops the run when BINARY is missing.
+require() {
+    if [ ! -x "$1" ]; then
+        echo "error: $1 is missing: the room-cross-node cases need it (Debian package $2;" \
+            "sockjs-tests/scaling/setup.sh installs it). Select other cases with BENCH_ONLY." >&2
+        exit 1
+    fi
+}
+
+# start_redis: redis-server on a free 127.0.0.1 port (random in 20000-32767,
+# below the ephemeral range, tried again when taken), no persistence;
+# REDIS_URL is its URL.
+start_redis() {
+    require "$REDIS_SERVER" redis-server
+    local log=$OUT/redis.log port
+    for _ in $(seq 1 20); do
+        port=$((20000 + RANDOM % 12768))
+        "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no >"$log" 2>&1 &
+        REDIS_PID=$!
+        for _ in $(seq 1 50); do
+            if grep -q 'Ready to accept connections' "$log"; then
+                REDIS_URL=redis://127.0.0.1:$port/
+                return 0
+            fi
+            kill -0 "$REDIS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        stop_pid REDIS_PID
+    done
+    echo "error: redis-server did not start (log $log):" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+# start_nats: nats-server on an ephemeral 127.0.0.1 port (-p -1: it picks
+# one and logs it); NATS_URL is its URL.
+start_nats() {
+    require "$NATS_SERVER" nats-server
+    local log=$OUT/nats.log addr
+    "$NATS_SERVER" -a 127.0.0.1 -p -1 >"$log" 2>&1 &
+    NATS_PID=$!
+    for _ in $(seq 1 100); do
+        addr=$(grep -o 'Listening for client connections on [0-9.]*:[0-9]*' "$log" | head -1 | awk '{print $NF}' || true)
+        if [ -n "$addr" ]; then
+            NATS_URL=nats://$addr
+            return 0
+        fi
+        kill -0 "$NATS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "error: nats-server did not start (log $log):" >&2
+    cat "$log" >&2
+    exit 1
 }
 
 # wanted LABEL CASE...: whether BENCH_PEERS selects the peer and BENCH_ONLY
@@ -130,7 +245,9 @@ wanted() {
 bench() {
     local label=$1 case=$2 scenario=$3
     shift 3
-    wanted "$label" "$case" || return 0
+    # BENCH_FORCE: run the case whatever BENCH_ONLY says (the fanout cases
+    # the room cases are compared with).
+    [ -n "${BENCH_FORCE:-}" ] || wanted "$label" "$case" || return 0
     echo "== $label $case" >&2
     if ! timeout 400 "$BIN/sockjs-bench" run --addr "$SERVER_ADDR" --pid "$SERVER_PID" \
         --label "$label" --case "$case" --scenario "$scenario" "$@" | tee -a "$RESULTS"; then
@@ -148,10 +265,34 @@ echo_scenarios() {
     bench "$label" raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT --duration-ms $ECHO_SECONDS_MS
     bench "$label" xhr-polling xhr-polling --sessions $XHR_CLIENTS --size 32 --duration-ms $ECHO_SECONDS_MS
     bench "$label" xhr-streaming xhr-streaming --sessions $XHR_CLIENTS --size 32 --duration-ms $ECHO_SECONDS_MS
-    bench "$label" fanout-eventsource fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport eventsource --concurrency 128
-    bench "$label" fanout-xhr-streaming fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport xhr-streaming --concurrency 128
+    # The room cases are compared with fanout in the same run: selecting
+    # one selects these too.
+    local force=
+    # shellcheck disable=SC2086
+    if wanted "$label" $(room_cases "$label"); then
+        force=1
+    fi
+    BENCH_FORCE=$force bench "$label" fanout-eventsource fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport eventsource --concurrency 128
+    BENCH_FORCE=$force bench "$label" fanout-xhr-streaming fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS --fanout-transport xhr-streaming --concurrency 128
+    local transport size=$((ROOM_SESSIONS / ROOMS_MANY))
+    [ -n "$(room_cases "$label")" ] || return 0
+    for transport in eventsource xhr-streaming; do
+        bench "$label" room-fanout-${ROOMS_MANY}x$size-$transport room-fanout --sessions $ROOM_SESSIONS \
+            --rooms $ROOMS_MANY --rounds $FANOUT_ROUNDS --fanout-transport $transport --concurrency 128
+        bench "$label" room-fanout-1x$ROOM_SESSIONS-$transport room-fanout --sessions $ROOM_SESSIONS \
+            --rooms 1 --rounds $FANOUT_ROUNDS --fanout-transport $transport --concurrency 128
+    done
 }
 
+ROOM_CASES="room-fanout-${ROOMS_MANY}x$((ROOM_SESSIONS / ROOMS_MANY))-eventsource room-fanout-1x$ROOM_SESSIONS-eventsource
+    room-fanout-${ROOMS_MANY}x$((ROOM_SESSIONS / ROOMS_MANY))-xhr-streaming room-fanout-1x$ROOM_SESSIONS-xhr-streaming"
+CROSS_CASES="room-cross-node-redis room-cross-node-nats"
+# room_cases LABEL: the room cases of the peer (only our servers have /rooms).
+room_cases() {
+    case $1 in
+        actix | warp | axum) echo $ROOM_CASES $CROSS_CASES ;;
+    esac
+}
 ECHO_CASES="ws-echo-32 ws-echo-4k ws-pingpong-100 ws-pingpong-1 raw-ws-echo-32 xhr-polling xhr-streaming fanout-eventsource fanout-xhr-streaming"
 
 # fresh LABEL CASE SCENARIO ARGS... -- START_COMMAND...: one scenario on a
@@ -191,13 +332,37 @@ peer() {
     fresh "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 \
         --concurrency 128 -- "$@"
     # shellcheck disable=SC2086
-    if wanted "$label" $ECHO_CASES; then
+    if wanted "$label" $ECHO_CASES $(room_cases "$label"); then
         start_server "$label-load" "$@"
         echo_scenarios "$label"
         stop_server
     fi
     fresh "$label" poll-flat-out poll-flat-out --sessions $POLL_CLIENTS --size 32 --duration-ms $FLOOD_MS \
         --pause-ms $FLOOD_PAUSE_MS -- "$@"
+}
+
+# cross_node LABEL BROKER: room-cross-node over BROKER (redis or nats) with
+# two test-servers of framework LABEL, started for it; the broker is started
+# at its first use and runs until the script ends.
+cross_node() {
+    local label=$1 broker=$2 flag url
+    wanted "$label" "room-cross-node-$broker" || return 0
+    case $broker in
+        redis)
+            [ -n "$REDIS_PID" ] || start_redis
+            flag=--redis url=$REDIS_URL
+            ;;
+        nats)
+            [ -n "$NATS_PID" ] || start_nats
+            flag=--nats url=$NATS_URL
+            ;;
+    esac
+    start_server "$label-cross-$broker-1" "$BIN/test-server" --framework "$label" --listen 127.0.0.1:0 $flag "$url"
+    start_server2 "$label-cross-$broker-2" "$BIN/test-server" --framework "$label" --listen 127.0.0.1:0 $flag "$url"
+    bench "$label" "room-cross-node-$broker" room-cross-node --addr2 "$SERVER2_ADDR" --pid2 "$SERVER2_PID" \
+        --sessions $ROOM_SESSIONS --rooms $ROOMS_MANY --rounds $FANOUT_ROUNDS --fanout-transport eventsource \
+        --concurrency 128
+    stop_server
 }
 
 # ---- build -----------------------------------------------------------------
@@ -227,6 +392,12 @@ peer actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
 peer warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
 peer axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
 peer node node "$ROOT/sockjs-tests/node/server.js" 0
+
+# Rooms across two nodes, through Redis and through NATS.
+for framework in actix warp axum; do
+    cross_node $framework redis
+    cross_node $framework nats
+done
 
 fresh bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
     --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2

@@ -1,8 +1,9 @@
 //! The reference SockJS service of PROTOCOL.md §1 (echo, close,
 //! disabled_websocket_echo, cookie_needed_echo, ticker, amplify,
 //! broadcast), shared by the `test-server` binary and the tests, plus
-//! `/push`, a push-only service the benchmarks flood, and `/multiplex`,
-//! websocket-multiplex channels that are rooms (neither is part of §1).
+//! `/push`, a push-only service the benchmarks flood, `/rooms`, the rooms
+//! benchmarks' service (see [`rooms`]), and `/multiplex`,
+//! websocket-multiplex channels that are rooms (none is part of §1).
 //!
 //! Citations such as `PROTOCOL.md §7.4` (or `§7.4` alone) in this crate's
 //! documentation and sources name sections of `docs/PROTOCOL.md` in the
@@ -81,6 +82,9 @@ pub fn reference_endpoints_with(adjust: impl Fn(Options) -> Options) -> Vec<Endp
         // Not a PROTOCOL.md §1 service: the target of the benchmarks'
         // inbound floods (BENCHMARKS.md, "Floods and poll rate").
         Endpoint::new(options("/push"), push),
+        // Not a PROTOCOL.md §1 service: the rooms benchmarks' target
+        // (BENCHMARKS.md, room-fanout and room-cross-node).
+        Endpoint::new(options("/rooms"), rooms),
         // websocket-multiplex channels, each the room of its name, through
         // the endpoint's rooms (a shared registry with a broker spans nodes).
         Endpoint::new(options("/multiplex"), multiplex()),
@@ -142,6 +146,30 @@ pub async fn push(session: Session) {
     loop {
         interval.tick().await;
         if session.send("tick!").is_err() {
+            break;
+        }
+    }
+}
+
+/// The `/rooms` service, the target of the rooms benchmarks: a session's
+/// first message is the name of the one room it joins, answered with
+/// `joined` (to that session only) once it is a member; every later
+/// message goes to every other member of that room, on this node and, when
+/// the endpoint's rooms have a broker (`test-server --redis`, `--nats`),
+/// on every node. A name the rooms refuse (empty, longer than
+/// `MAX_ROOM_NAME`) closes the session with `3000 "cannot join"`; a
+/// message the rooms refuse ends it.
+pub async fn rooms(mut session: Session) {
+    let Some(room) = session.recv().await else { return };
+    if session.join(&room).is_err() {
+        session.close(3000, "cannot join");
+        return;
+    }
+    if session.send("joined").is_err() {
+        return;
+    }
+    while let Some(text) = session.recv().await {
+        if session.to(&room).send(&text).is_err() {
             break;
         }
     }

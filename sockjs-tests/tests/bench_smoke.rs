@@ -3,9 +3,11 @@
 //! end to end. No timing assertions; the figures live in BENCHMARKS.md.
 
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use sockjs_core::rooms::{Broker, BrokerHandle, Envelope, NodeId, Rooms};
 use sockjs_tests::bench::{run, Config, FanoutTransport, Scenario};
 
 fn field(report: &Value, key: &str) -> u64 {
@@ -67,4 +69,108 @@ fn load_generator_scenarios_run_against_actix() {
 
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(server);
+}
+
+/// A room scenario delivered every round to every receiver, without
+/// errors, and measured the server's CPU.
+fn assert_rooms_sane(report: &Value, receivers: u64, rounds: u64) {
+    println!("{report}");
+    assert_eq!(field(report, "errors"), 0, "{report}");
+    assert_eq!(field(report, "receivers"), receivers, "{report}");
+    assert_eq!(field(report, "delivered"), receivers * rounds, "every receiver got every round: {report}");
+    assert_eq!(field(report, "missing"), 0, "{report}");
+    assert!(report.get("first_error").is_none(), "{report}");
+    assert!(report.get("p99_ms").and_then(Value::as_f64).is_some(), "{report}");
+    assert!(report.get("server_cpu_us_per_delivery").and_then(Value::as_f64).is_some(), "{report}");
+}
+
+#[test]
+fn room_fanout_delivers_to_every_room() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoints = sockjs_examples::reference_endpoints(sockjs_core::DEFAULT_SOCKJS_URL);
+    let server = sockjs_examples::serve_actix(listener, endpoints, 2).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config = Config::new(Scenario::RoomFanout, &server.addr().to_string());
+    config.server_pid = Some(std::process::id());
+    config.sessions = 20;
+    config.rooms = 5;
+    config.rounds = 2;
+
+    let many = runtime.block_on(run(&config));
+    assert_rooms_sane(&many, 20, 2);
+    assert_eq!(many["scenario"], "room-fanout");
+    assert_eq!(field(&many, "rooms"), 5, "{many}");
+    assert_eq!(field(&many, "senders"), 5, "one sender per room: {many}");
+
+    config.sessions = 12;
+    config.rooms = 1;
+    config.fanout_transport = FanoutTransport::XhrStreaming;
+    let one = runtime.block_on(run(&config));
+    assert_rooms_sane(&one, 12, 2);
+    assert_eq!(one["transport"], "xhr_streaming");
+    assert_eq!(field(&one, "senders"), 1, "{one}");
+
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(server);
+}
+
+/// An in-process broker between registries: what one publishes, every
+/// other gets at once (each ignores its own).
+#[derive(Clone, Default)]
+struct Loopback {
+    handles: Arc<Mutex<Vec<BrokerHandle>>>,
+}
+
+impl Broker for Loopback {
+    fn attach(&self, handle: BrokerHandle) {
+        self.handles.lock().unwrap().push(handle);
+    }
+
+    fn subscribe(&self, _room: &str) {}
+
+    fn unsubscribe(&self, _room: &str) {}
+
+    fn publish(&self, envelope: Envelope) {
+        let handles = self.handles.lock().unwrap().clone();
+        for handle in handles {
+            handle.deliver(&envelope);
+        }
+    }
+}
+
+#[test]
+fn room_cross_node_delivers_on_both_servers() {
+    let broker = Loopback::default();
+    let servers: Vec<_> = (1..=2u64)
+        .map(|node| {
+            let rooms = Rooms::builder().broker(broker.clone(), NodeId::new(node)).build();
+            let endpoints = sockjs_examples::reference_endpoints_with(|options| options.rooms(rooms.clone()));
+            sockjs_examples::serve_actix(TcpListener::bind("127.0.0.1:0").unwrap(), endpoints, 1).unwrap()
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config = Config::new(Scenario::RoomCrossNode, &servers[0].addr().to_string());
+    config.addr2 = Some(servers[1].addr().to_string());
+    // Both servers run in this process: both PIDs are ours.
+    config.server_pid = Some(std::process::id());
+    config.server_pid2 = Some(std::process::id());
+    config.sessions = 16;
+    config.rooms = 4;
+    config.rounds = 2;
+
+    let report = runtime.block_on(run(&config));
+    assert_rooms_sane(&report, 16, 2);
+    assert_eq!(field(&report, "nodes"), 2, "{report}");
+    assert_eq!(field(&report, "receivers_on_second"), 8, "half the receivers on the second server: {report}");
+    assert_eq!(field(&report, "remote_deliveries"), 16, "they got both rounds through the broker: {report}");
+    assert!(report.get("remote_p99_ms").and_then(Value::as_f64).is_some(), "{report}");
+
+    // Without the second server the scenario reports why, and does nothing.
+    config.addr2 = None;
+    let refused = runtime.block_on(run(&config));
+    assert_eq!(field(&refused, "errors"), 1, "{refused}");
+    assert!(refused["first_error"].as_str().is_some_and(|e| e.contains("--addr2")), "{refused}");
+
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(servers);
 }

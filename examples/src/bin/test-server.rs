@@ -1,4 +1,6 @@
-//! The reference SockJS service (PROTOCOL.md §1) for conformance tests.
+//! The reference SockJS service (PROTOCOL.md §1) for conformance tests,
+//! and the services the benchmarks use besides: `/push` (push-only, for
+//! the floods), `/rooms` and `/multiplex` (rooms).
 //!
 //! ```text
 //! cargo run --release -p sockjs-examples --bin test-server -- \
@@ -32,6 +34,13 @@
 //!
 //! `--nats URL` does the same over NATS, with a `sockjs_nats::NatsBroker`
 //! (subjects under `sockjs-test`). One broker at a time.
+//!
+//! `/rooms` is what the rooms benchmarks talk to (`sockjs_examples::rooms`):
+//! a session's first message names the room it joins, and the server
+//! answers `joined`; each later message goes to every other member of that
+//! room (with `--redis` or `--nats`, on every test-server on that broker).
+//! A benchmark opens its receivers, has each send its room's name and wait
+//! for `joined`, then sends into each room from one more session of it.
 //!
 //! `--tls-cert` and `--tls-key` (PEM files: the chain, leaf first, and its
 //! private key) serve HTTPS and WSS instead, through rustls: HTTP/2 by ALPN

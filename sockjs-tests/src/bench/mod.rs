@@ -20,12 +20,18 @@
 //! | `flood-xhr-send` | one client POSTs S-byte `xhr_send` bodies to one `/push` session, one after another |
 //! | `flood-ws` / `flood-raw-ws` | one SockJS / raw websocket to `/push` sending S-byte messages as fast as it is let |
 //! | `poll-flat-out` | N xhr-polling clients doing round trips on `/echo` as fast as they can |
+//! | `room-fanout` | N eventsource or xhr-streaming receivers on `/rooms`, spread over R rooms; one send per room per round, time until all have it |
+//! | `room-cross-node` | the same over two servers on one broker: receivers on both, senders on the first; send-to-receipt latency, CPU of both |
 //!
 //! The last four measure what a client can make the server hold: server
 //! RSS before the load, at its end (and its peak, sampled every 100 ms), and
 //! again after a pause with the clients gone. `/push` is the reference
 //! service's push-only application: it never receives, so every message a
 //! client sends to it stays in the session's inbox.
+//!
+//! The room scenarios use the reference service's `/rooms`: a session's
+//! first message names the room it joins (the server answers `joined`),
+//! and what it sends later goes to the room's other members.
 
 mod measure;
 mod scenarios;
@@ -49,6 +55,7 @@ use scenarios::echo::{ws_echo, xhr_echo};
 use scenarios::fanout::fanout;
 use scenarios::flood::{flood_ws, flood_xhr_send, poll_flat_out};
 use scenarios::idle::{idle, timers};
+use scenarios::rooms::room_fanout;
 
 /// How long one connection (TCP + handshake + open frame) may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -80,11 +87,15 @@ pub enum Scenario {
     FloodRawWs,
     /// N xhr-polling clients as fast as they can: poll rate and RSS.
     PollFlatOut,
+    /// N receivers in R rooms of `/rooms`, one send per room per round.
+    RoomFanout,
+    /// The same across two servers on one broker.
+    RoomCrossNode,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the module table.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::WsEcho,
         Scenario::RawWsEcho,
         Scenario::XhrPolling,
@@ -97,6 +108,8 @@ impl Scenario {
         Scenario::FloodWs,
         Scenario::FloodRawWs,
         Scenario::PollFlatOut,
+        Scenario::RoomFanout,
+        Scenario::RoomCrossNode,
     ];
 
     /// The name used on the command line and in the JSON output.
@@ -114,6 +127,8 @@ impl Scenario {
             Scenario::FloodWs => "flood-ws",
             Scenario::FloodRawWs => "flood-raw-ws",
             Scenario::PollFlatOut => "poll-flat-out",
+            Scenario::RoomFanout => "room-fanout",
+            Scenario::RoomCrossNode => "room-cross-node",
         }
     }
 
@@ -146,6 +161,18 @@ pub struct Config {
     /// The SockJS prefix of the push-only service the floods target
     /// (`/push`).
     pub push_prefix: String,
+    /// The SockJS prefix of the rooms service the room scenarios use
+    /// (`/rooms`).
+    pub rooms_prefix: String,
+    /// Rooms the receivers of the room scenarios are spread over (receiver
+    /// `i` is in room `i % rooms`); at most `sessions`.
+    pub rooms: usize,
+    /// `room-cross-node`: the second server, `host:port`, on the same
+    /// broker as the first.
+    pub addr2: Option<String>,
+    /// `room-cross-node`: the second server's process id; its CPU is added
+    /// to the first's.
+    pub server_pid2: Option<u32>,
     /// A name for the server under test, copied into the output.
     pub label: String,
     /// A name for the case (row of the table), copied into the output.
@@ -161,9 +188,9 @@ pub struct Config {
     /// How long the measured part lasts (echo scenarios; the idle window
     /// of `timers`).
     pub duration: Duration,
-    /// Broadcast rounds of the fan-out scenario.
+    /// Broadcast rounds of the fan-out and room scenarios.
     pub rounds: usize,
-    /// Receiving transport of the fan-out scenario.
+    /// Receiving transport of the fan-out and room scenarios.
     pub fanout_transport: FanoutTransport,
     /// The server's heartbeat delay (`timers`: the window measured spans
     /// whole heartbeat periods).
@@ -188,6 +215,10 @@ impl Config {
             prefix: "/echo".into(),
             broadcast_prefix: "/broadcast".into(),
             push_prefix: "/push".into(),
+            rooms_prefix: "/rooms".into(),
+            rooms: 1,
+            addr2: None,
+            server_pid2: None,
             label: "server".into(),
             case: scenario.name().into(),
             server_pid: None,
@@ -226,6 +257,8 @@ pub async fn run(config: &Config) -> Value {
         Scenario::FloodWs => flood_ws(&config, true).await,
         Scenario::FloodRawWs => flood_ws(&config, false).await,
         Scenario::PollFlatOut => poll_flat_out(&config).await,
+        Scenario::RoomFanout => room_fanout(&config, false).await,
+        Scenario::RoomCrossNode => room_fanout(&config, true).await,
     };
     let mut out = Map::new();
     out.insert("scenario".into(), json!(config.scenario.name()));

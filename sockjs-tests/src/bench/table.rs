@@ -52,6 +52,29 @@ fn cell(v: &Value) -> String {
             fmt(num(v, "server_cpu_us_per_delivery"), 2),
             fmt(num(v, "server_sys_us_per_delivery"), 2)
         ),
+        "room-fanout" => format!(
+            "{} rooms of {}: **all in {} ms** (worst {} ms), p50 {} / p99 {} ms send to receipt, {} µs/delivery (kernel {})",
+            fmt(num(v, "rooms"), 0),
+            fmt(num(v, "room_size"), 0),
+            fmt(num(v, "all_delivered_ms"), 1),
+            fmt(num(v, "all_delivered_ms_max"), 1),
+            fmt(num(v, "p50_ms"), 2),
+            fmt(num(v, "p99_ms"), 2),
+            fmt(num(v, "server_cpu_us_per_delivery"), 2),
+            fmt(num(v, "server_sys_us_per_delivery"), 2)
+        ),
+        "room-cross-node" => format!(
+            "{} rooms of {} over 2 servers: send to receipt p50 {} / p99 {} ms (through the broker: p50 {} / p99 {} ms), \
+             {} µs/delivery over both servers (kernel {})",
+            fmt(num(v, "rooms"), 0),
+            fmt(num(v, "room_size"), 0),
+            fmt(num(v, "p50_ms"), 2),
+            fmt(num(v, "p99_ms"), 2),
+            fmt(num(v, "remote_p50_ms"), 2),
+            fmt(num(v, "remote_p99_ms"), 2),
+            fmt(num(v, "server_cpu_us_per_delivery"), 2),
+            fmt(num(v, "server_sys_us_per_delivery"), 2)
+        ),
         "idle-ws" | "idle-xhr-streaming" => format!(
             "**{} KiB/session** ({} open)",
             fmt(num(v, "rss_bytes_per_session").map(|b| b / 1024.0), 1),
@@ -69,6 +92,28 @@ fn cell(v: &Value) -> String {
     };
     if problems > 0.0 {
         text.push_str(&format!(" ⚠ {problems} errors/lost"));
+    }
+    text
+}
+
+/// A room scenario's server CPU per delivery over that of the `fanout`
+/// row of the same peer and receiving transport in `rows` (the same run).
+fn fanout_ratio(v: &Value, rows: &[Value]) -> Option<f64> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let fanout = rows.iter().find(|r| {
+        text(r, "scenario").as_deref() == Some("fanout")
+            && text(r, "label") == text(v, "label")
+            && text(r, "transport") == text(v, "transport")
+    })?;
+    let (room, fanout) = (num(v, "server_cpu_us_per_delivery")?, num(fanout, "server_cpu_us_per_delivery")?);
+    (fanout > 0.0).then(|| room / fanout)
+}
+
+/// [`cell`], and for a room scenario its ratio to `fanout`.
+fn cell_in(v: &Value, rows: &[Value]) -> String {
+    let mut text = cell(v);
+    if v.get("scenario").and_then(Value::as_str).is_some_and(|s| s.starts_with("room-")) {
+        text.push_str(&format!(" (**{}x** fanout)", fmt(fanout_ratio(v, rows), 2)));
     }
     text
 }
@@ -98,7 +143,8 @@ pub fn table(jsonl: &str) -> String {
     out.push_str(&format!("| case | {} |\n", peers.join(" | ")));
     out.push_str(&format!("|---|{}\n", "---|".repeat(peers.len())));
     for case in &cases {
-        let cells: Vec<String> = peers.iter().map(|p| find(case, p).map_or_else(|| "–".into(), cell)).collect();
+        let cells: Vec<String> =
+            peers.iter().map(|p| find(case, p).map_or_else(|| "–".into(), |v| cell_in(v, &rows))).collect();
         out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
     }
     // The issue's targets.
@@ -172,6 +218,24 @@ pub fn table(jsonl: &str) -> String {
         target(&format!("{case} 10,000 receivers: CPU/delivery <= 5 us"), &|p| {
             let us = metric(case, p, "server_cpu_us_per_delivery");
             (format!("{} us", fmt(us, 2)), us.map(|us| us <= 5.0))
+        });
+    }
+    // Rooms (issue 23): a send to a room costs at most 10 % more per
+    // delivery than a broadcast to as many receivers.
+    for case in cases.iter().filter(|c| c.starts_with("room-")) {
+        let cross = find(case, "actix")
+            .or_else(|| find(case, "warp"))
+            .or_else(|| find(case, "axum"))
+            .and_then(|v| v.get("scenario").and_then(Value::as_str))
+            == Some("room-cross-node");
+        let name = if cross {
+            format!("{case}: CPU/delivery over both servers vs fanout (for reference)")
+        } else {
+            format!("{case}: CPU/delivery <= 1.1x fanout")
+        };
+        target(&name, &|p| {
+            let r = find(case, p).and_then(|v| fanout_ratio(v, &rows));
+            (format!("{}x", fmt(r, 3)), if cross { None } else { r.map(|r| r <= 1.1) })
         });
     }
     target("xhr-polling: CPU/round trip <= 0.25x node", &|p| {
@@ -269,4 +333,38 @@ fn flood_table(rows: &[Value]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A room case's cell and target carry its CPU per delivery over that
+    /// of fanout with the same peer and transport, not another's.
+    #[test]
+    fn room_cases_are_compared_with_fanout_of_their_peer_and_transport() {
+        let jsonl = [
+            r#"{"scenario":"fanout","case":"fanout-eventsource","label":"actix","transport":"eventsource","server_cpu_us_per_delivery":10.0}"#,
+            r#"{"scenario":"fanout","case":"fanout-xhr-streaming","label":"actix","transport":"xhr_streaming","server_cpu_us_per_delivery":20.0}"#,
+            r#"{"scenario":"fanout","case":"fanout-eventsource","label":"warp","transport":"eventsource","server_cpu_us_per_delivery":5.0}"#,
+            r#"{"scenario":"room-fanout","case":"room-fanout-1000x10-eventsource","label":"actix","transport":"eventsource","rooms":1000,"room_size":10,"server_cpu_us_per_delivery":12.0}"#,
+            r#"{"scenario":"room-cross-node","case":"room-cross-node-redis","label":"actix","transport":"eventsource","rooms":1000,"room_size":10,"server_cpu_us_per_delivery":30.0,"remote_p99_ms":4.5}"#,
+        ]
+        .join("\n");
+        let out = table(&jsonl);
+        assert!(out.contains("1000 rooms of 10: **all in"), "{out}");
+        assert!(out.contains("(**1.20x** fanout)"), "{out}");
+        assert!(
+            out.contains("| room-fanout-1000x10-eventsource: CPU/delivery <= 1.1x fanout | 1.200x: **missed** |"),
+            "{out}"
+        );
+        assert!(out.contains("through the broker: p50 – / p99 4.50 ms"), "{out}");
+        assert!(out.contains("(**3.00x** fanout)"), "{out}");
+        assert!(
+            out.contains(
+                "| room-cross-node-redis: CPU/delivery over both servers vs fanout (for reference) | 3.000x: n/a |"
+            ),
+            "{out}"
+        );
+    }
 }

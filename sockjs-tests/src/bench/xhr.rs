@@ -116,9 +116,15 @@ pub(crate) async fn stream_open(http: &mut Http, base: &str, transport: &str, re
 }
 
 pub(crate) async fn xhr_send(client: &mut XhrClient, text: &str) -> Result<(), String> {
+    send_to(&mut client.send, &client.base, text).await
+}
+
+/// Sends `text` to the session at `base` with `xhr_send` over `http`
+/// (any keep-alive connection to the server will do).
+pub(crate) async fn send_to(http: &mut Http, base: &str, text: &str) -> Result<(), String> {
     let body = serde_json::to_string(&[text]).unwrap_or_default();
-    let request = Request::post(&format!("{}/xhr_send", client.base)).header("Content-Type", "text/plain").body(body);
-    let r = client.send.roundtrip(&request).await?;
+    let request = Request::post(&format!("{base}/xhr_send")).header("Content-Type", "text/plain").body(body);
+    let r = http.roundtrip(&request).await?;
     if r.status != 204 {
         return Err(format!("xhr_send: status {}", r.status));
     }

@@ -6,11 +6,14 @@
 //!     [--duration-ms 6000] [--rounds 5] [--fanout-transport eventsource|xhr-streaming] \
 //!     [--heartbeat-ms 25000] [--source-ips 127.0.0.2,127.0.0.3] [--concurrency 64] \
 //!     [--prefix /echo] [--broadcast-prefix /broadcast] [--push-prefix /push] \
-//!     [--pause-ms 10000]
+//!     [--pause-ms 10000] [--rooms 1000] [--rooms-prefix /rooms] \
+//!     [--addr2 127.0.0.1:8082 --pid2 1235]
 //! sockjs-bench table results.jsonl      # the markdown tables of BENCHMARKS.md
 //! ```
 //!
-//! `run` prints one JSON line (see `sockjs_tests::bench`).
+//! `run` prints one JSON line (see `sockjs_tests::bench`). `--rooms` is
+//! the number of rooms of `room-fanout` and `room-cross-node`;
+//! `--addr2` and `--pid2` are the second server of `room-cross-node`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -71,6 +74,10 @@ fn parse_run(args: &[String]) -> Result<Config, String> {
             "prefix" => config.prefix = value.clone(),
             "broadcast-prefix" => config.broadcast_prefix = value.clone(),
             "push-prefix" => config.push_prefix = value.clone(),
+            "rooms-prefix" => config.rooms_prefix = value.clone(),
+            "rooms" => config.rooms = number()? as usize,
+            "addr2" => config.addr2 = Some(value.trim_start_matches("http://").trim_end_matches('/').to_owned()),
+            "pid2" => config.server_pid2 = Some(number()? as u32),
             "pause-ms" => config.pause = Duration::from_millis(number()?),
             "pid" => config.server_pid = Some(number()? as u32),
             "sessions" => config.sessions = number()? as usize,
@@ -107,6 +114,7 @@ fn parse_run(args: &[String]) -> Result<Config, String> {
         return Err("--duration-ms, --heartbeat-ms and --pause-ms are limited to 300 s, 120 s and 120 s".into());
     }
     config.rounds = config.rounds.clamp(1, 100);
+    config.rooms = config.rooms.clamp(1, config.sessions);
     config.inflight = config.inflight.clamp(1, 1024);
     config.size = config.size.clamp(1, 1 << 20);
     Ok(config)

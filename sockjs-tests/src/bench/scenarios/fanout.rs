@@ -132,7 +132,7 @@ pub(crate) async fn fanout(config: &Arc<Config>) -> Map<String, Value> {
 }
 
 /// Round numbers of every `fanmark-<n>-` in `window`.
-fn markers(window: &[u8]) -> Vec<u64> {
+pub(crate) fn markers(window: &[u8]) -> Vec<u64> {
     const MARK: &[u8] = b"fanmark-";
     let mut found = Vec::new();
     let mut at = 0;

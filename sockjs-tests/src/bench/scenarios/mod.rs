@@ -4,3 +4,4 @@ pub(crate) mod echo;
 pub(crate) mod fanout;
 pub(crate) mod flood;
 pub(crate) mod idle;
+pub(crate) mod rooms;
