@@ -5,8 +5,6 @@
 //!   base URL (`cargo run -p sockjs-tests --bin sockjs-conformance -- URL`).
 //! * [`bench`](mod@bench): the load generator behind `sockjs-bench` (BENCHMARKS.md).
 //! * [`churn`]: session churn for the leak and soak tests.
-//! * [`targets`]: the benchmarks' targets against each server's floor, and
-//!   the scaling table.
 //! * [`http1`]: the small raw HTTP/1.x client the suite uses wherever the
 //!   wire matters (chunk boundaries, framing headers, socket closure).
 //!
@@ -21,4 +19,3 @@ pub mod bench;
 pub mod churn;
 pub mod conformance;
 pub mod http1;
-pub mod targets;

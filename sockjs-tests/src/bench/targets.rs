@@ -15,7 +15,8 @@
 //!
 //! [`targets`] checks each target for each of our servers and says met,
 //! missed or n/a (a figure missing from the run); [`targets_table`] and
-//! [`scaling_table`] render them as Markdown.
+//! [`scaling_table`] render them as Markdown, and `sockjs-bench table`
+//! ([`table`](super::table)) prints them after the earlier rounds'.
 
 use serde_json::Value;
 
@@ -408,6 +409,29 @@ mod tests {
         );
         // Six fixed targets; no node rows, so no node targets.
         assert_eq!(table.lines().count(), 2 + 6);
+    }
+
+    #[test]
+    fn the_run_table_ends_with_round_three_then_the_scaling_rows() {
+        let lines = [
+            json!({ "case": "ws-pingpong-100", "label": "actix", "scenario": "ws-echo", "server_cpu_us_per_msg": 9.7 }),
+            json!({ "case": "raw-ws-pingpong-100", "label": "bare", "scenario": "raw-ws-echo", "server_cpu_us_per_msg": 7.9 }),
+            json!({ "case": "idle-ws", "label": "bare-hyper", "scenario": "idle-ws", "rss_bytes_per_session": 7000.0, "open": 5000 }),
+            json!({ "case": "scale-idle-ws-5000", "label": "axum", "scenario": "idle-ws", "sessions": 5000, "rss_bytes_per_session": 8400.0, "open": 5000 }),
+        ];
+        let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let table = super::super::table::table(&jsonl);
+        // The floor is a column of the main table; the scaling row is not a case.
+        assert!(table.starts_with("| case | actix | bare | bare-hyper |\n"), "{table}");
+        assert!(!table.contains("| scale-idle-ws-5000 |"));
+        let round_three = table.find("Round three").expect("round three's table");
+        let missed =
+            table.find("| ws ping-pong 100 sessions x 32 B: CPU/msg <= 1.05x bare echo | 1.228x: **missed** |");
+        assert!(missed.is_some_and(|at| at > round_three), "{table}");
+        assert!(table.trim_end().ends_with("| axum | 5000 | – | **8.20 KiB** (5000 open) |"), "{table}");
+        // Scaling rows alone: the scaling table alone.
+        let only = super::super::table::table(&format!("{}\n", lines[3]));
+        assert!(only.starts_with("| peer | sessions |"), "{only}");
     }
 
     #[test]
