@@ -8,7 +8,10 @@
 #
 # Builds the release binaries, installs sockjs-node's npm dependencies when
 # they are missing, then for each peer (our actix, warp and axum servers,
-# sockjs-node 0.3.24, the bare tokio-tungstenite echo) starts the server on
+# sockjs-node 0.3.24, the bare tokio-tungstenite echo, and the floor of each
+# HTTP stack: bare-actix, bare-hyper, bare-warp, `bare-floor --stack ...`,
+# which hold the fan-out's and the idle scenarios' connections with nothing
+# of SockJS) starts the server on
 # an ephemeral 127.0.0.1 port, runs the scenarios against it with the fixed
 # parameters below and stops it. Every server is killed on every exit path
 # (trap on EXIT). Results: OUT_DIR/results.jsonl (one JSON line per
@@ -25,7 +28,8 @@
 # (/usr/sbin/nats-server, Debian's packages; sockjs-tests/scaling/setup.sh
 # installs them) itself on free 127.0.0.1 ports and kills them with the
 # servers. Without them it stops with an error rather than skip those cases.
-# BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare) likewise
+# BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare,
+# bare-actix, bare-hyper, bare-warp) likewise
 # selects peers. A partial run's results go to target-bench/
 # bench-results-only unless OUT_DIR is given, so that it does not overwrite
 # the full one.
@@ -368,7 +372,7 @@ cross_node() {
 # ---- build -----------------------------------------------------------------
 echo "building (release, $CARGO_TARGET_DIR)" >&2
 (cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
-    -p sockjs-tests --bin sockjs-bench --bin bare-echo)
+    -p sockjs-tests --bin sockjs-bench --bin bare-echo --bin bare-floor)
 if wanted node idle-ws idle-xhr-streaming $ECHO_CASES poll-flat-out \
     && [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
     echo "installing sockjs-node (npm, no lockfile)" >&2
@@ -398,6 +402,29 @@ for framework in actix warp axum; do
     cross_node $framework redis
     cross_node $framework nats
 done
+
+# The floors of the HTTP stacks (bare-floor, built in the same cargo
+# invocation as test-server, so with the same actix-web features): the idle
+# connections on fresh servers like ours, and the fan-out (hyper, which warp
+# and axum run on, and actix).
+floor() {
+    local label=$1 stack=$2 fanout=${3:-}
+    local command=("$BIN/bare-floor" --stack "$stack" --listen 127.0.0.1:0 --workers 2)
+    fresh "$label" idle-ws idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128 -- "${command[@]}"
+    fresh "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 \
+        --concurrency 128 -- "${command[@]}"
+    if [ -n "$fanout" ] && wanted "$label" fanout-eventsource fanout-xhr-streaming; then
+        start_server "$label-load" "${command[@]}"
+        for transport in eventsource xhr-streaming; do
+            bench "$label" fanout-$transport fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS \
+                --fanout-transport $transport --concurrency 128
+        done
+        stop_server
+    fi
+}
+floor bare-actix actix fanout
+floor bare-hyper hyper fanout
+floor bare-warp warp
 
 fresh bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
     --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2

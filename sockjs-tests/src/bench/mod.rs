@@ -37,6 +37,7 @@ mod measure;
 mod scenarios;
 pub mod table;
 mod tally;
+pub mod targets;
 mod ws;
 mod xhr;
 

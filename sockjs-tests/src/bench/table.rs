@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-const PEERS: [&str; 5] = ["actix", "warp", "axum", "node", "bare"];
+const PEERS: [&str; 8] = ["actix", "warp", "axum", "node", "bare", "bare-actix", "bare-hyper", "bare-warp"];
 
 /// Scenarios reported in the floods table rather than the main one.
 const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
@@ -119,12 +119,19 @@ fn cell_in(v: &Value, rows: &[Value]) -> String {
 }
 
 /// The tables of the runs in `jsonl` (one [`run`](super::run) result a
-/// line): the main one with the targets, then the floods.
+/// line): the main one with the earlier rounds' targets and round three's
+/// ([`targets`](super::targets)), then the floods, then the scaling runs.
 pub fn table(jsonl: &str) -> String {
-    let (floods, rows): (Vec<Value>, Vec<Value>) =
-        jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(is_flood);
+    let (scaling, rows): (Vec<Value>, Vec<Value>) =
+        jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(super::targets::is_scaling);
+    let (floods, rows): (Vec<Value>, Vec<Value>) = rows.into_iter().partition(is_flood);
+    let scaling_part = if scaling.is_empty() { String::new() } else { super::targets::scaling_table(&scaling) };
     if rows.is_empty() {
-        return flood_table(&floods);
+        return match (floods.is_empty(), scaling.is_empty()) {
+            (false, false) => format!("{}\n{scaling_part}", flood_table(&floods)),
+            (false, true) => flood_table(&floods),
+            (true, _) => scaling_part,
+        };
     }
     let mut cases: Vec<String> = Vec::new();
     for row in &rows {
@@ -268,9 +275,15 @@ pub fn table(jsonl: &str) -> String {
             quiet.map(|q| q < 2.0),
         )
     });
+    out.push_str("\nRound three, against each server's floor in this run:\n\n");
+    out.push_str(&super::targets::targets_table(&rows));
     if !floods.is_empty() {
         out.push('\n');
         out.push_str(&flood_table(&floods));
+    }
+    if !scaling.is_empty() {
+        out.push('\n');
+        out.push_str(&scaling_part);
     }
     out
 }
