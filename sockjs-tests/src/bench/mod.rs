@@ -20,6 +20,12 @@
 //! | `flood-xhr-send` | one client POSTs S-byte `xhr_send` bodies to one `/push` session, one after another |
 //! | `flood-ws` / `flood-raw-ws` | one SockJS / raw websocket to `/push` sending S-byte messages as fast as it is let |
 //! | `poll-flat-out` | N xhr-polling clients doing round trips on `/echo` as fast as they can |
+//! | `inflate-bomb` | N websockets with permessage-deflate each send one small compressed message that inflates to S bytes, past the server's `max_payload`: server peak RSS, and whether each was closed with 1009 |
+//!
+//! With `--deflate` (`Config::deflate`), `ws-echo`, `raw-ws-echo` and
+//! `idle-ws` connect with sockjs-core's client codec and offer
+//! permessage-deflate (a server that does not agree is an error); every
+//! websocket scenario reports the bytes its sockets read and wrote.
 //!
 //! The last four measure what a client can make the server hold: server
 //! RSS before the load, at its end (and its peak, sampled every 100 ms), and
@@ -45,6 +51,7 @@ use tokio::time::timeout;
 
 use measure::round3;
 pub use measure::{server_cpu_us, server_rss_kib, server_times_us};
+use scenarios::bomb::inflate_bomb;
 use scenarios::echo::{ws_echo, xhr_echo};
 use scenarios::fanout::fanout;
 use scenarios::flood::{flood_ws, flood_xhr_send, poll_flat_out};
@@ -80,11 +87,13 @@ pub enum Scenario {
     FloodRawWs,
     /// N xhr-polling clients as fast as they can: poll rate and RSS.
     PollFlatOut,
+    /// Compressed messages that inflate past `max_payload`: peak RSS, 1009.
+    InflateBomb,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the module table.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::WsEcho,
         Scenario::RawWsEcho,
         Scenario::XhrPolling,
@@ -97,6 +106,7 @@ impl Scenario {
         Scenario::FloodWs,
         Scenario::FloodRawWs,
         Scenario::PollFlatOut,
+        Scenario::InflateBomb,
     ];
 
     /// The name used on the command line and in the JSON output.
@@ -114,6 +124,7 @@ impl Scenario {
             Scenario::FloodWs => "flood-ws",
             Scenario::FloodRawWs => "flood-raw-ws",
             Scenario::PollFlatOut => "poll-flat-out",
+            Scenario::InflateBomb => "inflate-bomb",
         }
     }
 
@@ -176,6 +187,10 @@ pub struct Config {
     /// Floods and `poll-flat-out`: how long after the load (clients gone)
     /// the server's RSS is read again.
     pub pause: Duration,
+    /// Offer permessage-deflate on the echo and idle websockets, with
+    /// these settings (sockjs-core's client codec); `None`: tokio-tungstenite,
+    /// no extension offered.
+    pub deflate: Option<sockjs_core::client::ClientDeflate>,
 }
 
 impl Config {
@@ -201,6 +216,7 @@ impl Config {
             source_ips: Vec::new(),
             connect_concurrency: 64,
             pause: Duration::from_secs(10),
+            deflate: None,
         }
     }
 }
@@ -226,12 +242,14 @@ pub async fn run(config: &Config) -> Value {
         Scenario::FloodWs => flood_ws(&config, true).await,
         Scenario::FloodRawWs => flood_ws(&config, false).await,
         Scenario::PollFlatOut => poll_flat_out(&config).await,
+        Scenario::InflateBomb => inflate_bomb(&config).await,
     };
     let mut out = Map::new();
     out.insert("scenario".into(), json!(config.scenario.name()));
     out.insert("case".into(), json!(config.case));
     out.insert("label".into(), json!(config.label));
     out.insert("sessions".into(), json!(config.sessions));
+    out.insert("deflate".into(), json!(config.deflate.is_some()));
     out.extend(body);
     out.insert("wall_s".into(), json!(round3(started.elapsed().as_secs_f64())));
     Value::Object(out)

@@ -6,7 +6,7 @@ use serde_json::Value;
 const PEERS: [&str; 5] = ["actix", "warp", "axum", "node", "bare"];
 
 /// Scenarios reported in the floods table rather than the main one.
-const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
+const FLOODS: [&str; 5] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out", "inflate-bomb"];
 
 fn is_flood(v: &Value) -> bool {
     v.get("scenario").and_then(Value::as_str).is_some_and(|s| FLOODS.contains(&s))
@@ -43,7 +43,10 @@ fn cell(v: &Value) -> String {
             fmt(num(v, "p99_ms"), 2),
             fmt(num(v, "server_cpu_us_per_msg"), 1),
             fmt(num(v, "server_sys_us_per_msg"), 1)
-        ),
+        ) + &match num(v, "wire_bytes_per_msg") {
+            Some(b) => format!(", {b:.0} B/msg on the wire"),
+            None => String::new(),
+        },
         "fanout" => format!(
             "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery (kernel {})",
             fmt(num(v, "all_delivered_ms"), 1),
@@ -251,6 +254,14 @@ fn flood_table(rows: &[Value]) -> String {
                 num(v, "requests_per_s").map_or("–".into(), thousands),
                 fmt(num(v, "p50_ms"), 2),
                 fmt(num(v, "p99_ms"), 2),
+            ),
+            "inflate-bomb" => format!(
+                "{} websockets each send {} KB compressed to {} B: {} closed with 1009, {} otherwise",
+                fmt(num(v, "sessions"), 0),
+                fmt(num(v, "inflated_bytes").map(|b| b / 1000.0), 0),
+                fmt(num(v, "compressed_frame_bytes"), 0),
+                fmt(num(v, "closed_1009"), 0),
+                fmt(num(v, "other_closes"), 0),
             ),
             _ => "?".into(),
         };
