@@ -16,7 +16,8 @@
 #
 # BENCH_ONLY (comma-separated words) runs only the cases whose names contain
 # one of them, and starts only the servers those cases need; for example
-# BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws.
+# BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws,
+# BENCH_ONLY=deflate,inflate-bomb (permessage-deflate on our servers).
 # BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare) likewise
 # selects peers. A partial run's results go to target-bench/
 # bench-results-only unless OUT_DIR is given, so that it does not overwrite

@@ -36,17 +36,19 @@ fn cell(v: &Value) -> String {
     let problems =
         num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) + num(v, "missing").unwrap_or(0.0);
     let mut text = match v.get("scenario").and_then(Value::as_str).unwrap_or("") {
-        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => format!(
-            "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
-            num(v, "msgs_per_s").map_or("–".into(), thousands),
-            fmt(num(v, "p50_ms"), 2),
-            fmt(num(v, "p99_ms"), 2),
-            fmt(num(v, "server_cpu_us_per_msg"), 1),
-            fmt(num(v, "server_sys_us_per_msg"), 1)
-        ) + &match num(v, "wire_bytes_per_msg") {
-            Some(b) => format!(", {b:.0} B/msg on the wire"),
-            None => String::new(),
-        },
+        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => {
+            format!(
+                "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
+                num(v, "msgs_per_s").map_or("–".into(), thousands),
+                fmt(num(v, "p50_ms"), 2),
+                fmt(num(v, "p99_ms"), 2),
+                fmt(num(v, "server_cpu_us_per_msg"), 1),
+                fmt(num(v, "server_sys_us_per_msg"), 1)
+            ) + &match num(v, "wire_bytes_per_msg") {
+                Some(b) => format!(", {b:.0} B/msg on the wire"),
+                None => String::new(),
+            }
+        }
         "fanout" => format!(
             "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery (kernel {})",
             fmt(num(v, "all_delivered_ms"), 1),
