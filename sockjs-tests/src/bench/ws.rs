@@ -312,7 +312,7 @@ impl EchoWs {
     pub(crate) async fn close(&mut self) {
         match self {
             EchoWs::Tungstenite(ws) => {
-                let _ = ws.close(None).await;
+                let _ = WebSocketStream::close(&mut **ws, None).await;
             }
             EchoWs::Codec(ws) => ws.close().await,
         }
