@@ -21,7 +21,7 @@
 # one of them, and starts only the servers those cases need; for example
 # BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws,
 # BENCH_ONLY=room (the room cases, with the fanout cases they are compared
-# with).
+# with), BENCH_ONLY=deflate,inflate-bomb (permessage-deflate on our servers).
 #
 # The room-cross-node cases run two test-servers on one broker: the script
 # starts redis-server (/usr/bin/redis-server) and nats-server
@@ -79,6 +79,12 @@ POLL_CLIENTS=50
 ROOMS_MANY=1000
 REDIS_SERVER=/usr/bin/redis-server
 NATS_SERVER=/usr/sbin/nats-server
+# permessage-deflate (RFC 7692) on servers started with --ws-deflate: the
+# inflation attack's sessions, each sending one message of BOMB_SIZE bytes
+# compressed to about a thousandth of it (over test-server's max_payload of
+# 256 KiB: the server must stop inflating at its limit and close with 1009).
+BOMB_SESSIONS=100
+BOMB_SIZE=1048576
 
 # ---- file descriptors ------------------------------------------------------
 # Client and server each hold one descriptor per connection.
@@ -369,6 +375,30 @@ cross_node() {
     stop_server
 }
 
+# compression LABEL START_COMMAND...: permessage-deflate, the server started
+# with --ws-deflate and the load generator offering it (--deflate): idle
+# sessions with compression negotiated, the ws echo at 32 B (under the
+# 256-byte minimum: negotiated, sent plain) and 4 KiB (compressed both
+# ways), and the inflation attack, each of the first and last on a fresh
+# server. The echo's figures without compression are ws-echo-32 and
+# ws-echo-4k; every ws echo reports its wire bytes.
+compression() {
+    local label=$1
+    shift
+    fresh "$label" idle-ws-deflate idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128 --deflate \
+        -- "$@" --ws-deflate
+    if wanted "$label" ws-echo-32-deflate ws-echo-4k-deflate; then
+        start_server "$label-deflate" "$@" --ws-deflate
+        bench "$label" ws-echo-32-deflate ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
+            --duration-ms $ECHO_SECONDS_MS --deflate
+        bench "$label" ws-echo-4k-deflate ws-echo --sessions $WS_SESSIONS --size 4096 --inflight $WS_INFLIGHT \
+            --duration-ms $ECHO_SECONDS_MS --deflate
+        stop_server
+    fi
+    fresh "$label" inflate-bomb inflate-bomb --sessions $BOMB_SESSIONS --size $BOMB_SIZE --pause-ms $FLOOD_PAUSE_MS \
+        -- "$@" --ws-deflate
+}
+
 # ---- build -----------------------------------------------------------------
 echo "building (release, $CARGO_TARGET_DIR)" >&2
 (cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
@@ -444,6 +474,11 @@ done
 floods actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
 floods warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
 floods axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
+
+# Compression: permessage-deflate on our servers.
+compression actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
+compression warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
+compression axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
 
 echo "load after: $(uptime)" >>"$OUT/machine.txt"
 "$BIN/sockjs-bench" table "$RESULTS" >"$OUT/table.md"

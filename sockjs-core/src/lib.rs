@@ -133,6 +133,7 @@
 
 mod app;
 mod broker;
+pub mod client;
 mod deflate;
 mod endpoint;
 mod envelope;

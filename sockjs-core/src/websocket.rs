@@ -130,7 +130,7 @@ impl Wire {
                 Inbound::Binary(data) => WsIncoming::Binary(data),
                 Inbound::Ping(data) => WsIncoming::Ping(data),
                 Inbound::Pong => WsIncoming::Pong,
-                Inbound::Close(_) => WsIncoming::Close,
+                Inbound::Close(..) => WsIncoming::Close,
                 Inbound::Fail(Failure { code, reason }) => WsIncoming::Failed(code, reason),
             }),
             Wire::Hixie76 { hixie, decoder, keyed, answer } => {

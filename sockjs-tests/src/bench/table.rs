@@ -6,7 +6,7 @@ use serde_json::Value;
 const PEERS: [&str; 8] = ["actix", "warp", "axum", "node", "bare", "bare-actix", "bare-hyper", "bare-warp"];
 
 /// Scenarios reported in the floods table rather than the main one.
-const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
+const FLOODS: [&str; 5] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out", "inflate-bomb"];
 
 fn is_flood(v: &Value) -> bool {
     v.get("scenario").and_then(Value::as_str).is_some_and(|s| FLOODS.contains(&s))
@@ -36,14 +36,19 @@ fn cell(v: &Value) -> String {
     let problems =
         num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) + num(v, "missing").unwrap_or(0.0);
     let mut text = match v.get("scenario").and_then(Value::as_str).unwrap_or("") {
-        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => format!(
-            "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
-            num(v, "msgs_per_s").map_or("–".into(), thousands),
-            fmt(num(v, "p50_ms"), 2),
-            fmt(num(v, "p99_ms"), 2),
-            fmt(num(v, "server_cpu_us_per_msg"), 1),
-            fmt(num(v, "server_sys_us_per_msg"), 1)
-        ),
+        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => {
+            format!(
+                "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
+                num(v, "msgs_per_s").map_or("–".into(), thousands),
+                fmt(num(v, "p50_ms"), 2),
+                fmt(num(v, "p99_ms"), 2),
+                fmt(num(v, "server_cpu_us_per_msg"), 1),
+                fmt(num(v, "server_sys_us_per_msg"), 1)
+            ) + &match num(v, "wire_bytes_per_msg") {
+                Some(b) => format!(", {b:.0} B/msg on the wire"),
+                None => String::new(),
+            }
+        }
         "fanout" => format!(
             "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery (kernel {})",
             fmt(num(v, "all_delivered_ms"), 1),
@@ -328,6 +333,14 @@ fn flood_table(rows: &[Value]) -> String {
                 num(v, "requests_per_s").map_or("–".into(), thousands),
                 fmt(num(v, "p50_ms"), 2),
                 fmt(num(v, "p99_ms"), 2),
+            ),
+            "inflate-bomb" => format!(
+                "{} websockets each send {} KB compressed to {} B: {} closed with 1009, {} otherwise",
+                fmt(num(v, "sessions"), 0),
+                fmt(num(v, "inflated_bytes").map(|b| b / 1000.0), 0),
+                fmt(num(v, "compressed_frame_bytes"), 0),
+                fmt(num(v, "closed_1009"), 0),
+                fmt(num(v, "other_closes"), 0),
             ),
             _ => "?".into(),
         };
