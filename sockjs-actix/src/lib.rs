@@ -147,7 +147,7 @@ pub fn on_connect(connection: &dyn std::any::Any, _data: &mut actix_web::dev::Ex
 
 impl HttpServiceFactory for SockJs {
     fn register(self, config: &mut AppService) {
-        let prefix = self.endpoint.options().prefix.clone();
+        let prefix = self.endpoint.prefix().to_string();
         let scope = web::scope(&prefix).default_service(web::to(move |req: HttpRequest, payload: web::Payload| {
             let sockjs = self.clone();
             async move { sockjs.serve(req, payload).await }

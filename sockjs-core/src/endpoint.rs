@@ -175,6 +175,12 @@ impl Endpoint {
         &self.inner.options
     }
 
+    /// The path prefix the endpoint is served under, such as `/echo`
+    /// ([`Options::prefix()`]).
+    pub fn prefix(&self) -> &str {
+        &self.inner.options.prefix
+    }
+
     /// Whether `path` (raw, without the query) is under this endpoint's
     /// prefix, so that [`Endpoint::handle`] should see the request.
     pub fn matches(&self, path: &str) -> bool {
@@ -209,7 +215,7 @@ impl Endpoint {
     }
 
     /// The rooms the endpoint's sessions join (see [`crate::rooms`]): its
-    /// own registry, or the one given in [`Options::rooms`].
+    /// own registry, or the one given in [`Options::rooms()`].
     pub fn rooms(&self) -> &Rooms {
         &self.inner.rooms
     }

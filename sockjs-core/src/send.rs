@@ -54,7 +54,7 @@ impl PendingBody {
     /// returned [`Delivery`] is the response: await it (or poll it). It is
     /// ready at once unless the session's inbox is full; then it waits for
     /// the application to make room, for at most
-    /// [`crate::Options::send_timeout`] from `now`, and answers 503 if none
+    /// [`crate::Options::send_timeout()`] from `now`, and answers 503 if none
     /// came. A 204 (jsonp: `ok`) means every message reached the inbox, in
     /// order.
     pub fn finish(self, body: &[u8], now: Instant) -> Delivery {

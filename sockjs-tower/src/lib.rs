@@ -189,7 +189,7 @@ impl SockJsService {
         if !self.endpoint.matches(head.uri.path()) {
             // Under axum's nest_service: the path came without the prefix.
             let relative = head.uri.path_and_query().map_or("/", |p| p.as_str());
-            match format!("{}{relative}", self.endpoint.options().prefix).parse() {
+            match format!("{}{relative}", self.endpoint.prefix()).parse() {
                 Ok(uri) => head.uri = uri,
                 Err(_) => return status(StatusCode::BAD_REQUEST),
             }
