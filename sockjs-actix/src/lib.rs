@@ -99,15 +99,17 @@ impl SockJs {
     /// Handles one request under the prefix.
     pub async fn serve(&self, req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
         let Some(head) = request_parts(&req) else {
-            return HttpResponse::BadRequest().finish();
+            // The engine's 400; its CORS headers need only the origin.
+            let mut headers = http::HeaderMap::new();
+            if let Some(origin) = req.headers().get("origin").and_then(|v| v.as_bytes().try_into().ok()) {
+                headers.insert(http::header::ORIGIN, origin);
+            }
+            return full(self.endpoint.bad_request(&headers));
         };
         // The body is lent: a websocket reads on from it after the reply.
         let request = Request { head, body: &mut payload, remote_addr: req.peer_addr(), extended_connect: false };
         match sockjs_driver::serve(&self.endpoint, request).await {
-            Reply::Full(response) => {
-                let (head, body) = response.into_parts();
-                response_builder(head.status, &head.headers).body(body)
-            }
+            Reply::Full(response) => full(response),
             Reply::Stream(response) => {
                 let (head, receiver) = response.into_parts();
                 let mut response = response_builder(head.status, &head.headers).body(ChunkedBody(receiver));
@@ -170,6 +172,11 @@ fn request_parts(req: &HttpRequest) -> Option<http::request::Parts> {
         builder = builder.header(name.as_str(), value.as_bytes());
     }
     builder.body(()).ok().map(|r| r.into_parts().0)
+}
+
+fn full(response: http::Response<Bytes>) -> HttpResponse {
+    let (head, body) = response.into_parts();
+    response_builder(head.status, &head.headers).body(body)
 }
 
 fn response_builder(status: http::StatusCode, headers: &http::HeaderMap) -> HttpResponseBuilder {

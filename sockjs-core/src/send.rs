@@ -15,7 +15,7 @@ use http::{Response, StatusCode};
 
 use crate::headers;
 use crate::payload::{self, PayloadError};
-use crate::responses::{not_found, response, with_content_type};
+use crate::responses::{bad_request, not_found, response, with_content_type};
 use crate::session::{Hub, SessionCell};
 use crate::state::{Batch, Offer};
 
@@ -48,6 +48,15 @@ impl PendingBody {
     /// Answers a body over [`PendingBody::limit`] with 413.
     pub fn too_large(self) -> Response<Bytes> {
         self.error(StatusCode::PAYLOAD_TOO_LARGE, PayloadError::TooLarge.message())
+    }
+
+    /// Answers a send whose body failed to arrive (the connection broke,
+    /// or the server could not read it) with 400, with the headers of the
+    /// URL's other answers (CORS, no-cache), counted in
+    /// [`crate::Metrics::requests_rejected`].
+    pub fn broken(self) -> Response<Bytes> {
+        tracing::debug!(target: "sockjs", session = %self.id, "send body broken");
+        bad_request(&self.hub.counters, self.headers, "Broken request body.")
     }
 
     /// Decodes `body` and delivers its messages to the session. The

@@ -83,3 +83,42 @@ fn metrics_count() {
     let m = h.endpoint.metrics();
     assert_eq!((m.live_sessions(), m.sessions_closed), (0, 2));
 }
+
+/// Every 400 for a request the engine never got whole (a send body that
+/// broke on the way, a request the server could not convert, a websocket
+/// the server could not hand over) is built by the engine: the URL's CORS
+/// and no-cache headers, and counted with the other rejections.
+#[test]
+fn bad_requests_carry_the_engines_headers_and_are_counted() {
+    const ORIGIN: &str = "https://app.example";
+    let mut h = Harness::echo();
+    assert_eq!(h.poll_body("/echo/0/s/xhr"), "o\n");
+    let rejected = |h: &Harness| h.endpoint.metrics().requests_rejected;
+    let before = rejected(&h);
+
+    let send = Request::post("/echo/0/s/xhr_send").header("origin", ORIGIN).body(()).unwrap();
+    let Dispatch::ReadBody(pending) = h.dispatch(send) else { panic!("a send reads its body") };
+    let broken = pending.broken();
+    let mut request = HeaderMap::new();
+    request.insert("origin", ORIGIN.parse().unwrap());
+    let unconverted = h.endpoint.bad_request(&request);
+    for (what, r) in [("broken body", &broken), ("unconverted request", &unconverted)] {
+        assert_eq!(r.status(), 400, "{what}");
+        assert_eq!(r.headers()["access-control-allow-origin"], ORIGIN, "{what}");
+        assert_eq!(r.headers()["access-control-allow-credentials"], "true", "{what}");
+        assert_eq!(r.headers()["cache-control"], NO_CACHE, "{what}");
+        assert_eq!(r.headers()["content-type"], "text/plain; charset=UTF-8", "{what}");
+    }
+    assert_eq!(body(&broken), "Broken request body.\n");
+    assert_eq!(rejected(&h), before + 2);
+
+    let sessions = h.endpoint.session_count();
+    let Dispatch::WebSocket(upgrade) = h.dispatch(ws_request("/echo/0/w/websocket", Some(ORIGIN))) else {
+        panic!("a websocket")
+    };
+    let refused = upgrade.refuse();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.headers()["cache-control"], NO_CACHE);
+    assert_eq!(rejected(&h), before + 3);
+    assert_eq!(h.endpoint.session_count(), sessions, "no session opened");
+}
