@@ -100,6 +100,12 @@
 //! Bound the time to a connection's first request yourself (the reference
 //! `test-server --framework axum` does), and idle HTTP/2 connections at
 //! the proxy in front.
+//!
+//! Where the docs are: the design in `docs/DESIGN.md` and the protocol,
+//! byte for byte, in `docs/PROTOCOL.md` of the sockjs-rs repository; what
+//! every adapter hands over (requests, replies, websockets) in the
+//! [`sockjs_driver`] crate's docs; the options and sessions in
+//! [`sockjs_core`]'s.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -37,6 +37,12 @@
 //! client holds a connection for as long as it likes by sending half a
 //! request head; if you use it anyway, serve on [`listener`] for
 //! `TCP_NODELAY`.
+//!
+//! Where the docs are: the design in `docs/DESIGN.md` and the protocol,
+//! byte for byte, in `docs/PROTOCOL.md` of the sockjs-rs repository; what
+//! every adapter hands over (requests, replies, websockets) in the
+//! [`sockjs_driver`] crate's docs; the options and sessions in
+//! [`sockjs_core`]'s.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
