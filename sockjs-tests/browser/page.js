@@ -43,7 +43,10 @@
 
   // One SockJS connection with a log of its events and a way to wait for a
   // condition on that log.
-  function Conn(service, transport) {
+  // `server`, when given, is the `<server>` segment of the session's URLs
+  // (sockjs-client's `server` option; random otherwise): what a sticky
+  // proxy routes on.
+  function Conn(service, transport, server) {
     var self = this;
     this.transport = transport;
     this.messages = [];
@@ -54,7 +57,11 @@
     // `timeout`: the least time the client gives the transport to open
     // (by default about 1 s for iframe transports on loopback: too short
     // when the machine is busy with the other pages).
-    this.sock = new SockJS(base + '/' + service, null, { transports: [transport], timeout: 6000 });
+    var options = { transports: [transport], timeout: 6000 };
+    if (server) {
+      options.server = server;
+    }
+    this.sock = new SockJS(base + '/' + service, null, options);
     this.sock.onopen = function () {
       self.opened = true;
       self.openTransport = self.sock.transport;
@@ -156,8 +163,8 @@
   function scenario(transport, timeoutMs, body) {
     var started = now();
     var conns = [];
-    function connect(service) {
-      var c = new Conn(service, transport);
+    function connect(service, server) {
+      var c = new Conn(service, transport, server);
       conns.push(c);
       return c;
     }
@@ -429,6 +436,96 @@
     },
   };
 
+  // One room over two nodes behind a sticky proxy (tests/browser.rs, which
+  // serves /multiplex on two nodes sharing a Redis broker, each answering
+  // the `node` channel with its name). Connections with different
+  // `<server>` segments are opened until two land on different nodes (at
+  // most 12); both then subscribe to one channel, a room spanning both
+  // nodes. A probe from the first is repeated until the second has one
+  // (the second node's broker subscription is then in place; bounded),
+  // then each sends one message and each must get both, once.
+  var twoNodes = {
+    'multiplex-nodes': function (t) {
+      return scenario(t, 40000, async function (connect) {
+        var id = Math.random().toString(36).slice(2);
+        var nodes = {};
+        var names = [];
+        for (var i = 0; i < 12 && names.length < 2; i++) {
+          var c = connect('multiplex', 'n' + i + id);
+          var mx = new WebSocketMultiplex(c.sock);
+          var who = { name: null };
+          var ask = mx.channel('node');
+          ask.onmessage = (function (w, conn) {
+            return function (e) {
+              w.name = e.data;
+              conn.poke();
+            };
+          })(who, c);
+          await c.open();
+          await c.until('the node channel to name its node', (function (w) {
+            return function () { return w.name !== null; };
+          })(who), 8000);
+          if (nodes[who.name]) {
+            c.close();
+          } else {
+            nodes[who.name] = { conn: c, mx: mx, got: [] };
+            names.push(who.name);
+          }
+        }
+        if (names.length < 2) {
+          throw new Error('12 connections with different <server> segments all reached ' + names.join(', '));
+        }
+        var room = 'room ' + id;
+        var a = nodes[names[0]];
+        var b = nodes[names[1]];
+        [a, b].forEach(function (n) {
+          n.channel = n.mx.channel(room);
+          n.channel.onmessage = function (e) {
+            n.got.push(e.data);
+            n.conn.poke();
+          };
+        });
+        function status() {
+          return names[0] + ' got ' + JSON.stringify(a.got.slice(-6)) + ', ' + names[1] + ' got ' +
+            JSON.stringify(b.got.slice(-6));
+        }
+        function has(n, m) {
+          return n.got.indexOf(m) >= 0;
+        }
+        var probes = 0;
+        while (!b.got.some(function (m) { return m.indexOf('probe ') === 0; })) {
+          if (probes === 40) {
+            throw new Error('40 probes from ' + names[0] + ', none reached ' + names[1] + ': ' + status());
+          }
+          a.channel.send('probe ' + probes++);
+          await b.conn.until('a probe', function () {
+            return b.got.some(function (m) { return m.indexOf('probe ') === 0; });
+          }, 250, null).catch(function () {});
+        }
+        a.channel.send('from ' + names[0]);
+        b.channel.send('from ' + names[1]);
+        var both = ['from ' + names[0], 'from ' + names[1]];
+        for (var n of [a, b]) {
+          await n.conn.until('both messages', function () {
+            return both.every(function (m) { return has(n, m); });
+          }, 8000, status);
+        }
+        // Anything delivered twice would be here by now: the probe loop
+        // and both messages have crossed the broker since.
+        for (var k of [a, b]) {
+          for (var m of both) {
+            var times = k.got.filter(function (x) { return x === m; }).length;
+            if (times !== 1) {
+              throw new Error(JSON.stringify(m) + ' arrived ' + times + ' times: ' + status());
+            }
+          }
+        }
+        return 'nodes ' + names.join(' and ') + ' after ' + i + ' connections; ' + probes + ' probe(s); ' +
+          'both messages on both, once';
+      });
+    },
+  };
+
   // /broadcast across two pages, step by step (run.mjs drives both pages).
   var bc = null;
   var broadcast = {
@@ -475,7 +572,7 @@
     },
     scenarioNames: Object.keys(scenarios),
     run: function (name, transport) {
-      return scenarios[name](transport);
+      return (scenarios[name] || twoNodes[name])(transport);
     },
     broadcast: broadcast,
   };

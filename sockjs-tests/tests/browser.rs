@@ -13,8 +13,15 @@
 //! report (`nextHopProtocol`; cross-origin entries report none without
 //! `Timing-Allow-Origin`) was `h2`.
 //!
-//! `sockjs-tests/browser/setup.sh` installs Chromium and the node modules;
-//! this test fails (never skips) when they are missing. The scenarios live
+//! One room over two nodes: the `multiplex-nodes` scenario on every
+//! transport, through HAProxy (examples/haproxy/haproxy.cfg) in front of an
+//! actix and an axum node that share a Redis broker: two websocket-multiplex
+//! connections that reach different nodes subscribe to one channel, and what
+//! each sends reaches both, once.
+//!
+//! `sockjs-tests/browser/setup.sh` installs Chromium and the node modules,
+//! `sockjs-tests/scaling/setup.sh` HAProxy and redis-server; these tests
+//! fail (never skip) when they are missing. The scenarios live
 //! in `browser/page.js`, the driver and its table in `browser/run.mjs`.
 
 use std::collections::HashMap;
@@ -25,8 +32,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sockjs_core::multiplex::Channel;
+use sockjs_core::rooms::{NodeId, Rooms};
 use sockjs_core::{Endpoint, Options, Session};
 use sockjs_examples::ServeOptions;
+use sockjs_redis::{RedisBroker, RedisConfig};
 
 mod support;
 
@@ -62,6 +72,11 @@ const SCENARIOS: usize = 12;
 const NOT_APPLICABLE: &[(&str, &str)] = &[("cross-origin", "htmlfile")];
 /// run.mjs stops itself after this; the test kills it a little later.
 const DRIVER_DEADLINE: Duration = Duration::from_secs(170);
+
+/// One browser run at a time: the tests of this file take turns (cargo
+/// runs tests in parallel threads), so that no run's timeouts count
+/// another's load.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
@@ -216,6 +231,56 @@ fn unique() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
+/// Runs run.mjs with `args` (and the deadline) and returns its
+/// `BROWSER-RESULT` JSON; `name` labels its messages.
+fn run_driver(name: &str, args: Vec<String>) -> serde_json::Value {
+    let args: Vec<String> = args
+        .into_iter()
+        .chain(["--deadline".to_string(), DRIVER_DEADLINE.as_secs().to_string()])
+        .chain(std::env::var_os("SOCKJS_BROWSER_VERBOSE").map(|_| "--verbose".to_string()))
+        .collect();
+    let started = Instant::now();
+    let mut driver = Driver::spawn(&args);
+    let stdout = driver.child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut result = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            match line.strip_prefix("BROWSER-RESULT ") {
+                Some(json) => result = Some(json.to_string()),
+                None => show(&line),
+            }
+        }
+        result
+    });
+    let status = driver.wait(DRIVER_DEADLINE + Duration::from_secs(30));
+    drop(driver); // ends node and Chromium (if still there) before anything else
+    let result = reader.join().ok().flatten();
+    show(&format!("{name}: browser run took {:.1} s", started.elapsed().as_secs_f64()));
+    let status = status.unwrap_or_else(|| panic!("{name}: run.mjs did not finish in time and was killed"));
+    let json = result.unwrap_or_else(|| panic!("{name}: run.mjs ({status}) printed no BROWSER-RESULT line"));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: bad BROWSER-RESULT line: {e}"))
+}
+
+/// The failed cells of a run.mjs result (a verified n/a is not one) and a
+/// line if the number of cells is not `expected`.
+fn failed_cells(name: &str, result: &serde_json::Value, expected: usize) -> Vec<String> {
+    let mut failures = Vec::new();
+    let cells = result["cells"].as_array().cloned().unwrap_or_default();
+    if cells.len() != expected {
+        failures.push(format!("{name}: {} cells reported, expected {expected}", cells.len()));
+    }
+    for cell in &cells {
+        let field = |k: &str| cell[k].as_str().unwrap_or("?").to_string();
+        let (mode, transport, status) = (field("mode"), field("transport"), field("status"));
+        let allowed_na = NOT_APPLICABLE.contains(&(mode.as_str(), transport.as_str()));
+        let ok = status == "ok" || (status == "n/a" && allowed_na);
+        if !ok {
+            failures.push(format!("{name}: {mode} {transport} {}: {status}: {}", field("scenario"), field("detail")));
+        }
+    }
+    failures
+}
+
 /// Runs run.mjs against one adapter (pages from another origin and from
 /// the server's own, both over https when `tls`) and returns its
 /// `BROWSER-RESULT` JSON.
@@ -247,47 +312,18 @@ fn run_adapter(name: &str, start: StartServer, tls: bool) -> serde_json::Value {
     let pin = format!("--ignore-certificate-errors-spki-list={}", certificate.spki_sha256_base64());
     let tls_args = if tls { vec!["--chromium-arg".to_string(), pin] } else { Vec::new() };
 
-    let args: Vec<String> = [
-        "--server",
-        &server_url,
-        "--page-origin",
-        &page_origin,
-        "--page-origin",
-        &server_url,
-        "--label",
-        name,
-        "--deadline",
-        &DRIVER_DEADLINE.as_secs().to_string(),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .chain(tls_args)
-    .chain(std::env::var_os("SOCKJS_BROWSER_VERBOSE").map(|_| "--verbose".to_string()))
-    .collect();
-    let started = Instant::now();
-    let mut driver = Driver::spawn(&args);
-    let stdout = driver.child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut result = None;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            match line.strip_prefix("BROWSER-RESULT ") {
-                Some(json) => result = Some(json.to_string()),
-                None => show(&line),
-            }
-        }
-        result
-    });
-    let status = driver.wait(DRIVER_DEADLINE + Duration::from_secs(30));
-    drop(driver); // ends node and Chromium (if still there) before anything else
-    let result = reader.join().ok().flatten();
-    show(&format!("{name}: browser run took {:.1} s", started.elapsed().as_secs_f64()));
-    let status = status.unwrap_or_else(|| panic!("{name}: run.mjs did not finish in time and was killed"));
-    let json = result.unwrap_or_else(|| panic!("{name}: run.mjs ({status}) printed no BROWSER-RESULT line"));
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: bad BROWSER-RESULT line: {e}"))
+    let args: Vec<String> =
+        ["--server", &server_url, "--page-origin", &page_origin, "--page-origin", &server_url, "--label", name]
+            .iter()
+            .map(ToString::to_string)
+            .chain(tls_args)
+            .collect();
+    run_driver(name, args)
 }
 
 #[test]
 fn every_transport_works_in_chromium() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     check_prerequisites();
     let mut failures = Vec::new();
     for (name, start, tls) in ADAPTERS {
@@ -300,24 +336,59 @@ fn every_transport_works_in_chromium() {
                 failures.push(format!("{name}: not every request went over HTTP/2: {protocols:?}"));
             }
         }
-        let cells = result["cells"].as_array().cloned().unwrap_or_default();
-        let expected = 2 * TRANSPORTS * SCENARIOS;
-        if cells.len() != expected {
-            failures.push(format!("{name}: {} cells reported, expected {expected}", cells.len()));
-        }
-        for cell in &cells {
-            let field = |k: &str| cell[k].as_str().unwrap_or("?").to_string();
-            let (mode, transport, status) = (field("mode"), field("transport"), field("status"));
-            let allowed_na = NOT_APPLICABLE.contains(&(mode.as_str(), transport.as_str()));
-            let ok = status == "ok" || (status == "n/a" && allowed_na);
-            if !ok {
-                failures.push(format!(
-                    "{name}: {mode} {transport} {}: {status}: {}",
-                    field("scenario"),
-                    field("detail")
-                ));
-            }
-        }
+        failures.extend(failed_cells(name, &result, 2 * TRANSPORTS * SCENARIOS));
     }
+    assert!(failures.is_empty(), "{} browser cell(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// A node's endpoints: `/multiplex` (every channel the room of its name,
+/// rooms spanning the nodes through `rooms`) plus the `node` channel, which
+/// answers a subscriber with `name` once; and `/echo`, which run.mjs opens
+/// to verify that the client refuses cross-origin htmlfile.
+fn node_endpoints(name: &'static str, sockjs_url: &str, rooms: Rooms) -> Vec<Endpoint> {
+    let multiplex = sockjs_examples::multiplex().channel("node", move |mut channel: Channel| async move {
+        if channel.send(name).is_ok() {
+            while channel.recv().await.is_some() {}
+        }
+    });
+    vec![
+        Endpoint::new(Options::new("/multiplex").sockjs_url(sockjs_url).rooms(rooms), multiplex),
+        Endpoint::new(Options::new("/echo").sockjs_url(sockjs_url), sockjs_examples::echo),
+    ]
+}
+
+#[test]
+fn one_room_spans_two_nodes_behind_haproxy_in_chromium() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    check_prerequisites();
+    let dir = browser_dir();
+    let redis_port = support::free_port();
+    let _redis = support::redis_server(redis_port);
+    // The brokers' tasks run here; the runtime outlives the servers (it is
+    // dropped last).
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let page_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let page_origin = format!("http://{}", page_listener.local_addr().unwrap());
+    let sockjs_url = format!("{page_origin}/static/node_modules/sockjs-client/dist/sockjs.min.js");
+    let node = |id: u64, name: &'static str| {
+        let _entered = runtime.enter();
+        let config = RedisConfig::standalone(&format!("redis://127.0.0.1:{redis_port}/")).prefix("browser");
+        let broker = RedisBroker::connect(config).expect("a Redis broker");
+        let rooms = Rooms::builder().broker(broker, NodeId::new(id)).label("rooms").build();
+        node_endpoints(name, &sockjs_url, rooms)
+    };
+    let actix = sockjs_examples::serve_actix(support::loopback_listener(), node(1, "actix"), 2).unwrap();
+    let axum = sockjs_examples::serve_axum(support::loopback_listener(), node(2, "axum"), 2).unwrap();
+    let (mut haproxy, (), proxy) =
+        support::on_free_port("haproxy", |addr| (support::haproxy(addr, [actix.addr(), axum.addr()]), ()));
+    let pages = ServeOptions { static_dir: Some(dir), ..ServeOptions::new(1) };
+    let _pages = sockjs_examples::serve_actix_with(page_listener, Vec::new(), pages).unwrap();
+
+    let server_url = format!("http://{proxy}");
+    let args = ["--server", &server_url, "--page-origin", &page_origin, "--label", "two nodes", "--scenarios"];
+    let args = args.iter().map(ToString::to_string).chain(["multiplex-nodes".to_string()]).collect();
+    let result = run_driver("two nodes", args);
+    haproxy.kill();
+    let failures = failed_cells("two nodes", &result, TRANSPORTS);
     assert!(failures.is_empty(), "{} browser cell(s) failed:\n{}", failures.len(), failures.join("\n"));
 }

@@ -24,7 +24,6 @@ use sockjs_redis::{RedisBroker, RedisConfig};
 use support::rooms_suite::{self, Channel, Cluster};
 use support::ProcessGuard;
 
-const REDIS: &str = "/usr/bin/redis-server";
 const REDIS_CLI: &str = "/usr/bin/redis-cli";
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -59,17 +58,9 @@ struct Standalone {
 }
 
 impl Standalone {
-    fn start_server(port: u16) -> ProcessGuard {
-        let port_arg = port.to_string();
-        let args = ["--port", &port_arg, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-        let mut redis = ProcessGuard::spawn("redis-server", REDIS, &args, &[]);
-        redis.wait_listening(SocketAddr::from(([127, 0, 0, 1], port))).unwrap_or_else(|e| panic!("{e}"));
-        redis
-    }
-
     fn new() -> Standalone {
         let port = support::free_port();
-        Standalone { port, redis: Some(Standalone::start_server(port)), prefix: "t".into(), brokers: Vec::new() }
+        Standalone { port, redis: Some(support::redis_server(port)), prefix: "t".into(), brokers: Vec::new() }
     }
 
     fn channel(&self, channel: Channel<'_>) -> String {
@@ -98,7 +89,7 @@ impl Cluster for Standalone {
         self.redis = None;
     }
     fn start(&mut self) {
-        self.redis = Some(Standalone::start_server(self.port));
+        self.redis = Some(support::redis_server(self.port));
     }
 }
 
@@ -138,7 +129,7 @@ impl RedisCluster {
             "--appendonly",
             "no",
         ];
-        let mut redis = ProcessGuard::spawn("redis-cluster-node", REDIS, &args, &[]);
+        let mut redis = ProcessGuard::spawn("redis-cluster-node", support::REDIS_SERVER, &args, &[]);
         redis.wait_listening(SocketAddr::from(([127, 0, 0, 1], port))).unwrap_or_else(|e| panic!("{e}"));
         redis
     }

@@ -26,7 +26,6 @@ use sockjs_tests::conformance::{run, whole_run, CheckOutcome, CHECK_COUNT};
 use sockjs_tests::http1::{fetch, Connection, Request};
 use support::{loopback_listener, messages_of, take_frames, ProcessGuard};
 
-const HAPROXY: &str = "/usr/sbin/haproxy";
 const NGINX: &str = "/usr/sbin/nginx";
 
 /// Starts the second backend (warp or axum) on a loopback port; the value
@@ -68,15 +67,7 @@ impl Proxy {
     fn spawn(self, listen: SocketAddr, backends: [SocketAddr; 2]) -> (ProcessGuard, Option<ScratchDir>) {
         let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
         match self {
-            Proxy::HaProxy => {
-                let config = examples.join("haproxy/haproxy.cfg");
-                let env = [
-                    ("SOCKJS_HAPROXY_BIND", listen.to_string()),
-                    ("SOCKJS_BACKEND_A", backends[0].to_string()),
-                    ("SOCKJS_BACKEND_B", backends[1].to_string()),
-                ];
-                (ProcessGuard::spawn("haproxy", HAPROXY, &["-f", config.to_str().unwrap(), "-db"], &env), None)
-            }
+            Proxy::HaProxy => (support::haproxy(listen, backends), None),
             Proxy::Nginx => {
                 let template = std::fs::read_to_string(examples.join("nginx/sockjs.conf.template"))
                     .expect("read examples/nginx/sockjs.conf.template");
@@ -182,31 +173,19 @@ impl Cluster {
         assert!(echo.iter().all(|e| e.matches("/echo/info")), "reference_endpoints()[0] is /echo");
         let actix = sockjs_examples::serve_actix(loopback_listener(), endpoints_a, 2).unwrap();
         let (second_addr, second) = start_second(endpoints_b);
-        // Neither proxy can be handed a socket, and HAProxy refuses port 0:
-        // pick a free port and retry (bounded) if someone takes it in
-        // between.
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let proxy_addr: SocketAddr = format!("127.0.0.1:{}", support::free_port()).parse().unwrap();
-            let (mut process, dir) = proxy.spawn(proxy_addr, [actix.addr(), second_addr]);
-            match process.wait_listening(proxy_addr) {
-                Ok(()) => {
-                    let names = ["actix", second_name];
-                    return Cluster {
-                        proxy,
-                        process,
-                        _dir: dir,
-                        proxy_addr,
-                        echo,
-                        names,
-                        _actix: actix,
-                        _second: second,
-                    };
-                }
-                Err(e) => last_error = e,
-            }
+        // Neither proxy can be handed a socket, and HAProxy refuses port 0.
+        let (process, dir, proxy_addr) =
+            support::on_free_port(proxy.name(), |addr| proxy.spawn(addr, [actix.addr(), second_addr]));
+        Cluster {
+            proxy,
+            process,
+            _dir: dir,
+            proxy_addr,
+            echo,
+            names: ["actix", second_name],
+            _actix: actix,
+            _second: second,
         }
-        panic!("{} did not start: {last_error}", proxy.name());
     }
 
     /// "nginx, warp" and the like, for messages.

@@ -13,14 +13,12 @@
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use http::{Method, Request};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use sockjs_core::internals::{Hixie76Decoder, Hixie76Frame};
 use sockjs_core::{
-    AppTask, Dispatch, Endpoint, Hixie76, Jsessionid, Options, Origins, ReceiverBody, RequestContext, Session,
-    Transport, WebSocket, WsIncoming,
+    AppTask, Deflate, Dispatch, Endpoint, Jsessionid, Options, Origins, ReceiverBody, RequestContext, Session,
+    Transport, WebSocket,
 };
 
 const PREFIX: &str = "/echo";
@@ -53,15 +51,24 @@ enum Op {
     CloseAll(u16, String),
 }
 
+/// What a websocket client does next: the bytes it writes (a frame it
+/// builds, a compressed message, or raw bytes), its connection ending, or
+/// the connection dropped.
 #[derive(Arbitrary, Debug)]
 enum WsOp {
-    Text(String),
-    Binary(Vec<u8>),
-    Ping(Vec<u8>),
-    Pong,
-    Close,
-    TooLarge,
-    Error,
+    /// One RFC 6455 frame: any opcode, FIN bit and RSV bits, masked as a
+    /// client must unless `unmasked`.
+    Frame { opcode: u8, fin: bool, rsv: u8, unmasked: bool, payload: Vec<u8> },
+    /// A text message compressed as permessage-deflate does (RFC 7692
+    /// §7.2.1: raw DEFLATE, the final empty block's 4 bytes removed), in
+    /// one masked frame with RSV1 set, repeated `repeat` times before
+    /// compressing (a small frame that inflates large).
+    Deflated { text: String, repeat: u16 },
+    /// Bytes as they are (a partial frame, a Hixie-76 frame...).
+    Raw(Vec<u8>),
+    /// The connection ends without a close frame.
+    Eof,
+    /// The connection is dropped.
     Drop,
 }
 
@@ -82,6 +89,8 @@ struct Req {
 enum Handshake {
     None,
     Rfc6455,
+    /// RFC 6455, offering permessage-deflate.
+    Rfc6455Deflate,
     Hixie76,
 }
 
@@ -153,7 +162,7 @@ const IDS: [&str; 4] = ["a", "b", "ÿ", "a%20b"];
 
 const QUERIES: [&str; 6] = ["c=cb", "callback=x", "c=%63b&t=1", "c=", "c=a(b", "t=1"];
 
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "content-type",
     "origin",
     "upgrade",
@@ -170,9 +179,10 @@ const NAMES: [&str; 16] = [
     "user-agent",
     "x-forwarded-for",
     "authorization",
+    "sec-websocket-extensions",
 ];
 
-const VALUES: [&str; 20] = [
+const VALUES: [&str; 23] = [
     "websocket",
     "WebSocket",
     "Upgrade",
@@ -193,6 +203,9 @@ const VALUES: [&str; 20] = [
     "127.0.0.1:8081",
     "a, b, c",
     "",
+    "permessage-deflate",
+    "permessage-deflate; client_max_window_bits; server_no_context_takeover",
+    "permessage-deflate; server_max_window_bits=8, permessage-deflate",
 ];
 
 fn pick<T: Copy>(list: &[T], i: u8) -> T {
@@ -236,6 +249,9 @@ fn options(bits: u16) -> Options {
     }
     if bits & 2048 != 0 {
         o = o.origins(Origins::List(vec!["http://example.com".into()]));
+    }
+    if bits & 4096 != 0 {
+        o = o.websocket_deflate(Deflate::new());
     }
     o
 }
@@ -306,11 +322,19 @@ impl Driver {
     }
 
     /// Polls a websocket's output a few times; whether it is closed.
+    /// Drives a websocket a few times the way the driver's pump does:
+    /// decode what was read, then take what is to be written; whether the
+    /// connection is to be closed. A driver that is done writing must also
+    /// have stopped taking input.
     fn poll_socket(ws: &mut WebSocket, now: Instant) -> bool {
         for _ in 0..POLLS {
-            match ws.poll_output(&mut noop_cx(), now) {
-                Poll::Ready(Some(_)) => {}
-                Poll::Ready(None) => return true,
+            let _ = ws.poll_ready(&mut noop_cx());
+            match ws.poll_transmit(&mut noop_cx(), now) {
+                Poll::Ready(Some(bytes)) => assert!(!bytes.is_empty(), "an empty write"),
+                Poll::Ready(None) => {
+                    assert!(ws.input_done(), "poll_transmit ended while input is still taken");
+                    return true;
+                }
                 Poll::Pending => return false,
             }
         }
@@ -366,6 +390,13 @@ impl Driver {
                 ("connection", "Upgrade"),
                 ("sec-websocket-version", "13"),
                 ("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+            ],
+            Handshake::Rfc6455Deflate => &[
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+                ("sec-websocket-extensions", "permessage-deflate; client_max_window_bits"),
             ],
             Handshake::Hixie76 => &[
                 ("upgrade", "WebSocket"),
@@ -429,49 +460,20 @@ impl Driver {
                 self.run_tasks();
             }
             Dispatch::WebSocket(upgrade) => {
-                let hixie = upgrade.hixie76().cloned();
-                let limit = upgrade.max_message_size();
-                let _ = upgrade.transport();
+                let _ = upgrade.hixie76().map(|hixie| hixie.response());
+                let _ = (upgrade.max_message_size(), upgrade.transport(), upgrade.response());
                 let (mut ws, task) = upgrade.accept(self.now);
                 self.tasks.extend(task);
                 self.run_tasks();
-                match hixie {
-                    Some(hixie) => Driver::feed_hixie76(&hixie, &mut ws, &body, limit),
-                    None => {
-                        if body.len() > limit {
-                            let _ = ws.handle(WsIncoming::<&str>::TooLarge);
-                        } else {
-                            let _ = ws.handle(WsIncoming::Text(String::from_utf8_lossy(&body)));
-                            let _ = ws.handle(WsIncoming::<&str>::Binary(Bytes::copy_from_slice(&body)));
-                        }
-                    }
-                }
+                // The body is what the client wrote after its handshake:
+                // RFC 6455 frames, or Hixie-76's 8 key bytes and frames.
+                ws.handle_input(&body);
                 self.run_tasks();
                 let closed = Driver::poll_socket(&mut ws, self.now);
                 if req.keep && !closed {
                     self.sockets.push(ws);
                 }
                 self.run_tasks();
-            }
-        }
-    }
-
-    /// A draft-76 connection: the body is the 8 key bytes, then frames.
-    fn feed_hixie76(hixie: &Hixie76, ws: &mut WebSocket, body: &[u8], limit: usize) {
-        let _ = hixie.response();
-        let Some((key, frames)) = body.split_first_chunk::<8>() else { return };
-        let _ = hixie.answer(key);
-        let mut decoder = Hixie76Decoder::new();
-        decoder.extend(frames);
-        while let Some(frame) = decoder.next_frame(limit) {
-            match frame {
-                Hixie76Frame::Text(text) => {
-                    let _ = ws.handle(WsIncoming::Text(text));
-                }
-                _ => {
-                    let _ = ws.handle(WsIncoming::<&str>::Close);
-                    return;
-                }
             }
         }
     }
@@ -483,33 +485,68 @@ impl Driver {
         let i = usize::from(index) % self.sockets.len();
         let ws = &mut self.sockets[i];
         match op {
-            WsOp::Text(text) => {
-                let _ = ws.handle(WsIncoming::Text(text));
+            WsOp::Frame { opcode, fin, rsv, unmasked, payload } => {
+                ws.handle_input(&client_frame(opcode, fin, rsv, !unmasked, &payload));
             }
-            WsOp::Binary(data) => {
-                let _ = ws.handle(WsIncoming::<&str>::Binary(Bytes::from(data)));
+            WsOp::Deflated { text, repeat } => {
+                let message = text.repeat(usize::from(repeat % 4096).max(1));
+                ws.handle_input(&client_frame(0x1, true, 0b100, true, &deflate_message(message.as_bytes())));
             }
-            WsOp::Ping(data) => {
-                let _ = ws.handle(WsIncoming::<&str>::Ping(Bytes::from(data)));
-            }
-            WsOp::Pong => {
-                let _ = ws.handle(WsIncoming::<&str>::Pong);
-            }
-            WsOp::Close => {
-                let _ = ws.handle(WsIncoming::<&str>::Close);
-            }
-            WsOp::TooLarge => {
-                let _ = ws.handle(WsIncoming::<&str>::TooLarge);
-            }
-            WsOp::Error => {
-                let _ = ws.handle(WsIncoming::<&str>::Error);
-            }
+            WsOp::Raw(bytes) => ws.handle_input(&bytes),
+            WsOp::Eof => ws.handle_eof(),
             WsOp::Drop => {
                 self.sockets.swap_remove(i);
             }
         }
         self.run_tasks();
+        let now = self.now;
+        self.sockets.retain_mut(|ws| !Driver::poll_socket(ws, now));
+        self.run_tasks();
     }
+}
+
+/// An RFC 6455 frame as a client writes it (§5.2), with `rsv`'s low three
+/// bits as RSV1-3 and a fixed masking key when `masked`.
+fn client_frame(opcode: u8, fin: bool, rsv: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![(u8::from(fin) << 7) | ((rsv & 0b111) << 4) | (opcode & 0x0f)];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => frame.push(mask_bit | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            frame.push(mask_bit | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(mask_bit | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    if masked {
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        frame.extend_from_slice(payload);
+    }
+    frame
+}
+
+/// `message` compressed as permessage-deflate sends it (RFC 7692 §7.2.1).
+fn deflate_message(message: &[u8]) -> Vec<u8> {
+    let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
+    let mut out = Vec::with_capacity(message.len() / 2 + 64);
+    loop {
+        let consumed = compress.total_in() as usize;
+        out.reserve(256);
+        let status = compress.compress_vec(&message[consumed..], &mut out, flate2::FlushCompress::Sync);
+        if status.is_err() || (compress.total_in() as usize == message.len() && out.capacity() > out.len()) {
+            break;
+        }
+    }
+    if out.ends_with(&[0x00, 0x00, 0xff, 0xff]) {
+        out.truncate(out.len() - 4);
+    }
+    out
 }
 
 fuzz_target!(|input: Input| {

@@ -1,7 +1,8 @@
-//! Helpers shared by the multi-instance tests (scaling.rs and
-//! redis_broadcast.rs) and the Autobahn run (autobahn.rs): external
-//! processes that are always stopped, free loopback ports, bounded waits;
-//! and the TLS tests' certificate (tls.rs, browser.rs).
+//! Helpers shared by the multi-instance tests (scaling.rs, rooms_redis.rs,
+//! browser.rs) and the Autobahn run (autobahn.rs): external processes that
+//! are always stopped (redis-server and HAProxy started one way for every
+//! test), free loopback ports, bounded waits; and the TLS tests'
+//! certificate (tls.rs, browser.rs).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -110,6 +111,56 @@ impl Drop for ProcessGuard {
 /// handed a listening socket and do not accept port 0).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+}
+
+/// Debian's redis-server (package redis-server).
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// Debian's HAProxy (package haproxy).
+pub const HAPROXY: &str = "/usr/sbin/haproxy";
+
+/// A standalone redis-server on `127.0.0.1:port`, without persistence,
+/// listening when this returns.
+pub fn redis_server(port: u16) -> ProcessGuard {
+    let port_arg = port.to_string();
+    let args = ["--port", &port_arg, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    let mut redis = ProcessGuard::spawn("redis-server", REDIS_SERVER, &args, &[]);
+    redis.wait_listening(SocketAddr::from(([127, 0, 0, 1], port))).unwrap_or_else(|e| panic!("{e}"));
+    redis
+}
+
+/// HAProxy with examples/haproxy/haproxy.cfg (the README's configuration,
+/// which reads its addresses from the environment) on `listen`, in front of
+/// `backends`. Not yet listening when this returns: see [`on_free_port`].
+pub fn haproxy(listen: SocketAddr, backends: [SocketAddr; 2]) -> ProcessGuard {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/haproxy/haproxy.cfg");
+    let env = [
+        ("SOCKJS_HAPROXY_BIND", listen.to_string()),
+        ("SOCKJS_BACKEND_A", backends[0].to_string()),
+        ("SOCKJS_BACKEND_B", backends[1].to_string()),
+    ];
+    ProcessGuard::spawn("haproxy", HAPROXY, &["-f", config.to_str().unwrap(), "-db"], &env)
+}
+
+/// Starts a program that cannot be handed a listening socket and refuses
+/// port 0 (a proxy) on a port that was free a moment ago, and waits until
+/// it listens there; tries three ports in all, in case another process
+/// takes one in between. `start` returns the process and whatever else it
+/// made (a scratch directory, say).
+pub fn on_free_port<T>(
+    name: &str,
+    mut start: impl FnMut(SocketAddr) -> (ProcessGuard, T),
+) -> (ProcessGuard, T, SocketAddr) {
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (mut process, made) = start(addr);
+        match process.wait_listening(addr) {
+            Ok(()) => return (process, made, addr),
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("{name} did not start: {last_error}");
 }
 
 /// A listener on an ephemeral loopback port.

@@ -1,0 +1,6 @@
+//! The scenarios, one module per family; [`super::run`] picks one.
+
+pub(crate) mod echo;
+pub(crate) mod fanout;
+pub(crate) mod flood;
+pub(crate) mod idle;

@@ -1,0 +1,272 @@
+//! The markdown tables of BENCHMARKS.md, made from `sockjs-bench run`
+//! output (one JSON object a line): `sockjs-bench table FILE`.
+
+use serde_json::Value;
+
+const PEERS: [&str; 5] = ["actix", "warp", "axum", "node", "bare"];
+
+/// Scenarios reported in the floods table rather than the main one.
+const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
+
+fn is_flood(v: &Value) -> bool {
+    v.get("scenario").and_then(Value::as_str).is_some_and(|s| FLOODS.contains(&s))
+}
+
+fn num(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64)
+}
+
+fn fmt(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "–".into(), |x| format!("{x:.digits$}"))
+}
+
+fn thousands(x: f64) -> String {
+    let s = format!("{:.0}", x);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 && c.is_ascii_digit() {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn cell(v: &Value) -> String {
+    let problems =
+        num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) + num(v, "missing").unwrap_or(0.0);
+    let mut text = match v.get("scenario").and_then(Value::as_str).unwrap_or("") {
+        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => format!(
+            "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
+            num(v, "msgs_per_s").map_or("–".into(), thousands),
+            fmt(num(v, "p50_ms"), 2),
+            fmt(num(v, "p99_ms"), 2),
+            fmt(num(v, "server_cpu_us_per_msg"), 1),
+            fmt(num(v, "server_sys_us_per_msg"), 1)
+        ),
+        "fanout" => format!(
+            "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery (kernel {})",
+            fmt(num(v, "all_delivered_ms"), 1),
+            fmt(num(v, "all_delivered_ms_max"), 1),
+            fmt(num(v, "p50_delivery_ms"), 1),
+            fmt(num(v, "server_cpu_us_per_delivery"), 2),
+            fmt(num(v, "server_sys_us_per_delivery"), 2)
+        ),
+        "idle-ws" | "idle-xhr-streaming" => format!(
+            "**{} KiB/session** ({} open)",
+            fmt(num(v, "rss_bytes_per_session").map(|b| b / 1024.0), 1),
+            fmt(num(v, "open"), 0)
+        ),
+        "timers" => format!(
+            "{} open; quiet **{} %**, over heartbeats **{} %** of a core ({} µs/heartbeat, kernel {})",
+            fmt(num(v, "open"), 0),
+            fmt(num(v, "quiet_cpu_pct"), 2),
+            fmt(num(v, "period_cpu_pct"), 2),
+            fmt(num(v, "server_cpu_us_per_heartbeat"), 2),
+            fmt(num(v, "server_sys_us_per_heartbeat"), 2)
+        ),
+        _ => "?".into(),
+    };
+    if problems > 0.0 {
+        text.push_str(&format!(" ⚠ {problems} errors/lost"));
+    }
+    text
+}
+
+/// The tables of the runs in `jsonl` (one [`run`](super::run) result a
+/// line): the main one with the targets, then the floods.
+pub fn table(jsonl: &str) -> String {
+    let (floods, rows): (Vec<Value>, Vec<Value>) =
+        jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(is_flood);
+    if rows.is_empty() {
+        return flood_table(&floods);
+    }
+    let mut cases: Vec<String> = Vec::new();
+    for row in &rows {
+        let case = row.get("case").and_then(Value::as_str).unwrap_or("?").to_owned();
+        if !cases.contains(&case) {
+            cases.push(case);
+        }
+    }
+    let find = |case: &str, peer: &str| {
+        rows.iter().find(|r| {
+            r.get("case").and_then(Value::as_str) == Some(case) && r.get("label").and_then(Value::as_str) == Some(peer)
+        })
+    };
+    let peers: Vec<&str> = PEERS.iter().copied().filter(|p| cases.iter().any(|c| find(c, p).is_some())).collect();
+    let mut out = String::new();
+    out.push_str(&format!("| case | {} |\n", peers.join(" | ")));
+    out.push_str(&format!("|---|{}\n", "---|".repeat(peers.len())));
+    for case in &cases {
+        let cells: Vec<String> = peers.iter().map(|p| find(case, p).map_or_else(|| "–".into(), cell)).collect();
+        out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
+    }
+    // The targets.
+    let metric = |case: &str, peer: &str, key: &str| find(case, peer).and_then(|v| num(v, key));
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "n/a",
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    out.push_str("\n| target | actix | warp | axum |\n|---|---|---|---|\n");
+    let mut target = |name: &str, f: &dyn Fn(&str) -> (String, Option<bool>)| {
+        let cells: Vec<String> = ["actix", "warp", "axum"]
+            .iter()
+            .map(|p| {
+                let (text, ok) = f(p);
+                format!("{text}: {}", verdict(ok))
+            })
+            .collect();
+        out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    };
+    target("ws echo 100x32 B: msgs/s >= 0.9x bare echo", &|p| {
+        let r = ratio(metric("ws-echo-32", p, "msgs_per_s"), metric("raw-ws-echo-32", "bare", "msgs_per_s"));
+        (format!("{}x", fmt(r, 3)), r.map(|r| r >= 0.9))
+    });
+    target("ws echo 100x32 B: CPU/msg <= 0.5x node", &|p| {
+        let r = ratio(
+            metric("ws-echo-32", p, "server_cpu_us_per_msg"),
+            metric("ws-echo-32", "node", "server_cpu_us_per_msg"),
+        );
+        (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.5))
+    });
+    for (case, name) in [
+        ("ws-echo-4k", "ws echo 100x4 KiB: CPU/msg <= 0.3x node"),
+        ("xhr-polling", "xhr-polling 50 clients: CPU/round trip <= 0.3x node"),
+        ("xhr-streaming", "xhr-streaming 50 clients: CPU/msg <= 0.3x node"),
+    ] {
+        target(name, &|p| {
+            let r = ratio(metric(case, p, "server_cpu_us_per_msg"), metric(case, "node", "server_cpu_us_per_msg"));
+            (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.3))
+        });
+    }
+    // Round two: one message in flight, idle memory, broadcast, polling.
+    for (case, bare, name) in [
+        ("ws-pingpong-100", "raw-ws-pingpong-100", "ws ping-pong 100 sessions x 32 B"),
+        ("ws-pingpong-1", "raw-ws-pingpong-1", "ws ping-pong 1 session x 32 B"),
+    ] {
+        target(&format!("{name}: CPU/msg <= 0.5x node"), &|p| {
+            let r = ratio(metric(case, p, "server_cpu_us_per_msg"), metric(case, "node", "server_cpu_us_per_msg"));
+            (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.5))
+        });
+        target(&format!("{name}: msgs/s >= bare echo"), &|p| {
+            let r = ratio(metric(case, p, "msgs_per_s"), metric(bare, "bare", "msgs_per_s"));
+            (format!("{}x", fmt(r, 3)), r.map(|r| r >= 1.0))
+        });
+    }
+    for (case, name) in [
+        ("idle-ws", "idle websocket session <= 12 KiB RSS (axum: 8)"),
+        ("idle-xhr-streaming", "idle xhr-streaming session <= 12 KiB RSS (axum: 8)"),
+    ] {
+        target(name, &|p| {
+            let kib = metric(case, p, "rss_bytes_per_session").map(|b| b / 1024.0);
+            let limit = if p == "axum" { 8.0 } else { 12.0 };
+            (format!("{} KiB", fmt(kib, 1)), kib.map(|k| k <= limit))
+        });
+    }
+    for case in ["fanout-eventsource", "fanout-xhr-streaming"] {
+        target(&format!("{case} 10,000 receivers: CPU/delivery <= 5 us"), &|p| {
+            let us = metric(case, p, "server_cpu_us_per_delivery");
+            (format!("{} us", fmt(us, 2)), us.map(|us| us <= 5.0))
+        });
+    }
+    target("xhr-polling: CPU/round trip <= 0.25x node", &|p| {
+        let r = ratio(
+            metric("xhr-polling", p, "server_cpu_us_per_msg"),
+            metric("xhr-polling", "node", "server_cpu_us_per_msg"),
+        );
+        (format!("{}x", fmt(r, 3)), r.map(|r| r <= 0.25))
+    });
+    target("raw ws echo 100x32 B vs bare echo (for reference)", &|p| {
+        let r = ratio(metric("raw-ws-echo-32", p, "msgs_per_s"), metric("raw-ws-echo-32", "bare", "msgs_per_s"));
+        // Not one of the targets: no verdict.
+        (format!("{}x", fmt(r, 3)), None)
+    });
+    target("broadcast to 10,000 sessions: time to all (eventsource)", &|p| {
+        let ms = metric("fanout-eventsource", p, "all_delivered_ms");
+        (format!("{} ms", fmt(ms, 1)), ms.map(|_| true))
+    });
+    target("50,000 idle sessions: CPU < 2% of a core between heartbeats", &|p| {
+        let open = metric("timers", p, "open");
+        let quiet = metric("timers", p, "quiet_cpu_pct");
+        let period = metric("timers", p, "period_cpu_pct");
+        (
+            format!(
+                "{} open: {} % between heartbeats ({} % averaged over a heartbeat period)",
+                fmt(open, 0),
+                fmt(quiet, 2),
+                fmt(period, 2)
+            ),
+            quiet.map(|q| q < 2.0),
+        )
+    });
+    if !floods.is_empty() {
+        out.push('\n');
+        out.push_str(&flood_table(&floods));
+    }
+    out
+}
+
+/// The floods and poll-rate rows: what the load did, and the server's RSS
+/// before it, at its end (peak during it) and after the pause.
+fn flood_table(rows: &[Value]) -> String {
+    let mib = |v: &Value, key: &str| fmt(num(v, key).map(|k| k / 1024.0), 1);
+    let mut out = String::from(
+        "| case | peer | load | RSS before | at the end (peak) | after the pause |\n|---|---|---|---|---|---|\n",
+    );
+    for v in rows {
+        let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("?");
+        let size_kb = fmt(num(v, "size").map(|b| b / 1000.0), 0);
+        let mut load = match text("scenario") {
+            "flood-xhr-send" => {
+                let others = v.get("status_other").and_then(Value::as_object).map_or(0, |m| m.len());
+                format!(
+                    "{} sends of {size_kb} KB in {} s: {} × 204, {} × 503{}; {} ticks received",
+                    fmt(num(v, "requests"), 0),
+                    fmt(num(v, "elapsed_s"), 1),
+                    fmt(num(v, "status_204"), 0),
+                    fmt(num(v, "status_503"), 0),
+                    if others > 0 { format!(", other statuses {}", v["status_other"]) } else { String::new() },
+                    fmt(num(v, "ticks_received"), 0),
+                )
+            }
+            "flood-ws" | "flood-raw-ws" => format!(
+                "{} messages of {size_kb} KB sent ({} MB){}; {} ticks received",
+                fmt(num(v, "sent"), 0),
+                fmt(num(v, "sent_bytes").map(|b| b / 1e6), 1),
+                match num(v, "blocked_after_s") {
+                    Some(s) => format!(", then sends blocked (last completed at {s:.2} s)"),
+                    None => ", never blocked".into(),
+                },
+                fmt(num(v, "ticks_received"), 0),
+            ),
+            "poll-flat-out" => format!(
+                "{} clients, {} polls/s ({} requests/s), p50 {} / p99 {} ms",
+                fmt(num(v, "sessions"), 0),
+                num(v, "polls_per_s").map_or("–".into(), thousands),
+                num(v, "requests_per_s").map_or("–".into(), thousands),
+                fmt(num(v, "p50_ms"), 2),
+                fmt(num(v, "p99_ms"), 2),
+            ),
+            _ => "?".into(),
+        };
+        if num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) > 0.0 {
+            load.push_str(&format!(" ⚠ {}", text("first_error")));
+        }
+        out.push_str(&format!(
+            "| {} | {} | {load} | {} MiB | {} MiB ({} MiB) | {} MiB ({} s later) |\n",
+            text("case"),
+            text("label"),
+            mib(v, "rss_before_kib"),
+            mib(v, "rss_end_kib"),
+            mib(v, "rss_peak_kib"),
+            mib(v, "rss_after_pause_kib"),
+            fmt(num(v, "pause_s"), 0),
+        ));
+    }
+    out
+}
