@@ -86,8 +86,8 @@ pub struct SockJs {
 }
 
 impl SockJs {
-    /// An endpoint under `options.prefix`, running `handler` for each new
-    /// session.
+    /// An endpoint under the prefix of `options`, running `handler` for
+    /// each new session.
     pub fn new(options: Options, handler: impl Handler) -> SockJs {
         SockJs::from_endpoint(Endpoint::new(options, handler))
     }

@@ -143,7 +143,7 @@ pub struct SockJsService {
 }
 
 impl SockJsService {
-    /// A service for a new endpoint under `options.prefix`, running
+    /// A service for a new endpoint under the prefix of `options`, running
     /// `handler` for each new session.
     pub fn new(options: Options, handler: impl Handler) -> SockJsService {
         SockJsService::from_endpoint(Endpoint::new(options, handler))
@@ -251,4 +251,3 @@ where
         Box::pin(async move { Ok(serve.await) })
     }
 }
-

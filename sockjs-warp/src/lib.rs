@@ -69,9 +69,10 @@ pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Sess
 
 use server::Peer;
 
-/// A filter serving an endpoint under `options.prefix`, running `handler`
-/// for each new session. Requests outside the prefix are rejected with
-/// "not found", so the filter combines with others through `.or(...)`.
+/// A filter serving an endpoint under the prefix of `options`, running
+/// `handler` for each new session. Requests outside the prefix are
+/// rejected with "not found", so the filter combines with others through
+/// `.or(...)`.
 pub fn sockjs(
     options: Options,
     handler: impl Handler,
