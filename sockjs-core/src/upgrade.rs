@@ -5,13 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header;
 use http::request;
 
 use crate::app::{self, AppTask, Handler};
 use crate::deflate::{self, Agreed};
+use crate::headers;
 use crate::hixie76::{Hixie76, Hixie76Decoder};
 use crate::receiver::{Limit, ReceiverBody};
+use crate::responses::bad_request;
 use crate::rfc6455::Decoder;
 use crate::session::{Hub, SessionInfo};
 use crate::transport::Framing;
@@ -155,6 +158,15 @@ impl WebSocketUpgrade {
             h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
         }
         response
+    }
+
+    /// The answer when the server cannot hand the connection over after
+    /// all (the request was not upgradable there): 400, no-cache, counted
+    /// in [`crate::Metrics::requests_rejected`]. No session opens.
+    pub fn refuse(self) -> http::Response<Bytes> {
+        let mut h = http::HeaderMap::new();
+        headers::no_cache(&mut h);
+        bad_request(&self.hub.counters, h, "Cannot upgrade this connection.")
     }
 
     /// The largest incoming message to accept; close with 1009 above it.
