@@ -1,9 +1,7 @@
 //! [`Client`]: where to connect and how; `connect` probes `/info` and
 //! tries the transports.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "rustls")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +10,7 @@ use sockjs_core::client::ClientDeflate;
 use sockjs_core::Deflate;
 
 use crate::connection::{self, Connection};
-use crate::endpoint::{Base, Endpoint};
+use crate::endpoint::{random, Base, Endpoint};
 use crate::http::HttpClient;
 use crate::session::Limits;
 use crate::socket::Tls;
@@ -256,17 +254,6 @@ fn default_tls() -> Result<Tls, Error> {
 fn default_tls() -> Result<Tls, Error> {
     // Base::parse refuses https:// without the feature.
     Err(Error::InvalidUrl("https needs sockjs-client's `rustls` feature".into()))
-}
-
-/// 64 random-enough bits for ids (not for secrets): the standard
-/// library's per-process random hash keys over a counter.
-pub(crate) fn random() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static KEYS: std::sync::OnceLock<Arc<RandomState>> = std::sync::OnceLock::new();
-    let keys = KEYS.get_or_init(|| Arc::new(RandomState::new()));
-    let mut hasher = keys.build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.finish()
 }
 
 fn parse_info(body: &[u8]) -> Result<Info, Error> {

@@ -2,6 +2,11 @@
 //! apart, the headers, the bounds, the pooled HTTP client and TLS. The
 //! [`Client`](crate::Client) holds one; every transport is opened from it.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use http::header::HeaderMap;
 use http::Uri;
 use sockjs_core::client::ClientDeflate;
@@ -84,6 +89,18 @@ impl Base {
             .parse()
             .unwrap_or_else(|_| Uri::from_static("http://invalid/"))
     }
+}
+
+/// 64 random-enough bits for ids and websocket masking keys (not for
+/// secrets): the standard
+/// library's per-process random hash keys over a counter.
+pub(crate) fn random() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEYS: std::sync::OnceLock<Arc<RandomState>> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| Arc::new(RandomState::new()));
+    let mut hasher = keys.build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
 }
 
 #[cfg(test)]

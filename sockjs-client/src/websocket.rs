@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
-use crate::client::random;
+use crate::endpoint::random;
 use crate::frame::{encode_messages, Frame};
 use crate::session::{close_now, run_receiver, Command, Inbound, Limits, Next, Outbox, Parts, Shared};
 use crate::socket::Tls;
