@@ -8,7 +8,10 @@
 #
 # Builds the release binaries, installs sockjs-node's npm dependencies when
 # they are missing, then for each peer (our actix, warp and axum servers,
-# sockjs-node 0.3.24, the bare tokio-tungstenite echo) starts the server on
+# sockjs-node 0.3.24, the bare tokio-tungstenite echo, and the floor of each
+# HTTP stack: bare-actix, bare-hyper, bare-warp, `bare-floor --stack ...`,
+# which hold the fan-out's and the idle scenarios' connections with nothing
+# of SockJS) starts the server on
 # an ephemeral 127.0.0.1 port, runs the scenarios against it with the fixed
 # parameters below and stops it. Every server is killed on every exit path
 # (trap on EXIT). Results: OUT_DIR/results.jsonl (one JSON line per
@@ -18,14 +21,15 @@
 # one of them, and starts only the servers those cases need; for example
 # BENCH_ONLY=flood (the three floods), BENCH_ONLY=poll-flat-out,idle-ws,
 # BENCH_ONLY=room (the room cases, with the fanout cases they are compared
-# with).
+# with), BENCH_ONLY=deflate,inflate-bomb (permessage-deflate on our servers).
 #
 # The room-cross-node cases run two test-servers on one broker: the script
 # starts redis-server (/usr/bin/redis-server) and nats-server
 # (/usr/sbin/nats-server, Debian's packages; sockjs-tests/scaling/setup.sh
 # installs them) itself on free 127.0.0.1 ports and kills them with the
 # servers. Without them it stops with an error rather than skip those cases.
-# BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare) likewise
+# BENCH_PEERS (comma-separated labels: actix, warp, axum, node, bare,
+# bare-actix, bare-hyper, bare-warp) likewise
 # selects peers. A partial run's results go to target-bench/
 # bench-results-only unless OUT_DIR is given, so that it does not overwrite
 # the full one.
@@ -75,6 +79,12 @@ POLL_CLIENTS=50
 ROOMS_MANY=1000
 REDIS_SERVER=/usr/bin/redis-server
 NATS_SERVER=/usr/sbin/nats-server
+# permessage-deflate (RFC 7692) on servers started with --ws-deflate: the
+# inflation attack's sessions, each sending one message of BOMB_SIZE bytes
+# compressed to about a thousandth of it (over test-server's max_payload of
+# 256 KiB: the server must stop inflating at its limit and close with 1009).
+BOMB_SESSIONS=100
+BOMB_SIZE=1048576
 
 # ---- file descriptors ------------------------------------------------------
 # Client and server each hold one descriptor per connection.
@@ -365,10 +375,34 @@ cross_node() {
     stop_server
 }
 
+# compression LABEL START_COMMAND...: permessage-deflate, the server started
+# with --ws-deflate and the load generator offering it (--deflate): idle
+# sessions with compression negotiated, the ws echo at 32 B (under the
+# 256-byte minimum: negotiated, sent plain) and 4 KiB (compressed both
+# ways), and the inflation attack, each of the first and last on a fresh
+# server. The echo's figures without compression are ws-echo-32 and
+# ws-echo-4k; every ws echo reports its wire bytes.
+compression() {
+    local label=$1
+    shift
+    fresh "$label" idle-ws-deflate idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128 --deflate \
+        -- "$@" --ws-deflate
+    if wanted "$label" ws-echo-32-deflate ws-echo-4k-deflate; then
+        start_server "$label-deflate" "$@" --ws-deflate
+        bench "$label" ws-echo-32-deflate ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
+            --duration-ms $ECHO_SECONDS_MS --deflate
+        bench "$label" ws-echo-4k-deflate ws-echo --sessions $WS_SESSIONS --size 4096 --inflight $WS_INFLIGHT \
+            --duration-ms $ECHO_SECONDS_MS --deflate
+        stop_server
+    fi
+    fresh "$label" inflate-bomb inflate-bomb --sessions $BOMB_SESSIONS --size $BOMB_SIZE --pause-ms $FLOOD_PAUSE_MS \
+        -- "$@" --ws-deflate
+}
+
 # ---- build -----------------------------------------------------------------
 echo "building (release, $CARGO_TARGET_DIR)" >&2
 (cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
-    -p sockjs-tests --bin sockjs-bench --bin bare-echo)
+    -p sockjs-tests --bin sockjs-bench --bin bare-echo --bin bare-floor)
 if wanted node idle-ws idle-xhr-streaming $ECHO_CASES poll-flat-out \
     && [ ! -d "$ROOT/sockjs-tests/node/node_modules/sockjs" ]; then
     echo "installing sockjs-node (npm, no lockfile)" >&2
@@ -399,6 +433,29 @@ for framework in actix warp axum; do
     cross_node $framework nats
 done
 
+# The floors of the HTTP stacks (bare-floor, built in the same cargo
+# invocation as test-server, so with the same actix-web features): the idle
+# connections on fresh servers like ours, and the fan-out (hyper, which warp
+# and axum run on, and actix).
+floor() {
+    local label=$1 stack=$2 fanout=${3:-}
+    local command=("$BIN/bare-floor" --stack "$stack" --listen 127.0.0.1:0 --workers 2)
+    fresh "$label" idle-ws idle-ws --sessions $IDLE_SESSIONS --duration-ms 2000 --concurrency 128 -- "${command[@]}"
+    fresh "$label" idle-xhr-streaming idle-xhr-streaming --sessions $IDLE_SESSIONS --duration-ms 2000 \
+        --concurrency 128 -- "${command[@]}"
+    if [ -n "$fanout" ] && wanted "$label" fanout-eventsource fanout-xhr-streaming; then
+        start_server "$label-load" "${command[@]}"
+        for transport in eventsource xhr-streaming; do
+            bench "$label" fanout-$transport fanout --sessions $FANOUT_SESSIONS --rounds $FANOUT_ROUNDS \
+                --fanout-transport $transport --concurrency 128
+        done
+        stop_server
+    fi
+}
+floor bare-actix actix fanout
+floor bare-hyper hyper fanout
+floor bare-warp warp
+
 fresh bare raw-ws-echo-32 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight $WS_INFLIGHT \
     --duration-ms $ECHO_SECONDS_MS -- "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2
 fresh bare raw-ws-pingpong-100 raw-ws-echo --sessions $WS_SESSIONS --size 32 --inflight 1 \
@@ -417,6 +474,11 @@ done
 floods actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
 floods warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
 floods axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
+
+# Compression: permessage-deflate on our servers.
+compression actix "$BIN/test-server" --framework actix --listen 127.0.0.1:0
+compression warp "$BIN/test-server" --framework warp --listen 127.0.0.1:0
+compression axum "$BIN/test-server" --framework axum --listen 127.0.0.1:0
 
 echo "load after: $(uptime)" >>"$OUT/machine.txt"
 "$BIN/sockjs-bench" table "$RESULTS" >"$OUT/table.md"

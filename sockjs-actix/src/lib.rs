@@ -52,6 +52,12 @@
 //!         .await
 //! }
 //! ```
+//!
+//! Where the docs are: the design in `docs/DESIGN.md` and the protocol,
+//! byte for byte, in `docs/PROTOCOL.md` of the sockjs-rs repository; what
+//! every adapter hands over (requests, replies, websockets) in the
+//! [`sockjs_driver`] crate's docs; the options and sessions in
+//! [`sockjs_core`]'s.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -80,8 +86,8 @@ pub struct SockJs {
 }
 
 impl SockJs {
-    /// An endpoint under `options.prefix`, running `handler` for each new
-    /// session.
+    /// An endpoint under the prefix of `options`, running `handler` for
+    /// each new session.
     pub fn new(options: Options, handler: impl Handler) -> SockJs {
         SockJs::from_endpoint(Endpoint::new(options, handler))
     }
@@ -99,15 +105,17 @@ impl SockJs {
     /// Handles one request under the prefix.
     pub async fn serve(&self, req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
         let Some(head) = request_parts(&req) else {
-            return HttpResponse::BadRequest().finish();
+            // The engine's 400; its CORS headers need only the origin.
+            let mut headers = http::HeaderMap::new();
+            if let Some(origin) = req.headers().get("origin").and_then(|v| v.as_bytes().try_into().ok()) {
+                headers.insert(http::header::ORIGIN, origin);
+            }
+            return full(self.endpoint.bad_request(&headers));
         };
         // The body is lent: a websocket reads on from it after the reply.
         let request = Request { head, body: &mut payload, remote_addr: req.peer_addr(), extended_connect: false };
         match sockjs_driver::serve(&self.endpoint, request).await {
-            Reply::Full(response) => {
-                let (head, body) = response.into_parts();
-                response_builder(head.status, &head.headers).body(body)
-            }
+            Reply::Full(response) => full(response),
             Reply::Stream(response) => {
                 let (head, receiver) = response.into_parts();
                 let mut response = response_builder(head.status, &head.headers).body(ChunkedBody(receiver));
@@ -147,7 +155,7 @@ pub fn on_connect(connection: &dyn std::any::Any, _data: &mut actix_web::dev::Ex
 
 impl HttpServiceFactory for SockJs {
     fn register(self, config: &mut AppService) {
-        let prefix = self.endpoint.options().prefix.clone();
+        let prefix = self.endpoint.prefix().to_string();
         let scope = web::scope(&prefix).default_service(web::to(move |req: HttpRequest, payload: web::Payload| {
             let sockjs = self.clone();
             async move { sockjs.serve(req, payload).await }
@@ -170,6 +178,11 @@ fn request_parts(req: &HttpRequest) -> Option<http::request::Parts> {
         builder = builder.header(name.as_str(), value.as_bytes());
     }
     builder.body(()).ok().map(|r| r.into_parts().0)
+}
+
+fn full(response: http::Response<Bytes>) -> HttpResponse {
+    let (head, body) = response.into_parts();
+    response_builder(head.status, &head.headers).body(body)
 }
 
 fn response_builder(status: http::StatusCode, headers: &http::HeaderMap) -> HttpResponseBuilder {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use sockjs_core::client::ClientDeflate;
+use sockjs_core::Deflate;
 
 use crate::connection::{self, Connection};
 use crate::endpoint::{Base, Endpoint};
@@ -45,6 +47,7 @@ impl Client {
                 limits: Limits::default(),
                 http: HttpClient::new(tls.clone()),
                 tls,
+                deflate: Some(ClientDeflate::new(Deflate::new())),
             },
             transports: Transport::ALL.to_vec(),
             session_id: None,
@@ -83,6 +86,27 @@ impl Client {
             endpoint.http = endpoint.http.with_tls(tls.clone());
             endpoint.tls = tls;
         }
+        self
+    }
+
+    /// permessage-deflate (RFC 7692) offered on websockets, with these
+    /// settings, or not offered (`None`). Default: offered with
+    /// [`Deflate::new()`], as browsers offer it: compression happens only
+    /// when the server also enables it, and then messages of at least 256
+    /// bytes go compressed both ways, with no deflate context held
+    /// between messages (neither side takes its context over). Read from
+    /// the client's side, the settings are: `level`, `min_size` and
+    /// `max_window_bits` for what the client compresses;
+    /// `client_no_context_takeover` to compress each message afresh;
+    /// `server_no_context_takeover` to ask the server for the same (a
+    /// server that does not agree is refused, and the transport fails).
+    /// [`Connection::websocket_extension`] says what was agreed.
+    ///
+    /// # Panics
+    ///
+    /// When the level is over 9 or the window outside 9 to 15 bits.
+    pub fn websocket_deflate(mut self, deflate: Option<Deflate>) -> Client {
+        self.endpoint.deflate = deflate.map(ClientDeflate::new);
         self
     }
 
@@ -236,7 +260,7 @@ fn default_tls() -> Result<Tls, Error> {
 
 /// 64 random-enough bits for ids (not for secrets): the standard
 /// library's per-process random hash keys over a counter.
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static KEYS: std::sync::OnceLock<Arc<RandomState>> = std::sync::OnceLock::new();
     let keys = KEYS.get_or_init(|| Arc::new(RandomState::new()));

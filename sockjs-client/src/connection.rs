@@ -31,20 +31,27 @@ pub(crate) async fn open(
     let limits = endpoint.limits;
     let (parts, Handles { messages: messages_rx, commands: commands_tx, opened: opened_rx }) = Parts::new(limits);
     let shared = parts.shared.clone();
-    let tasks = match transport {
+    let (tasks, extension) = match transport {
         Transport::WebSocket => {
             let uri = endpoint.base.ws(&format!("{session_path}/websocket"));
-            let ws = tokio::time::timeout(
-                limits.open_timeout,
-                websocket::connect(uri, &endpoint.headers, endpoint.http.cookies(), endpoint.tls.as_ref(), limits),
-            )
-            .await
-            .map_err(|_| Error::Timeout { waiting_for: "the websocket handshake", after: limits.open_timeout })??;
-            websocket::spawn(ws, parts)
+            let cookies = endpoint.http.cookies();
+            let connect = websocket::connect(
+                uri,
+                &endpoint.headers,
+                cookies,
+                endpoint.tls.as_ref(),
+                limits,
+                endpoint.deflate.as_ref(),
+            );
+            let ws = tokio::time::timeout(limits.open_timeout, connect)
+                .await
+                .map_err(|_| Error::Timeout { waiting_for: "the websocket handshake", after: limits.open_timeout })??;
+            let extension = ws.extension().map(str::to_owned);
+            (websocket::spawn(ws, parts), extension)
         }
         _ => {
             let uri = |suffix: &str| endpoint.base.http(&format!("{session_path}/{suffix}"));
-            http::spawn(&endpoint.http, &endpoint.headers, uri, transport, parts)
+            (http::spawn(&endpoint.http, &endpoint.headers, uri, transport, parts), None)
         }
     };
     let inner = Arc::new(Inner {
@@ -52,6 +59,7 @@ pub(crate) async fn open(
         commands: commands_tx,
         tasks,
         transport,
+        extension,
         max_message: limits.max_frame,
         send_queue: limits.send_queue,
         request_timeout: limits.request_timeout,
@@ -82,6 +90,8 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     tasks: Vec<AbortHandle>,
     transport: Transport,
+    /// The websocket's permessage-deflate parameters, when agreed.
+    extension: Option<String>,
     max_message: usize,
     send_queue: usize,
     request_timeout: Duration,
@@ -180,6 +190,8 @@ impl Sender {
             messages_sent: s.messages_sent.load(Ordering::Relaxed),
             receive_requests: s.receive_requests.load(Ordering::Relaxed),
             send_requests: s.send_requests.load(Ordering::Relaxed),
+            wire_bytes_received: s.wire_bytes_received.load(Ordering::Relaxed),
+            wire_bytes_sent: s.wire_bytes_sent.load(Ordering::Relaxed),
         }
     }
 }
@@ -248,6 +260,14 @@ impl Connection {
     /// The session's `/<server>/<session>` path under the base URL.
     pub fn session_path(&self) -> &str {
         &self.session_path
+    }
+
+    /// On a websocket whose server agreed to compress
+    /// ([`Client::websocket_deflate`](crate::Client::websocket_deflate)),
+    /// the permessage-deflate parameters agreed, as a
+    /// `Sec-WebSocket-Extensions` value; `None` otherwise.
+    pub fn websocket_extension(&self) -> Option<&str> {
+        self.sender.inner.extension.as_deref()
     }
 
     /// The connection's counters.

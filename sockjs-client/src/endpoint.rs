@@ -4,6 +4,7 @@
 
 use http::header::HeaderMap;
 use http::Uri;
+use sockjs_core::client::ClientDeflate;
 
 use crate::http::HttpClient;
 use crate::session::Limits;
@@ -23,6 +24,9 @@ pub(crate) struct Endpoint {
     pub(crate) http: HttpClient,
     /// For an `https://` base URL.
     pub(crate) tls: Option<Tls>,
+    /// permessage-deflate offered on websockets, with the deflate
+    /// contexts the client's connections share.
+    pub(crate) deflate: Option<ClientDeflate>,
 }
 
 /// The base URL, taken apart.

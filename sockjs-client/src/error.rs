@@ -102,15 +102,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<tokio_tungstenite::tungstenite::Error> for Error {
-    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
-        match e {
-            tokio_tungstenite::tungstenite::Error::Capacity(_) => Error::WebSocket(format!("{e} (max_frame_size)")),
-            other => Error::WebSocket(other.to_string()),
-        }
-    }
-}
-
 impl From<hyper_util::client::legacy::Error> for Error {
     fn from(e: hyper_util::client::legacy::Error) -> Self {
         // The source says what actually failed (refused, reset...).

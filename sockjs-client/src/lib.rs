@@ -176,6 +176,8 @@ use std::sync::Arc;
 pub use client::Client;
 pub use connection::{Connection, Sender};
 pub use error::Error;
+/// permessage-deflate settings, for [`Client::websocket_deflate`].
+pub use sockjs_core::Deflate;
 
 /// The transports this client speaks, named as sockjs-client names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -292,4 +294,11 @@ pub struct Stats {
     /// `xhr_send` requests made, or websocket text frames written: fewer
     /// than messages when several were batched.
     pub send_requests: u64,
+    /// On a websocket, the bytes of frames read from the connection
+    /// since the handshake (compressed, as on the wire, before TLS); 0 on
+    /// the HTTP transports.
+    pub wire_bytes_received: u64,
+    /// On a websocket, the bytes of frames written (counted as they are
+    /// given to the connection); 0 on the HTTP transports.
+    pub wire_bytes_sent: u64,
 }

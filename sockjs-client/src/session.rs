@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) messages_sent: AtomicU64,
     pub(crate) receive_requests: AtomicU64,
     pub(crate) send_requests: AtomicU64,
+    pub(crate) wire_bytes_received: AtomicU64,
+    pub(crate) wire_bytes_sent: AtomicU64,
 }
 
 impl Shared {
@@ -63,6 +65,8 @@ impl Shared {
             messages_sent: AtomicU64::new(0),
             receive_requests: AtomicU64::new(0),
             send_requests: AtomicU64::new(0),
+            wire_bytes_received: AtomicU64::new(0),
+            wire_bytes_sent: AtomicU64::new(0),
         }
     }
 

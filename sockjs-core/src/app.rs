@@ -134,7 +134,7 @@ impl std::error::Error for SendJsonError {
 ///
 /// Incoming messages arrive through [`Session::recv`] or the [`Stream`]
 /// implementation; receive from one task only. Until they are taken, they
-/// wait in the session's inbox, bounded by [`crate::Options::max_inbox`]:
+/// wait in the session's inbox, bounded by [`crate::Options::max_inbox()`]:
 /// when it is full, the client is slowed down (its websocket is no longer
 /// read, its send requests wait), so an application that never receives
 /// holds at most that much per session.
@@ -180,7 +180,7 @@ impl Session {
     }
 
     /// The opening request's headers named in
-    /// [`crate::Options::session_headers`] (by default `host`, `origin`,
+    /// [`crate::Options::session_headers()`] (by default `host`, `origin`,
     /// `user-agent`, `referer`, `accept-language`, `x-forwarded-*`, ...;
     /// `cookie` and `authorization` only when named there).
     pub fn headers(&self) -> &HeaderMap {
@@ -188,14 +188,14 @@ impl Session {
     }
 
     /// The client's address: the peer of the connection that opened the
-    /// session, or behind [`crate::Options::trusted_proxies`] the address
+    /// session, or behind [`crate::Options::trusted_proxies()`] the address
     /// from `X-Forwarded-For` (with port 0). `None` when the server does not
     /// know it.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.cell.info.remote_addr
     }
 
-    /// What the endpoint's [`crate::Options::authorize`] hook attached to
+    /// What the endpoint's [`crate::Options::authorize()`] hook attached to
     /// the session (empty without a hook).
     pub fn extensions(&self) -> &http::Extensions {
         &self.cell.info.extensions

@@ -27,14 +27,14 @@ use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// The permessage-deflate settings of an endpoint's websockets
-/// ([`crate::Options::websocket_deflate`]). Compression is negotiated only
+/// ([`crate::Options::websocket_deflate()`]). Compression is negotiated only
 /// when the client offers it and the endpoint enables it.
 ///
 /// ```
 /// use sockjs_core::{Deflate, Options};
 ///
 /// let options = Options::new("/echo").websocket_deflate(Deflate::new().level(6).min_size(128));
-/// assert_eq!(options.websocket_deflate.map(|d| d.level_value()), Some(6));
+/// assert!(options.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deflate {
@@ -232,6 +232,139 @@ impl Agreed {
         }
         out
     }
+}
+
+/// A client's offer for `config` (RFC 7692 §5, §7.1): the parameters
+/// whose answers [`check_answer`] then requires. `client_max_window_bits`
+/// is always offered (valueless at 15 bits), so that a server may limit
+/// the client's window.
+pub(crate) fn offer(config: &Deflate) -> String {
+    let mut out = String::from("permessage-deflate");
+    if config.server_no_context_takeover {
+        out.push_str("; server_no_context_takeover");
+    }
+    if config.client_no_context_takeover {
+        out.push_str("; client_no_context_takeover");
+    }
+    out.push_str("; client_max_window_bits");
+    if config.max_window_bits < 15 {
+        out.push_str(&format!("={}", config.max_window_bits));
+    }
+    out
+}
+
+/// What a server answered to a client's [`offer`] (RFC 7692 §7.1), as the
+/// client applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Answer {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Option<u8>,
+    client_max_window_bits: Option<u8>,
+}
+
+/// Checks the `Sec-WebSocket-Extensions` headers of a 101 response to a
+/// request that offered [`offer`]`(config)`: none means no compression;
+/// otherwise one `permessage-deflate` element that is a valid answer to the
+/// offer, or the reason the client must fail the connection (RFC 6455 §9.1:
+/// a server may only answer with an offered extension; RFC 7692 §7.1).
+pub(crate) fn check_answer<'a>(
+    headers: impl Iterator<Item = &'a [u8]>,
+    config: &Deflate,
+) -> Result<Option<Answer>, &'static str> {
+    let mut elements = Vec::new();
+    for value in headers {
+        let value = std::str::from_utf8(value).map_err(|_| "a Sec-WebSocket-Extensions header that is not text")?;
+        elements.extend(split_unquoted(value, ',').filter(|e| !e.trim().is_empty()));
+    }
+    let element = match elements.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        _ => return Err("more than one extension in the answer to one offer"),
+    };
+    let mut parts = split_unquoted(element, ';');
+    if !parts.next().is_some_and(|name| name.trim().eq_ignore_ascii_case("permessage-deflate")) {
+        return Err("an extension that was not offered");
+    }
+    let mut answer = Answer {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: None,
+        client_max_window_bits: None,
+    };
+    let mut seen = [false; 4];
+    for param in parts {
+        let (name, value) = match param.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value.trim().trim_matches('"'))),
+            None => (param.trim(), None),
+        };
+        let index = match (name.to_ascii_lowercase().as_str(), value) {
+            ("server_no_context_takeover", None) => {
+                answer.server_no_context_takeover = true;
+                0
+            }
+            ("client_no_context_takeover", None) => {
+                answer.client_no_context_takeover = true;
+                1
+            }
+            // §7.1.2.1: any window up to 15; the client inflates with 15.
+            ("server_max_window_bits", Some(value)) => {
+                answer.server_max_window_bits = Some(window_bits(value).ok_or("a bad server_max_window_bits")?);
+                2
+            }
+            // §7.1.2.2: with a value; zlib cannot make 8-bit raw streams.
+            ("client_max_window_bits", Some(value)) => {
+                let bits = window_bits(value).ok_or("a bad client_max_window_bits")?;
+                if bits < 9 {
+                    return Err("client_max_window_bits=8, which raw deflate cannot make");
+                }
+                answer.client_max_window_bits = Some(bits);
+                3
+            }
+            _ => return Err("an unknown or malformed permessage-deflate parameter"),
+        };
+        if std::mem::replace(&mut seen[index], true) {
+            return Err("a repeated permessage-deflate parameter");
+        }
+    }
+    // §7.1.1.1: a server accepts this parameter only by answering it.
+    if config.server_no_context_takeover && !answer.server_no_context_takeover {
+        return Err("server_no_context_takeover was offered and not answered");
+    }
+    Ok(Some(answer))
+}
+
+impl Answer {
+    /// The agreed parameters, as a `Sec-WebSocket-Extensions` value.
+    pub(crate) fn describe(&self) -> String {
+        let mut out = String::from("permessage-deflate");
+        if self.server_no_context_takeover {
+            out.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            out.push_str("; client_no_context_takeover");
+        }
+        if let Some(bits) = self.server_max_window_bits {
+            out.push_str(&format!("; server_max_window_bits={bits}"));
+        }
+        if let Some(bits) = self.client_max_window_bits {
+            out.push_str(&format!("; client_max_window_bits={bits}"));
+        }
+        out
+    }
+}
+
+/// The two halves of a client connection's permessage-deflate: the roles
+/// of [`for_connection`] swapped. The client compresses with at most the
+/// window the server allowed, without context takeover when either side
+/// asked for none; it keeps an inflater between messages only when the
+/// server may take its context over.
+pub(crate) fn for_client(answer: Answer, config: &Deflate, pool: &Arc<Pool>) -> (Deflater, Inflater) {
+    let bits = config.max_window_bits.min(answer.client_max_window_bits.unwrap_or(15));
+    let takeover = !(answer.client_no_context_takeover || config.client_no_context_takeover);
+    let deflater = Deflater { pool: pool.clone(), bits, min_size: config.min_size, own: takeover.then_some(None) };
+    let inflater = Inflater { pool: pool.clone(), own: (!answer.server_no_context_takeover).then_some(None) };
+    (deflater, inflater)
 }
 
 /// How many idle contexts of each kind a [`Pool`] keeps; more are freed

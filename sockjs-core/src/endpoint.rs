@@ -20,7 +20,8 @@ use crate::options::{OptionsError, Refusal};
 use crate::payload;
 use crate::receiver::{Limit, ReceiverBody};
 use crate::responses::{
-    forbidden, method_not_allowed, not_found, refused, response, text, too_many_sessions, with_content_type,
+    bad_request, forbidden, method_not_allowed, not_found, refused, response, text, too_many_sessions,
+    with_content_type,
 };
 use crate::rooms::Rooms;
 use crate::route::{route, Route, SessionUrl};
@@ -175,6 +176,12 @@ impl Endpoint {
         &self.inner.options
     }
 
+    /// The path prefix the endpoint is served under, such as `/echo`
+    /// ([`Options::prefix()`]).
+    pub fn prefix(&self) -> &str {
+        &self.inner.options.prefix
+    }
+
     /// Whether `path` (raw, without the query) is under this endpoint's
     /// prefix, so that [`Endpoint::handle`] should see the request.
     pub fn matches(&self, path: &str) -> bool {
@@ -201,6 +208,19 @@ impl Endpoint {
         dispatch
     }
 
+    /// The answer to a request under the prefix that never reached
+    /// [`Endpoint::handle`] because the server could not convert it (an
+    /// invalid URI or header, say): 400, with the CORS and no-cache headers
+    /// of the engine's other answers, counted in
+    /// [`Metrics::requests_rejected`]. `request` is the request's headers,
+    /// as far as the server has them.
+    pub fn bad_request(&self, request: &HeaderMap) -> Response<Bytes> {
+        let mut h = HeaderMap::new();
+        headers::cors(&mut h, request, &self.inner.options, Cors::Echo);
+        headers::no_cache(&mut h);
+        bad_request(&self.inner.hub.counters, h, "Bad request.")
+    }
+
     /// A snapshot of the endpoint's counters.
     pub fn metrics(&self) -> Metrics {
         let mut metrics = self.inner.hub.counters.snapshot(self.inner.hub.pending_timers());
@@ -209,7 +229,7 @@ impl Endpoint {
     }
 
     /// The rooms the endpoint's sessions join (see [`crate::rooms`]): its
-    /// own registry, or the one given in [`Options::rooms`].
+    /// own registry, or the one given in [`Options::rooms()`].
     pub fn rooms(&self) -> &Rooms {
         &self.inner.rooms
     }

@@ -91,7 +91,7 @@
 //! | `sockjs_messages_sent_total` | counter | messages the application queued |
 //! | `sockjs_bytes_sent_total` | counter | bytes written to clients, framing included |
 //! | `sockjs_inbound_waits_total` | counter | times a client's messages found the inbox full and waited (inbound backpressure) |
-//! | `sockjs_inbox_bytes` | gauge | what the inboxes hold, as [`Options::max_inbox`] counts |
+//! | `sockjs_inbox_bytes` | gauge | what the inboxes hold, as [`Options::max_inbox()`] counts |
 //! | `sockjs_requests_rejected_total` | counter | requests answered 4xx/5xx, labelled `status` |
 //! | `sockjs_room_publish_failed_total` | counter | room messages the cluster broker could not publish to other nodes ([`rooms::Broker`]); its `endpoint` label is the rooms registry's ([`rooms::RoomsBuilder::label`]: the prefix of the endpoint that made it) |
 //!
@@ -133,6 +133,7 @@
 
 mod app;
 mod broker;
+pub mod client;
 mod deflate;
 mod endpoint;
 mod envelope;

@@ -39,7 +39,7 @@ pub enum RoomError {
     EmptyName,
     /// A room name is longer than [`MAX_ROOM_NAME`](crate::envelope::MAX_ROOM_NAME) bytes.
     NameTooLong,
-    /// The session is in [`crate::Options::max_rooms_per_session`] rooms
+    /// The session is in [`crate::Options::max_rooms_per_session()`] rooms
     /// already.
     TooManyRooms,
     /// The session is closed: it left every room and joins none.

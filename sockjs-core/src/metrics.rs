@@ -388,7 +388,7 @@ pub struct Metrics {
     /// Requests answered with an error status (4xx or 5xx).
     pub requests_rejected: u64,
     /// What the inboxes of all sessions hold now, counted as
-    /// [`crate::Options::max_inbox`] counts (text plus a fixed overhead per
+    /// [`crate::Options::max_inbox()`] counts (text plus a fixed overhead per
     /// message).
     pub inbox_bytes: u64,
     /// How often a client's messages found the inbox full and had to wait

@@ -61,11 +61,11 @@
 //!   text ([`DEFAULT_CHANNEL_INBOX`]), or one message of any size when it
 //!   is empty. When a message finds it full, the connection stops taking
 //!   messages from the session's inbox until the channel's handler makes
-//!   room, and the session's own bound ([`crate::Options::max_inbox`])
+//!   room, and the session's own bound ([`crate::Options::max_inbox()`])
 //!   then slows the client down: one slow channel holds up the
 //!   connection's other channels, and nothing is dropped.
 //! * What a channel sends goes to the session's outgoing queue
-//!   ([`crate::Options::max_queue`]).
+//!   ([`crate::Options::max_queue()`]).
 //!
 //! # Tasks and ends
 //!
@@ -471,7 +471,7 @@ impl Channel {
         self.cell.session().info.remote_addr
     }
 
-    /// What the endpoint's [`crate::Options::authorize`] hook attached to
+    /// What the endpoint's [`crate::Options::authorize()`] hook attached to
     /// the connection.
     pub fn extensions(&self) -> &http::Extensions {
         &self.cell.session().info.extensions
@@ -522,7 +522,7 @@ impl Channel {
 
     /// Joins `room`, as [`Session::join`] does: room messages reach the
     /// client as `msg,TOPIC,TEXT` on this channel. The channel is in at
-    /// most [`crate::Options::max_rooms_per_session`] rooms; a closed
+    /// most [`crate::Options::max_rooms_per_session()`] rooms; a closed
     /// channel joins none ([`RoomError::Closed`]).
     pub fn join(&self, room: &str) -> Result<bool, RoomError> {
         if !self.is_open() {

@@ -18,7 +18,7 @@ pub const DEFAULT_SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client
 /// ([`crate::Session::extensions`]); `Err` is the answer the client gets.
 pub type Authorize = Arc<dyn Fn(&http::request::Parts) -> Result<http::Extensions, Refusal> + Send + Sync>;
 
-/// Why the [`Options::authorize`] hook refused a session: the status and a
+/// Why the [`Options::authorize()`] hook refused a session: the status and a
 /// short reason, which the client gets as the response body (`text/plain`,
 /// followed by a newline).
 ///
@@ -63,7 +63,7 @@ impl From<http::StatusCode> for Refusal {
 }
 
 /// The request headers a session keeps by default (see
-/// [`Options::session_headers`]).
+/// [`Options::session_headers()`]).
 pub const DEFAULT_SESSION_HEADERS: [&str; 13] = [
     "host",
     "origin",
@@ -83,23 +83,43 @@ pub const DEFAULT_SESSION_HEADERS: [&str; 13] = [
 /// The longest delay an option may hold: one day.
 pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// An option out of its range (see [`Options::validate`]).
+/// An option out of its range (see [`Options::validate`]): one variant
+/// per rule, naming the option it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionsError {
-    field: &'static str,
-    problem: &'static str,
+#[non_exhaustive]
+pub enum OptionsError {
+    /// A delay is zero (where zero is not allowed) or over [`MAX_DELAY`];
+    /// the option's name, such as `heartbeat_delay`.
+    DelayOutOfRange(&'static str),
+    /// A size or count is zero; the option's name, such as `max_queue`.
+    ZeroSize(&'static str),
+    /// `max_inbox` cannot hold one message of `max_payload` bytes (plus
+    /// its 32 bytes of overhead).
+    InboxBelowPayload,
+    /// The [`Deflate`] settings are out of range; what is wrong with them.
+    Deflate(&'static str),
 }
 
 impl OptionsError {
     /// The option's name, such as `heartbeat_delay`.
     pub fn field(&self) -> &'static str {
-        self.field
+        match self {
+            OptionsError::DelayOutOfRange(field) | OptionsError::ZeroSize(field) => field,
+            OptionsError::InboxBelowPayload => "max_inbox",
+            OptionsError::Deflate(_) => "websocket_deflate",
+        }
     }
 }
 
 impl fmt::Display for OptionsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SockJS option `{}` {}", self.field, self.problem)
+        let problem = match self {
+            OptionsError::DelayOutOfRange(_) => "must be more than zero and at most one day",
+            OptionsError::ZeroSize(_) => "must be more than zero",
+            OptionsError::InboxBelowPayload => "must be at least max_payload + 32",
+            OptionsError::Deflate(problem) => problem,
+        };
+        write!(f, "SockJS option `{}` {problem}", self.field())
     }
 }
 
@@ -181,7 +201,8 @@ impl fmt::Debug for Jsessionid {
 
 /// The options of one SockJS endpoint.
 ///
-/// Fields are public; the setters return `self` for chaining:
+/// Each option has one setter, which returns `self` for chaining; the
+/// fields are private, so [`Options::validate`] sees every change:
 ///
 /// ```
 /// use std::time::Duration;
@@ -191,114 +212,35 @@ impl fmt::Debug for Jsessionid {
 ///     .response_limit(4096)
 ///     .heartbeat_delay(Duration::from_secs(10))
 ///     .disable(Transport::JsonpPolling);
-/// assert_eq!(options.prefix, "/echo");
+/// assert!(options.validate().is_ok());
 /// assert!(!options.is_enabled(Transport::JsonpPolling));
 /// assert!(options.is_enabled(Transport::WebSocket));
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Options {
-    /// The path prefix the endpoint is served under, such as `/echo`; no
-    /// trailing `/`. Default: `""`.
-    pub prefix: String,
-    /// The sockjs-client URL that the iframe page loads. Default:
-    /// [`DEFAULT_SOCKJS_URL`].
-    pub sockjs_url: String,
-    /// Bytes of frames a streaming response carries before it ends and the
-    /// client reconnects. Default: 128 KiB.
-    pub response_limit: usize,
-    /// Whether the SockJS websocket transports are enabled. Default: true.
-    pub websocket: bool,
-    /// Whether the raw `<prefix>/websocket` endpoint is enabled (only when
-    /// `websocket` is too). Default: true.
-    pub raw_websocket: bool,
-    /// JSESSIONID cookie handling. Default: off.
-    pub jsessionid: Jsessionid,
-    /// How often a receiver gets a heartbeat frame. Default 25 s.
-    ///
-    /// It is also the longest a receiver may leave a frame unwritten: when a
-    /// heartbeat comes due while the previous one still waits (the client
-    /// stopped reading, or its connection died silently), the session ends
-    /// with [`crate::CloseReason::Stalled`].
-    pub heartbeat_delay: Duration,
-    /// How long a session without a receiver lives. Default 5 s.
-    pub disconnect_delay: Duration,
-    /// Whether CORS headers are sent (and `origins` reported by `/info`).
-    /// Default: true.
-    pub cors: bool,
-    /// The largest send body (`xhr_send`, `jsonp_send`) and websocket
-    /// message accepted, in bytes. Larger ones get 413, or close the
-    /// websocket with 1009. Default: 256 KiB.
-    pub max_payload: usize,
-    /// The most bytes of messages a session queues for a client that is
-    /// not taking them (no receiver, or a slow one). A send beyond it
-    /// closes the session with `1009 "Outgoing queue full"` and fails with
-    /// [`crate::SendError::QueueFull`]. Default: 1 MiB.
-    pub max_queue: usize,
-    /// The most bytes of received messages a session holds for an
-    /// application that has not taken them yet (each message counts its
-    /// text plus 32 bytes). When the inbox is full the client is slowed
-    /// down, never dropped: a websocket is no longer read until the
-    /// application makes room, and an `xhr_send`/`jsonp_send` waits for room
-    /// for up to [`Options::send_timeout`]. One send whose messages count
-    /// more than this is refused with 413. Default: 1 MiB.
-    pub max_inbox: usize,
-    /// How long an `xhr_send`/`jsonp_send` waits for room in a full inbox
-    /// before it is answered `503` (sockjs-client then closes the session
-    /// with 1006). Only one send per session waits; another one arriving
-    /// meanwhile gets the 503 at once. Default: 10 s.
-    pub send_timeout: Duration,
-    /// How long a receiving request that finds its session busy waits
-    /// before it is answered `c[2010,"Another connection still open"]`.
-    ///
-    /// A client that drops a receiving request and reconnects at once races
-    /// the server: the new request can be handled on another thread before
-    /// the old connection's end is noticed (PROTOCOL.md §6 "Abort"). Waiting
-    /// this long for the attached receiver to go away lets the server win
-    /// that race: if it was aborted, the new request gets `c[1002,
-    /// "Connection interrupted"]`; if it finished, the new request takes its
-    /// place. Only a genuine second receiver pays the delay. Default: 250 ms.
-    pub contention_grace: Duration,
-    /// The most live sessions (every transport) the endpoint holds; a
-    /// request that would open one more gets 503. Default: 100 000.
-    pub max_sessions: usize,
-    /// The browser origins allowed to use the endpoint. Default: any.
-    pub origins: Origins,
-    /// Called before a session opens, with the opening request; see
-    /// [`Authorize`]. Default: none (every session may open).
-    pub authorize: Option<Authorize>,
-    /// The request headers a session keeps from its opening request
-    /// ([`crate::Session::headers`]). Default: [`DEFAULT_SESSION_HEADERS`]:
-    /// `host`, `origin`, `user-agent`, `referer`, `accept-language`,
-    /// `x-forwarded-*`, `x-real-ip`, `x-client-ip`, `x-cluster-client-ip`,
-    /// `via`, `dnt`.
-    ///
-    /// `cookie` and `authorization` are kept only when listed here: a
-    /// session's headers live as long as the session and reach every part
-    /// of the application that holds a handle, so credentials listed here
-    /// spread further than the request that carried them. Prefer checking
-    /// them in [`Options::authorize`] and attaching what the application
-    /// needs as typed data.
-    pub session_headers: Vec<http::HeaderName>,
-    /// How many reverse proxies in front of the server append to
-    /// `X-Forwarded-For`; [`crate::Session::remote_addr`] then reports the
-    /// address the outermost of them saw. Default: 0 (the header is not
-    /// trusted).
-    pub trusted_proxies: usize,
-    /// permessage-deflate (RFC 7692) on RFC 6455 websockets, negotiated
-    /// when the client offers it; see [`Deflate`] for what it costs.
-    /// Default: off.
-    pub websocket_deflate: Option<Deflate>,
-    /// The most rooms one session may be in at once
-    /// ([`crate::Session::join`] fails with
-    /// [`crate::rooms::RoomError::TooManyRooms`] past it; 0 turns rooms off
-    /// for the endpoint's sessions). Default: 100.
-    pub max_rooms_per_session: usize,
-    /// The rooms registry the endpoint's sessions join rooms in, to share
-    /// one between endpoints or to use a cluster broker. Default: none (the
-    /// endpoint makes its own, local to the process; see
-    /// [`crate::Endpoint::rooms`]).
-    pub rooms: Option<Rooms>,
+    pub(crate) prefix: String,
+    pub(crate) sockjs_url: String,
+    pub(crate) response_limit: usize,
+    pub(crate) websocket: bool,
+    pub(crate) raw_websocket: bool,
+    pub(crate) jsessionid: Jsessionid,
+    pub(crate) heartbeat_delay: Duration,
+    pub(crate) disconnect_delay: Duration,
+    pub(crate) cors: bool,
+    pub(crate) max_payload: usize,
+    pub(crate) max_queue: usize,
+    pub(crate) max_inbox: usize,
+    pub(crate) send_timeout: Duration,
+    pub(crate) contention_grace: Duration,
+    pub(crate) max_sessions: usize,
+    pub(crate) origins: Origins,
+    pub(crate) authorize: Option<Authorize>,
+    pub(crate) session_headers: Vec<http::HeaderName>,
+    pub(crate) trusted_proxies: usize,
+    pub(crate) websocket_deflate: Option<Deflate>,
+    pub(crate) max_rooms_per_session: usize,
+    pub(crate) rooms: Option<Rooms>,
     disabled: u8,
 }
 
@@ -369,110 +311,147 @@ impl Options {
         Options::default().prefix(prefix)
     }
 
-    /// Sets [`Options::prefix`]; a trailing `/` is removed.
+    /// The path prefix the endpoint is served under, such as `/echo`
+    /// ([`crate::Endpoint::prefix`]); a trailing `/` is removed. Default:
+    /// `""`.
     pub fn prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.trim_end_matches('/').to_string();
         self
     }
 
-    /// Sets [`Options::sockjs_url`].
+    /// The sockjs-client URL that the iframe page loads. Default:
+    /// [`DEFAULT_SOCKJS_URL`].
     pub fn sockjs_url(mut self, url: impl Into<String>) -> Self {
         self.sockjs_url = url.into();
         self
     }
 
-    /// Sets [`Options::response_limit`].
+    /// Bytes of frames a streaming response carries before it ends and the
+    /// client reconnects. Default: 128 KiB.
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.response_limit = bytes;
         self
     }
 
-    /// Sets [`Options::websocket`].
+    /// Whether the SockJS websocket transports are enabled. Default: true.
     pub fn websocket(mut self, enabled: bool) -> Self {
         self.websocket = enabled;
         self
     }
 
-    /// Sets [`Options::raw_websocket`].
+    /// Whether the raw `<prefix>/websocket` endpoint is enabled (only when
+    /// `websocket` is too). Default: true.
     pub fn raw_websocket(mut self, enabled: bool) -> Self {
         self.raw_websocket = enabled;
         self
     }
 
-    /// Sets [`Options::jsessionid`].
+    /// JSESSIONID cookie handling. Default: off.
     pub fn jsessionid(mut self, jsessionid: Jsessionid) -> Self {
         self.jsessionid = jsessionid;
         self
     }
 
-    /// Sets [`Options::heartbeat_delay`].
+    /// How often a receiver gets a heartbeat frame. Default 25 s.
+    ///
+    /// It is also the longest a receiver may leave a frame unwritten: when a
+    /// heartbeat comes due while the previous one still waits (the client
+    /// stopped reading, or its connection died silently), the session ends
+    /// with [`crate::CloseReason::Stalled`].
     pub fn heartbeat_delay(mut self, delay: Duration) -> Self {
         self.heartbeat_delay = delay;
         self
     }
 
-    /// Sets [`Options::disconnect_delay`].
+    /// How long a session without a receiver lives. Default 5 s.
     pub fn disconnect_delay(mut self, delay: Duration) -> Self {
         self.disconnect_delay = delay;
         self
     }
 
-    /// Sets [`Options::cors`].
+    /// Whether CORS headers are sent (and `origins` reported by `/info`).
+    /// Default: true.
     pub fn cors(mut self, enabled: bool) -> Self {
         self.cors = enabled;
         self
     }
 
-    /// Sets [`Options::max_payload`].
+    /// The largest send body (`xhr_send`, `jsonp_send`) and websocket
+    /// message accepted, in bytes. Larger ones get 413, or close the
+    /// websocket with 1009. Default: 256 KiB.
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self
     }
 
-    /// Sets [`Options::max_queue`].
+    /// The most bytes of messages a session queues for a client that is
+    /// not taking them (no receiver, or a slow one). A send beyond it
+    /// closes the session with `1009 "Outgoing queue full"` and fails with
+    /// [`crate::SendError::QueueFull`]. Default: 1 MiB.
     pub fn max_queue(mut self, bytes: usize) -> Self {
         self.max_queue = bytes;
         self
     }
 
-    /// Sets [`Options::websocket_deflate`]: compression with these
-    /// settings for the clients that offer it.
+    /// permessage-deflate (RFC 7692) on RFC 6455 websockets with these
+    /// settings, negotiated when the client offers it; see [`Deflate`] for
+    /// what it costs. Default: off.
     pub fn websocket_deflate(mut self, deflate: Deflate) -> Self {
         self.websocket_deflate = Some(deflate);
         self
     }
 
-    /// Sets [`Options::max_inbox`].
+    /// The most bytes of received messages a session holds for an
+    /// application that has not taken them yet (each message counts its
+    /// text plus 32 bytes). When the inbox is full the client is slowed
+    /// down, never dropped: a websocket is no longer read until the
+    /// application makes room, and an `xhr_send`/`jsonp_send` waits for room
+    /// for up to [`Options::send_timeout()`]. One send whose messages count
+    /// more than this is refused with 413. Default: 1 MiB.
     pub fn max_inbox(mut self, bytes: usize) -> Self {
         self.max_inbox = bytes;
         self
     }
 
-    /// Sets [`Options::send_timeout`].
+    /// How long an `xhr_send`/`jsonp_send` waits for room in a full inbox
+    /// before it is answered `503` (sockjs-client then closes the session
+    /// with 1006). Only one send per session waits; another one arriving
+    /// meanwhile gets the 503 at once. Default: 10 s.
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
         self
     }
 
-    /// Sets [`Options::contention_grace`].
+    /// How long a receiving request that finds its session busy waits
+    /// before it is answered `c[2010,"Another connection still open"]`.
+    ///
+    /// A client that drops a receiving request and reconnects at once races
+    /// the server: the new request can be handled on another thread before
+    /// the old connection's end is noticed (PROTOCOL.md §6 "Abort"). Waiting
+    /// this long for the attached receiver to go away lets the server win
+    /// that race: if it was aborted, the new request gets `c[1002,
+    /// "Connection interrupted"]`; if it finished, the new request takes its
+    /// place. Only a genuine second receiver pays the delay. Default: 250 ms.
     pub fn contention_grace(mut self, grace: Duration) -> Self {
         self.contention_grace = grace;
         self
     }
 
-    /// Sets [`Options::max_sessions`].
+    /// The most live sessions (every transport) the endpoint holds; a
+    /// request that would open one more gets 503. Default: 100 000.
     pub fn max_sessions(mut self, sessions: usize) -> Self {
         self.max_sessions = sessions;
         self
     }
 
-    /// Sets [`Options::origins`].
+    /// The browser origins allowed to use the endpoint. Default: any.
     pub fn origins(mut self, origins: Origins) -> Self {
         self.origins = origins;
         self
     }
 
-    /// Sets [`Options::authorize`].
+    /// Called before a session opens, with the opening request; see
+    /// [`Authorize`]. Default: none (every session may open).
     ///
     /// ```
     /// use http::{Extensions, StatusCode};
@@ -504,14 +483,13 @@ impl Options {
         self
     }
 
-    /// Adds a header to [`Options::session_headers`], such as a tenant id or
-    /// a tracing header.
+    /// Adds a header to those a session keeps (see
+    /// [`Options::session_headers()`]), such as a tenant id or a tracing
+    /// header; the others stay.
     ///
     /// ```
     /// use sockjs_core::Options;
     /// let options = Options::new("/echo").session_header(http::HeaderName::from_static("x-tenant"));
-    /// assert!(options.session_headers.iter().any(|h| h == "x-tenant"));
-    /// assert!(options.session_headers.iter().any(|h| h == "user-agent"), "the defaults stay");
     /// ```
     pub fn session_header(mut self, name: http::HeaderName) -> Self {
         if !self.session_headers.contains(&name) {
@@ -520,26 +498,45 @@ impl Options {
         self
     }
 
-    /// Replaces [`Options::session_headers`].
+    /// The request headers a session keeps from its opening request
+    /// ([`crate::Session::headers`]), replacing the default list,
+    /// [`DEFAULT_SESSION_HEADERS`]: `host`, `origin`, `user-agent`,
+    /// `referer`, `accept-language`, `x-forwarded-*`, `x-real-ip`,
+    /// `x-client-ip`, `x-cluster-client-ip`, `via`, `dnt`.
+    ///
+    /// `cookie` and `authorization` are kept only when listed here: a
+    /// session's headers live as long as the session and reach every part
+    /// of the application that holds a handle, so credentials listed here
+    /// spread further than the request that carried them. Prefer checking
+    /// them in [`Options::authorize()`] and attaching what the application
+    /// needs as typed data.
     pub fn session_headers(mut self, names: impl IntoIterator<Item = http::HeaderName>) -> Self {
         self.session_headers = names.into_iter().collect();
         self
     }
 
-    /// Sets [`Options::trusted_proxies`].
+    /// How many reverse proxies in front of the server append to
+    /// `X-Forwarded-For`; [`crate::Session::remote_addr`] then reports the
+    /// address the outermost of them saw. Default: 0 (the header is not
+    /// trusted).
     pub fn trusted_proxies(mut self, proxies: usize) -> Self {
         self.trusted_proxies = proxies;
         self
     }
 
-    /// Sets [`Options::max_rooms_per_session`].
+    /// The most rooms one session may be in at once
+    /// ([`crate::Session::join`] fails with
+    /// [`crate::rooms::RoomError::TooManyRooms`] past it; 0 turns rooms off
+    /// for the endpoint's sessions). Default: 100.
     pub fn max_rooms_per_session(mut self, rooms: usize) -> Self {
         self.max_rooms_per_session = rooms;
         self
     }
 
-    /// Sets [`Options::rooms`]: the endpoint's sessions join rooms in
-    /// `rooms`, which other endpoints may share.
+    /// The rooms registry the endpoint's sessions join rooms in, to share
+    /// one between endpoints or to use a cluster broker. Default: none (the
+    /// endpoint makes its own, local to the process; see
+    /// [`crate::Endpoint::rooms`]).
     ///
     /// ```
     /// use sockjs_core::{rooms::Rooms, Endpoint, Options, Session};
@@ -569,10 +566,12 @@ impl Options {
     /// use sockjs_core::Options;
     ///
     /// assert!(Options::new("/echo").validate().is_ok());
+    /// use sockjs_core::OptionsError;
     /// let e = Options::new("/echo").heartbeat_delay(Duration::MAX).validate().unwrap_err();
-    /// assert_eq!(e.field(), "heartbeat_delay");
+    /// assert_eq!(e, OptionsError::DelayOutOfRange("heartbeat_delay"));
     /// let e = Options::new("/echo").max_inbox(1000).validate().unwrap_err();
     /// assert_eq!(e.field(), "max_inbox");
+    /// assert_eq!(e, OptionsError::InboxBelowPayload);
     /// ```
     /// [`crate::Endpoint::new`] panics on options that fail this check;
     /// [`crate::Endpoint::try_new`] returns the error.
@@ -585,7 +584,7 @@ impl Options {
         ];
         for (name, delay, zero_ok) in delays {
             if delay > MAX_DELAY || (delay.is_zero() && !zero_ok) {
-                return Err(OptionsError { field: name, problem: "must be more than zero and at most one day" });
+                return Err(OptionsError::DelayOutOfRange(name));
             }
         }
         let sizes = [
@@ -597,16 +596,16 @@ impl Options {
         ];
         for (name, size) in sizes {
             if size == 0 {
-                return Err(OptionsError { field: name, problem: "must be more than zero" });
+                return Err(OptionsError::ZeroSize(name));
             }
         }
         if self.max_inbox < self.max_payload.saturating_add(MESSAGE_OVERHEAD) {
             // Otherwise a message of the largest size allowed could never
             // be taken in.
-            return Err(OptionsError { field: "max_inbox", problem: "must be at least max_payload + 32" });
+            return Err(OptionsError::InboxBelowPayload);
         }
         if let Some(problem) = self.websocket_deflate.as_ref().and_then(Deflate::problem) {
-            return Err(OptionsError { field: "websocket_deflate", problem });
+            return Err(OptionsError::Deflate(problem));
         }
         Ok(())
     }
@@ -619,5 +618,49 @@ impl Options {
             _ => true,
         };
         ws_ok && self.disabled & transport.bit() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each rule of `validate` answers its own variant, naming its option.
+    #[test]
+    fn validate_names_the_broken_rule() {
+        let cases = [
+            (Options::new("/e").heartbeat_delay(Duration::ZERO), OptionsError::DelayOutOfRange("heartbeat_delay")),
+            (Options::new("/e").disconnect_delay(MAX_DELAY * 2), OptionsError::DelayOutOfRange("disconnect_delay")),
+            (Options::new("/e").send_timeout(Duration::ZERO), OptionsError::DelayOutOfRange("send_timeout")),
+            (Options::new("/e").contention_grace(Duration::MAX), OptionsError::DelayOutOfRange("contention_grace")),
+            (Options::new("/e").response_limit(0), OptionsError::ZeroSize("response_limit")),
+            (Options::new("/e").max_sessions(0), OptionsError::ZeroSize("max_sessions")),
+            (Options::new("/e").max_payload(1000).max_inbox(1031), OptionsError::InboxBelowPayload),
+        ];
+        for (options, expected) in cases {
+            let error = options.validate().expect_err("out of range");
+            assert_eq!(error.field(), expected.field());
+            assert_eq!(error, expected);
+        }
+        assert!(Options::new("/e").contention_grace(Duration::ZERO).validate().is_ok(), "no grace is allowed");
+        assert!(Options::new("/e").max_payload(1000).max_inbox(1032).validate().is_ok());
+        let e = OptionsError::ZeroSize("max_queue");
+        assert_eq!(e.to_string(), "SockJS option `max_queue` must be more than zero");
+        let e = OptionsError::InboxBelowPayload;
+        assert_eq!(e.to_string(), "SockJS option `max_inbox` must be at least max_payload + 32");
+    }
+
+    /// The setters set what they say: a prefix loses its trailing `/`, an
+    /// added session header keeps the defaults.
+    #[test]
+    fn setters_set_their_option() {
+        let options = Options::new("/echo/").session_header(http::HeaderName::from_static("x-tenant"));
+        assert_eq!(options.prefix, "/echo");
+        assert!(options.session_headers.iter().any(|h| h == "x-tenant"));
+        assert!(options.session_headers.iter().any(|h| h == "user-agent"), "the defaults stay");
+        let options = options.session_headers([http::HeaderName::from_static("x-only")]);
+        assert_eq!(options.session_headers, [http::HeaderName::from_static("x-only")]);
+        let options = options.websocket_deflate(Deflate::new().level(6));
+        assert_eq!(options.websocket_deflate.map(|d| d.level_value()), Some(6));
     }
 }

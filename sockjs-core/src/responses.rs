@@ -5,6 +5,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::headers;
+use crate::metrics::Counters;
 use crate::options::Refusal;
 
 const NOT_FOUND_BODY: &str = "404 Error: Page not found\n";
@@ -40,6 +41,17 @@ pub(crate) fn not_found(h: HeaderMap) -> Response<Bytes> {
 pub(crate) fn refused(refusal: Refusal, h: HeaderMap) -> Response<Bytes> {
     let h = with_content_type(h, headers::TEXT_PLAIN);
     response(refusal.status(), h, Bytes::from(format!("{}\n", refusal.reason())))
+}
+
+/// 400 for a request the engine never got whole (a body that failed to
+/// arrive, a request the server could not convert or upgrade), with the
+/// headers `h` of the URL's other answers, counted as a rejection like
+/// every other 4xx. Every such 400 is built here.
+pub(crate) fn bad_request(counters: &Counters, h: HeaderMap, reason: &'static str) -> Response<Bytes> {
+    counters.rejected(StatusCode::BAD_REQUEST.as_u16());
+    tracing::debug!(target: "sockjs", status = 400, reason, "request rejected");
+    let h = with_content_type(h, headers::TEXT_PLAIN);
+    response(StatusCode::BAD_REQUEST, h, Bytes::from(format!("{reason}\n")))
 }
 
 /// The refusal when the endpoint holds `max_sessions` sessions.

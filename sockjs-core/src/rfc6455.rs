@@ -1,8 +1,10 @@
-//! RFC 6455 framing on the server side, sans-IO: what a client's bytes
-//! mean, every rule of §5 that a server must enforce on them, and the
-//! frames a server sends.
+//! RFC 6455 framing, sans-IO, for either end of a connection: what the
+//! peer's bytes mean, every rule of §5 that an endpoint must enforce on
+//! them, and the frames it sends. The one difference between the roles
+//! is masking (RFC 6455 §5.1): a client masks every frame it sends, a server
+//! none, and each fails the connection on a frame masked the wrong way.
 //!
-//! [`Decoder`] takes the client's bytes as they come and yields one
+//! [`Decoder`] takes the peer's bytes as they come and yields one
 //! [`Inbound`] at a time: a whole message (reassembled from its fragments,
 //! inflated when permessage-deflate compressed it, its text checked as
 //! UTF-8), a control frame, or the [`Failure`] that ends the connection
@@ -12,7 +14,8 @@
 //! announce more than the limit fails (1009) before its bytes come, and
 //! inflation stops at the limit.
 //!
-//! [`encode`] makes a server frame (never masked, RFC 6455 §5.1).
+//! [`encode`] makes a server frame (never masked, RFC 6455 §5.1), [`encode_masked`]
+//! a client frame with the caller's masking key.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -50,7 +53,16 @@ pub(crate) const TOO_BIG: Failure = Failure { code: 1009, reason: "Message too b
 /// A binary message on an endpoint that carries text: 1003.
 pub(crate) const BINARY_REFUSED: Failure = Failure { code: 1003, reason: "Binary messages are not accepted" };
 
-/// What the client sent.
+/// Which end of the connection a [`Decoder`] reads for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Reads a client's frames: each must be masked.
+    Server,
+    /// Reads a server's frames: none may be masked.
+    Client,
+}
+
+/// What the peer sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Inbound {
     /// A whole text message, valid UTF-8.
@@ -61,10 +73,10 @@ pub(crate) enum Inbound {
     Ping(Bytes),
     /// A pong.
     Pong,
-    /// The client's close frame, with its code if it had one (valid by
-    /// §7.4); its reason was valid UTF-8.
-    Close(Option<u16>),
-    /// The client broke the protocol.
+    /// The peer's close frame, with its code if it had one (valid by
+    /// §7.4) and its reason (valid UTF-8).
+    Close(Option<u16>, String),
+    /// The peer broke the protocol.
     Fail(Failure),
 }
 
@@ -81,6 +93,7 @@ pub(crate) fn valid_close_code(code: u16) -> bool {
 struct Head {
     fin: bool,
     opcode: u8,
+    /// The masking key; all zeros (a no-op) for an unmasked frame.
     mask: [u8; 4],
     /// Payload bytes still to come.
     remaining: usize,
@@ -98,9 +111,10 @@ struct Partial {
     checked: usize,
 }
 
-/// The client's bytes, read as frames and messages. See the module docs.
+/// The peer's bytes, read as frames and messages. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Decoder {
+    role: Role,
     buffer: BytesMut,
     max_message: usize,
     head: Option<Head>,
@@ -113,11 +127,16 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder for messages of at most `max_message` bytes (after
-    /// inflation), inflating with `inflater` when permessage-deflate was
-    /// negotiated.
+    /// A server's decoder of a client's frames, for messages of at most
+    /// `max_message` bytes (after inflation), inflating with `inflater`
+    /// when permessage-deflate was negotiated.
     pub(crate) fn new(max_message: usize, inflater: Option<Box<Inflater>>) -> Decoder {
-        Decoder { buffer: BytesMut::new(), max_message, head: None, message: None, inflater, done: false }
+        Decoder::with_role(Role::Server, max_message, inflater)
+    }
+
+    /// The same for the given role: [`Role::Client`] reads a server's frames.
+    pub(crate) fn with_role(role: Role, max_message: usize, inflater: Option<Box<Inflater>>) -> Decoder {
+        Decoder { role, buffer: BytesMut::new(), max_message, head: None, message: None, inflater, done: false }
     }
 
     /// Appends bytes read from the connection.
@@ -139,7 +158,7 @@ impl Decoder {
             return None;
         }
         let result = self.step();
-        if matches!(result, Some(Inbound::Close(_) | Inbound::Fail(_))) {
+        if matches!(result, Some(Inbound::Close(..) | Inbound::Fail(_))) {
             self.done = true;
             self.buffer = BytesMut::new();
             self.message = None;
@@ -197,9 +216,9 @@ impl Decoder {
             return Ok(None);
         };
         let (fin, rsv1, op) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0F);
-        let len7 = usize::from(b1 & 0x7F);
-        // RFC 6455 §5.3: every client frame is masked.
-        if b0 & 0x30 != 0 || b1 & 0x80 == 0 {
+        let (masked, len7) = (b1 & 0x80 != 0, usize::from(b1 & 0x7F));
+        // RFC 6455 §5.1: every client frame is masked, no server frame is.
+        if b0 & 0x30 != 0 || masked != (self.role == Role::Server) {
             return Err(PROTOCOL_ERROR);
         }
         let control = op >= opcode::CLOSE;
@@ -221,7 +240,8 @@ impl Decoder {
             127 => 8,
             _ => 0,
         };
-        let head_len = 2 + extended + 4;
+        let key_len = if masked { 4 } else { 0 };
+        let head_len = 2 + extended + key_len;
         if self.buffer.len() < head_len {
             return Ok(None);
         }
@@ -237,7 +257,8 @@ impl Decoder {
             }
             _ => len7 as u64,
         };
-        let mask: [u8; 4] = self.buffer[head_len - 4..head_len].try_into().expect("four bytes");
+        let mut mask = [0; 4];
+        mask[..key_len].copy_from_slice(&self.buffer[head_len - key_len..head_len]);
         if !control {
             let message = match (&mut self.message, op) {
                 (None, opcode::CONTINUATION) | (Some(_), opcode::TEXT | opcode::BINARY) => {
@@ -307,7 +328,7 @@ fn control(op: u8, payload: Bytes) -> Inbound {
         opcode::PING => Inbound::Ping(payload),
         opcode::PONG => Inbound::Pong,
         _ => match payload.len() {
-            0 => Inbound::Close(None),
+            0 => Inbound::Close(None, String::new()),
             // RFC 6455 §5.5.1: a body starts with a two-byte code.
             1 => Inbound::Fail(PROTOCOL_ERROR),
             _ => {
@@ -317,16 +338,19 @@ fn control(op: u8, payload: Bytes) -> Inbound {
                 } else if std::str::from_utf8(&payload[2..]).is_err() {
                     Inbound::Fail(INVALID_UTF8)
                 } else {
-                    Inbound::Close(Some(code))
+                    Inbound::Close(Some(code), String::from_utf8_lossy(&payload[2..]).into_owned())
                 }
             }
         },
     }
 }
 
-/// Applies (or removes) a client's mask to `data`, which starts `offset`
-/// bytes into the frame's payload (RFC 6455 §5.3).
+/// Applies (or removes) a mask to `data`, which starts `offset` bytes
+/// into the frame's payload (RFC 6455 §5.3).
 fn unmask(data: &mut [u8], mask: [u8; 4], offset: usize) {
+    if mask == [0; 4] {
+        return;
+    }
     let mut mask = mask;
     mask.rotate_left(offset % 4);
     let mut chunks = data.chunks_exact_mut(4);
@@ -343,26 +367,53 @@ fn unmask(data: &mut [u8], mask: [u8; 4], offset: usize) {
 /// One unfragmented server frame (RFC 6455 §5.2; unmasked, §5.1), with RSV1 set
 /// when `compressed` (RFC 7692 §6).
 pub(crate) fn encode(op: u8, payload: &[u8], compressed: bool) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 10);
+    encode_frame(op, payload, compressed, None)
+}
+
+/// One unfragmented client frame: [`encode`]'s, masked with `mask`
+/// (RFC 6455 §5.3: a fresh, unpredictable key for every frame).
+pub(crate) fn encode_masked(op: u8, payload: &[u8], compressed: bool, mask: [u8; 4]) -> Bytes {
+    encode_frame(op, payload, compressed, Some(mask))
+}
+
+fn encode_frame(op: u8, payload: &[u8], compressed: bool, mask: Option<[u8; 4]>) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 14);
     out.put_u8(0x80 | if compressed { 0x40 } else { 0 } | op);
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
-        n @ 0..=125 => out.put_u8(n as u8),
+        n @ 0..=125 => out.put_u8(mask_bit | n as u8),
         n @ 126..=0xFFFF => {
-            out.put_u8(126);
+            out.put_u8(mask_bit | 126);
             out.put_u16(n as u16);
         }
         n => {
-            out.put_u8(127);
+            out.put_u8(mask_bit | 127);
             out.put_u64(n as u64);
         }
     }
+    if let Some(mask) = mask {
+        out.put_slice(&mask);
+    }
+    let start = out.len();
     out.put_slice(payload);
+    if let Some(mask) = mask {
+        unmask(&mut out[start..], mask, 0);
+    }
     out.freeze()
 }
 
-/// A close frame with `code` and `reason`, the reason cut to
+/// A server's close frame with `code` and `reason`, the reason cut to
 /// [`MAX_CLOSE_REASON`] bytes at a character boundary (RFC 6455 §5.5.1).
 pub(crate) fn encode_close(code: u16, reason: &str) -> Bytes {
+    encode_frame(opcode::CLOSE, &close_payload(code, reason), false, None)
+}
+
+/// A client's close frame: [`encode_close`]'s, masked with `mask`.
+pub(crate) fn encode_close_masked(code: u16, reason: &str, mask: [u8; 4]) -> Bytes {
+    encode_frame(opcode::CLOSE, &close_payload(code, reason), false, Some(mask))
+}
+
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut end = reason.len().min(MAX_CLOSE_REASON);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -370,7 +421,7 @@ pub(crate) fn encode_close(code: u16, reason: &str) -> Bytes {
     let mut payload = Vec::with_capacity(2 + end);
     payload.extend_from_slice(&code.to_be_bytes());
     payload.extend_from_slice(&reason.as_bytes()[..end]);
-    encode(opcode::CLOSE, &payload, false)
+    payload
 }
 
 #[cfg(test)]
@@ -483,8 +534,8 @@ pub(crate) mod tests {
     /// RFC 6455 §5.5.1, §7.4: close frames.
     #[test]
     fn close_frames() {
-        assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"")), Inbound::Close(None));
-        assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"\x03\xe8bye")), Inbound::Close(Some(1000)));
+        assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"")), Inbound::Close(None, String::new()));
+        assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"\x03\xe8bye")), Inbound::Close(Some(1000), "bye".into()));
         assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"\x03")), Inbound::Fail(PROTOCOL_ERROR), "one byte");
         for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             let payload = code.to_be_bytes();
@@ -492,13 +543,17 @@ pub(crate) mod tests {
         }
         for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
             let payload = code.to_be_bytes();
-            assert_eq!(one(&frame(true, 0, opcode::CLOSE, &payload)), Inbound::Close(Some(code)), "{code}");
+            assert_eq!(
+                one(&frame(true, 0, opcode::CLOSE, &payload)),
+                Inbound::Close(Some(code), String::new()),
+                "{code}"
+            );
         }
         assert_eq!(one(&frame(true, 0, opcode::CLOSE, b"\x03\xe8\xff")), Inbound::Fail(INVALID_UTF8));
         // Nothing is read after a close.
         let mut after = frame(true, 0, opcode::CLOSE, b"");
         after.extend(frame(true, 0, opcode::TEXT, b"late"));
-        assert_eq!(decode_all(&after, 100), vec![Inbound::Close(None)]);
+        assert_eq!(decode_all(&after, 100), vec![Inbound::Close(None, String::new())]);
         // The server's close reason is cut at a character, within 123 bytes.
         let close = encode_close(1000, &"é".repeat(100));
         assert_eq!(close[1] as usize, 2 + 122);

@@ -36,22 +36,22 @@
 //! Every [`Endpoint`](crate::Endpoint) has a registry, [`Endpoint::rooms`](crate::Endpoint::rooms),
 //! which its sessions reach through [`Session::room_registry`](crate::Session::room_registry).
 //! By default each endpoint makes its own; give several endpoints the same
-//! one with [`Options::rooms`](crate::Options::rooms) (a chat served on
+//! one with [`Options::rooms()`](crate::Options::rooms()) (a chat served on
 //! `/chat` and the same rooms from another prefix). A registry is a handle:
 //! cheap to clone, usable from any thread.
 //!
 //! # Bounds
 //!
 //! * A room name is 1 to [`MAX_ROOM_NAME`] bytes.
-//! * A session is in at most [`Options::max_rooms_per_session`](crate::Options::max_rooms_per_session)
+//! * A session is in at most [`Options::max_rooms_per_session()`](crate::Options::max_rooms_per_session())
 //!   rooms (100 by default).
 //! * A room's members are sessions, so a room holds at most the endpoints'
-//!   [`Options::max_sessions`](crate::Options::max_sessions) members, and a registry at most
+//!   [`Options::max_sessions()`](crate::Options::max_sessions()) members, and a registry at most
 //!   sessions x rooms per session rooms (a room exists only while it has a
 //!   member).
 //! * One send names at most [`MAX_SEND_ROOMS`] rooms, and its text is at
 //!   most [`RoomsBuilder::max_message`] bytes (the endpoint's
-//!   [`Options::max_queue`](crate::Options::max_queue) for the registry an endpoint makes).
+//!   [`Options::max_queue()`](crate::Options::max_queue()) for the registry an endpoint makes).
 //!
 //! # Across nodes
 //!
@@ -520,7 +520,7 @@ impl Session {
     /// Fails with [`RoomError::EmptyName`] or [`RoomError::NameTooLong`]
     /// for a name out of bounds ([`MAX_ROOM_NAME`]), with
     /// [`RoomError::TooManyRooms`] when the session is in
-    /// [`crate::Options::max_rooms_per_session`] rooms already, and with
+    /// [`crate::Options::max_rooms_per_session()`] rooms already, and with
     /// [`RoomError::Closed`] once the session is not open.
     pub fn join(&self, room: &str) -> Result<bool, RoomError> {
         let cell = self.cell();

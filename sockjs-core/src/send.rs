@@ -15,7 +15,7 @@ use http::{Response, StatusCode};
 
 use crate::headers;
 use crate::payload::{self, PayloadError};
-use crate::responses::{not_found, response, with_content_type};
+use crate::responses::{bad_request, not_found, response, with_content_type};
 use crate::session::{Hub, SessionCell};
 use crate::state::{Batch, Offer};
 
@@ -50,11 +50,20 @@ impl PendingBody {
         self.error(StatusCode::PAYLOAD_TOO_LARGE, PayloadError::TooLarge.message())
     }
 
+    /// Answers a send whose body failed to arrive (the connection broke,
+    /// or the server could not read it) with 400, with the headers of the
+    /// URL's other answers (CORS, no-cache), counted in
+    /// [`crate::Metrics::requests_rejected`].
+    pub fn broken(self) -> Response<Bytes> {
+        tracing::debug!(target: "sockjs", session = %self.id, "send body broken");
+        bad_request(&self.hub.counters, self.headers, "Broken request body.")
+    }
+
     /// Decodes `body` and delivers its messages to the session. The
     /// returned [`Delivery`] is the response: await it (or poll it). It is
     /// ready at once unless the session's inbox is full; then it waits for
     /// the application to make room, for at most
-    /// [`crate::Options::send_timeout`] from `now`, and answers 503 if none
+    /// [`crate::Options::send_timeout()`] from `now`, and answers 503 if none
     /// came. A 204 (jsonp: `ok`) means every message reached the inbox, in
     /// order.
     pub fn finish(self, body: &[u8], now: Instant) -> Delivery {

@@ -134,7 +134,7 @@ pub(crate) struct SessionCell {
     ids: AtomicU64,
     /// The rooms registry the session joins rooms in.
     pub(crate) rooms: Arc<RoomsCore>,
-    /// [`crate::Options::max_rooms_per_session`].
+    /// [`crate::Options::max_rooms_per_session()`].
     pub(crate) max_rooms: usize,
     /// Set once the session left its rooms for good.
     departed: AtomicBool,

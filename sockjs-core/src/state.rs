@@ -43,11 +43,11 @@ pub enum CloseReason {
     ProtocolError,
     /// The endpoint shut down.
     Shutdown,
-    /// The application queued more than [`crate::Options::max_queue`]
+    /// The application queued more than [`crate::Options::max_queue()`]
     /// bytes that the client did not take.
     QueueFull,
     /// The client's connection took no frame for a whole
-    /// [`crate::Options::heartbeat_delay`] while one was waiting (a reader
+    /// [`crate::Options::heartbeat_delay()`] while one was waiting (a reader
     /// too slow, or a connection that died without a word).
     Stalled,
 }
@@ -59,7 +59,7 @@ pub enum SendError {
     /// The session is closed; the message was dropped.
     Closed,
     /// The message would have overflowed the session's outgoing queue
-    /// ([`crate::Options::max_queue`]): the session is now closed.
+    /// ([`crate::Options::max_queue()`]): the session is now closed.
     QueueFull,
 }
 
@@ -75,7 +75,7 @@ impl std::fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// What each queued incoming message costs against
-/// [`crate::Options::max_inbox`] beyond its text: its slot in the queue and
+/// [`crate::Options::max_inbox()`] beyond its text: its slot in the queue and
 /// its `String` header.
 pub(crate) const MESSAGE_OVERHEAD: usize = 32;
 
@@ -215,7 +215,7 @@ struct Sender {
 }
 
 /// Messages from the client, decoded, with what they cost against
-/// [`crate::Options::max_inbox`].
+/// [`crate::Options::max_inbox()`].
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     messages: Vec<String>,
@@ -251,7 +251,7 @@ pub(crate) enum Offer {
     Wait,
     /// Another send is already waiting for room.
     Busy,
-    /// The batch waited [`crate::Options::send_timeout`] in vain.
+    /// The batch waited [`crate::Options::send_timeout()`] in vain.
     TimedOut,
     /// The batch alone costs more than the whole inbox may hold.
     TooLarge,
@@ -419,7 +419,7 @@ impl SessionState {
         self.timers.next()
     }
 
-    /// What the inbox holds, counted as [`crate::Options::max_inbox`] counts.
+    /// What the inbox holds, counted as [`crate::Options::max_inbox()`] counts.
     pub(crate) fn inbox_cost(&self) -> usize {
         self.inbox_cost
     }

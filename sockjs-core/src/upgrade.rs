@@ -5,13 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header;
 use http::request;
 
 use crate::app::{self, AppTask, Handler};
 use crate::deflate::{self, Agreed};
+use crate::headers;
 use crate::hixie76::{Hixie76, Hixie76Decoder};
 use crate::receiver::{Limit, ReceiverBody};
+use crate::responses::bad_request;
 use crate::rfc6455::Decoder;
 use crate::session::{Hub, SessionInfo};
 use crate::transport::Framing;
@@ -64,7 +67,7 @@ pub(crate) fn accept_key(key: &[u8]) -> String {
     base64(&sha1.finalize())
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -155,6 +158,15 @@ impl WebSocketUpgrade {
             h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
         }
         response
+    }
+
+    /// The answer when the server cannot hand the connection over after
+    /// all (the request was not upgradable there): 400, no-cache, counted
+    /// in [`crate::Metrics::requests_rejected`]. No session opens.
+    pub fn refuse(self) -> http::Response<Bytes> {
+        let mut h = http::HeaderMap::new();
+        headers::no_cache(&mut h);
+        bad_request(&self.hub.counters, h, "Cannot upgrade this connection.")
     }
 
     /// The largest incoming message to accept; close with 1009 above it.

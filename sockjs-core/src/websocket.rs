@@ -75,7 +75,7 @@ pub(crate) enum WsIncoming<T> {
 /// Give it what the connection reads ([`WebSocket::handle_input`]) and
 /// write what [`WebSocket::poll_transmit`] returns. Before reading more
 /// from the connection, wait for [`WebSocket::poll_ready`]: while the
-/// session's inbox is full ([`crate::Options::max_inbox`]) it stays
+/// session's inbox is full ([`crate::Options::max_inbox()`]) it stays
 /// pending, the connection is not read, and TCP flow control slows the
 /// client down; outgoing frames keep flowing meanwhile. When
 /// `poll_transmit` returns `None`, close the connection (a FIN, then read
@@ -130,7 +130,7 @@ impl Wire {
                 Inbound::Binary(data) => WsIncoming::Binary(data),
                 Inbound::Ping(data) => WsIncoming::Ping(data),
                 Inbound::Pong => WsIncoming::Pong,
-                Inbound::Close(_) => WsIncoming::Close,
+                Inbound::Close(..) => WsIncoming::Close,
                 Inbound::Fail(Failure { code, reason }) => WsIncoming::Failed(code, reason),
             }),
             Wire::Hixie76 { hixie, decoder, keyed, answer } => {

@@ -5,13 +5,14 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
-use http::{Response, StatusCode};
+use http::Response;
 use sockjs_core::{PendingBody, ReceiverBody};
 
 /// Reads a send request's body from `body`, at most
 /// [`PendingBody::limit`] bytes (413 beyond), delivers its messages and
 /// returns the response, after waiting for room in the session's inbox if
-/// it was full. A body that fails to arrive is answered 400.
+/// it was full. A body that fails to arrive is answered 400
+/// ([`PendingBody::broken`]: the engine's headers, counted).
 pub async fn send_body<S, B, E>(pending: PendingBody, body: S) -> Response<Bytes>
 where
     S: Stream<Item = Result<B, E>>,
@@ -21,11 +22,7 @@ where
     let limit = pending.limit();
     let mut collected = BytesMut::new();
     while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-        let Ok(mut chunk) = chunk else {
-            let mut response = Response::new(Bytes::from_static(b"Broken request body.\n"));
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            return response;
-        };
+        let Ok(mut chunk) = chunk else { return pending.broken() };
         if collected.len() + chunk.remaining() > limit {
             return pending.too_large();
         }
@@ -110,5 +107,47 @@ mod tests {
 
         let (streaming, _) = dispatch("/echo/000/s/xhr_streaming");
         assert!(!streaming.body().is_single_frame());
+    }
+
+    /// A send body that fails on the way is answered with the engine's
+    /// 400: the URL's CORS and no-cache headers, counted as rejected.
+    #[test]
+    fn a_broken_body_gets_the_engines_400() {
+        use std::task::{Context, Poll, Waker};
+
+        use sockjs_core::{Dispatch, Endpoint, Options, RequestContext};
+
+        let endpoint = Endpoint::new(Options::new("/echo"), |_| std::future::pending::<()>());
+        let request = http::Request::post("/echo/000/s/xhr_send")
+            .header("origin", "https://app.example")
+            .body(())
+            .unwrap_or_default()
+            .into_parts()
+            .0;
+        let cx = RequestContext { now: Instant::now(), wall_clock: SystemTime::now(), entropy: 1, remote_addr: None };
+        let Dispatch::ReadBody(pending) = endpoint.handle(&request, cx) else { panic!("a send reads its body") };
+        let before = endpoint.metrics().requests_rejected;
+        let mut send = std::pin::pin!(send_body(pending, Broken(true)));
+        let Poll::Ready(response) = send.as_mut().poll(&mut Context::from_waker(Waker::noop())) else {
+            panic!("a broken body is answered at once")
+        };
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example");
+        assert!(response.headers()["cache-control"].to_str().is_ok_and(|v| v.contains("no-cache")));
+        assert_eq!(endpoint.metrics().requests_rejected, before + 1);
+    }
+
+    /// A body whose first chunk is an error.
+    struct Broken(bool);
+
+    impl futures_core::Stream for Broken {
+        type Item = Result<Bytes, ()>;
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Bytes, ()>>> {
+            let first = std::mem::replace(&mut self.get_mut().0, false);
+            std::task::Poll::Ready(first.then_some(Err(())))
+        }
     }
 }

@@ -55,6 +55,33 @@ impl Upgrade {
         }));
     }
 
+    /// What servers that hand upgraded connections over (hyper's
+    /// `OnUpgrade`) do with [`Reply::Upgrade`](crate::Reply::Upgrade):
+    /// with a `connection` to come, spawns the session on it
+    /// ([`Upgrade::spawn`]) and returns `head`, the response to send
+    /// first; with none (the server cannot upgrade this request), returns
+    /// the engine's 400 instead ([`Upgrade::refuse`]) and no session opens.
+    pub fn hand_over<F, IO, E>(self, head: http::Response<()>, connection: Option<F>) -> http::Response<Bytes>
+    where
+        F: Future<Output = Result<IO, E>> + Send + 'static,
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        match connection {
+            Some(connection) => {
+                self.spawn(connection);
+                head.map(|()| Bytes::new())
+            }
+            None => self.refuse(),
+        }
+    }
+
+    /// The answer when the server cannot hand the connection over after
+    /// all: 400 with the engine's headers, counted in the endpoint's
+    /// metrics. No session opens.
+    pub fn refuse(self) -> http::Response<Bytes> {
+        self.upgrade.refuse()
+    }
+
     /// Runs the session over `io` until the connection is closed (see
     /// [`Upgrade::spawn`], which spawns this).
     pub fn run<IO>(self, io: IO) -> impl Future<Output = ()> + Send + 'static

@@ -109,6 +109,46 @@ fn room_fanout_delivers_to_every_room() {
     assert_rooms_sane(&one, 12, 2);
     assert_eq!(one["transport"], "xhr_streaming");
     assert_eq!(field(&one, "senders"), 1, "{one}");
+}
+
+/// The permessage-deflate cases against actix with `websocket_deflate` on:
+/// a 4 KiB ws echo through the client codec crosses the wire compressed
+/// (fewer bytes per round trip than the message itself), and every
+/// inflate-bomb session is closed with 1009.
+#[test]
+fn deflate_cases_run_against_actix() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let options = sockjs_core::Options::new("/echo").websocket_deflate(sockjs_core::Deflate::new());
+    let endpoints = vec![sockjs_core::Endpoint::new(options, sockjs_examples::echo)];
+    let server = sockjs_examples::serve_actix(listener, endpoints, 2).unwrap();
+    let addr = server.addr().to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let config = |scenario| {
+        let mut c = Config::new(scenario, &addr);
+        c.server_pid = Some(std::process::id());
+        c.sessions = 2;
+        c.duration = Duration::from_millis(500);
+        c.pause = Duration::ZERO;
+        c.deflate = Some(sockjs_core::client::ClientDeflate::new(sockjs_core::Deflate::new()));
+        c
+    };
+
+    let mut echo = config(Scenario::WsEcho);
+    echo.size = 4096;
+    let echo = runtime.block_on(run(&echo));
+    assert_echo_sane(&echo);
+    assert_eq!(echo["deflate"], true);
+    // Both directions of one round trip, framing included.
+    let per_msg = echo.get("wire_bytes_per_msg").and_then(Value::as_f64).expect("wire bytes per message");
+    assert!(per_msg < 1024.0, "{echo}");
+
+    let mut bomb = config(Scenario::InflateBomb);
+    bomb.size = 1 << 20;
+    let bomb = runtime.block_on(run(&bomb));
+    println!("{bomb}");
+    assert_eq!(field(&bomb, "closed_1009"), 2, "{bomb}");
+    assert_eq!(field(&bomb, "errors"), 0, "{bomb}");
+    assert!(field(&bomb, "compressed_frame_bytes") < 8 * 1024, "{bomb}");
 
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(server);

@@ -614,3 +614,56 @@ fn client_multiplexes_channels_against_sockjs_node_actix_and_axum_on_every_trans
     assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
     drop(servers);
 }
+
+/// permessage-deflate (RFC 7692) between the client and our actix server with
+/// `websocket_deflate` on: the client reports the agreed parameters, and a
+/// 4 KiB message (over the 256-byte minimum) crosses the wire compressed
+/// both ways, as the client's counts of the bytes read and written on its
+/// socket show; with the client's offer turned off, or from a server
+/// without compression, the same message crosses whole.
+#[test]
+fn client_negotiates_permessage_deflate_with_our_server() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let endpoints = vec![
+        Endpoint::new(Options::new("/deflate").websocket_deflate(sockjs_core::Deflate::new()), sockjs_examples::echo),
+        Endpoint::new(Options::new("/plain"), sockjs_examples::echo),
+    ];
+    let server = sockjs_examples::serve_actix(loopback_listener(), endpoints, 2).expect("actix server");
+    let base = format!("http://{}", server.addr());
+    let message = "a line of text that repeats, as chat and JSON do; ".repeat(82);
+    assert!(message.len() > 4000);
+    runtime.block_on(async {
+        // (path, offer deflate, agreed expected)
+        for (path, offer, agreed) in [("/deflate", true, true), ("/deflate", false, false), ("/plain", true, false)] {
+            let mut c = client(&base, path, Some(Transport::WebSocket));
+            if !offer {
+                c = c.websocket_deflate(None);
+            }
+            let mut connection = c.connect().await.unwrap_or_else(|e| panic!("{path} {offer}: {e}"));
+            let expected =
+                agreed.then_some("permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+            assert_eq!(connection.websocket_extension(), expected, "{path}, offered: {offer}");
+            let before = connection.stats();
+            send(&connection, &message).await.unwrap();
+            assert_eq!(next(&mut connection, "the echo").await.unwrap(), message);
+            let after = connection.stats();
+            let sent = after.wire_bytes_sent - before.wire_bytes_sent;
+            let received = after.wire_bytes_received - before.wire_bytes_received;
+            if agreed {
+                assert!(sent < message.len() as u64 / 4, "{path}: {sent} bytes written for {}", message.len());
+                assert!(received < message.len() as u64 / 4, "{path}: {received} bytes read for {}", message.len());
+            } else {
+                assert!(sent > message.len() as u64, "{path}, offered: {offer}: {sent} bytes written");
+                assert!(received > message.len() as u64, "{path}, offered: {offer}: {received} bytes read");
+            }
+            // Below the minimum size a message goes plain, even when agreed.
+            let before = connection.stats();
+            send(&connection, "short").await.unwrap();
+            assert_eq!(next(&mut connection, "the short echo").await.unwrap(), "short");
+            let sent = connection.stats().wire_bytes_sent - before.wire_bytes_sent;
+            assert_eq!(sent, 2 + 4 + "[\"short\"]".len() as u64, "one masked frame, uncompressed");
+            connection.close(1000, "done").await.unwrap();
+        }
+    });
+    drop(server);
+}

@@ -100,6 +100,12 @@
 //! Bound the time to a connection's first request yourself (the reference
 //! `test-server --framework axum` does), and idle HTTP/2 connections at
 //! the proxy in front.
+//!
+//! Where the docs are: the design in `docs/DESIGN.md` and the protocol,
+//! byte for byte, in `docs/PROTOCOL.md` of the sockjs-rs repository; what
+//! every adapter hands over (requests, replies, websockets) in the
+//! [`sockjs_driver`] crate's docs; the options and sessions in
+//! [`sockjs_core`]'s.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -108,19 +114,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use bytes::Bytes;
-use futures_util::future::{Either, MapOk};
-use futures_util::TryFutureExt;
-use http::{Method, Request, Response, StatusCode};
-use http_body::{Frame, SizeHint};
+use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use sockjs_core::{Endpoint, ReceiverBody};
+use sockjs_core::Endpoint;
 use sockjs_driver::Reply;
 
+mod body;
+mod layer;
+
+pub use body::Body;
+pub use layer::{EitherBody, SockJsLayer, SockJsMiddleware};
 pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
 
 /// Where a request's client address comes from, for
@@ -137,7 +143,7 @@ pub struct SockJsService {
 }
 
 impl SockJsService {
-    /// A service for a new endpoint under `options.prefix`, running
+    /// A service for a new endpoint under the prefix of `options`, running
     /// `handler` for each new session.
     pub fn new(options: Options, handler: impl Handler) -> SockJsService {
         SockJsService::from_endpoint(Endpoint::new(options, handler))
@@ -189,33 +195,23 @@ impl SockJsService {
         if !self.endpoint.matches(head.uri.path()) {
             // Under axum's nest_service: the path came without the prefix.
             let relative = head.uri.path_and_query().map_or("/", |p| p.as_str());
-            match format!("{}{relative}", self.endpoint.options().prefix).parse() {
+            match format!("{}{relative}", self.endpoint.prefix()).parse() {
                 Ok(uri) => head.uri = uri,
-                Err(_) => return status(StatusCode::BAD_REQUEST),
+                Err(_) => return self.endpoint.bad_request(&head.headers).map(Body::full),
             }
         }
         let on_upgrade = head.extensions.remove::<OnUpgrade>();
         let request = sockjs_driver::Request { head, body: body.into_data_stream(), remote_addr, extended_connect };
         match sockjs_driver::serve(&self.endpoint, request).await {
             Reply::Full(response) => response.map(Body::full),
-            Reply::Stream(response) => response.map(|receiver| Body(Kind::Stream(receiver))),
+            Reply::Stream(response) => response.map(Body::stream),
             // The head goes out, then hyper hands the connection (or, on
             // HTTP/2, the stream) over.
-            Reply::Upgrade(head, upgrade) => match on_upgrade {
-                Some(on_upgrade) => {
-                    upgrade.spawn(async move { on_upgrade.await.map(TokioIo::new) });
-                    head.map(|()| Body(Kind::Full(None)))
-                }
-                None => status(StatusCode::BAD_REQUEST),
-            },
+            Reply::Upgrade(head, upgrade) => {
+                upgrade.hand_over(head, on_upgrade.map(|u| async move { u.await.map(TokioIo::new) })).map(Body::full)
+            }
         }
     }
-}
-
-fn status(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Body(Kind::Full(None)));
-    *response.status_mut() = status;
-    response
 }
 
 /// The future of a [`SockJsService`] call (and of a [`SockJsMiddleware`]
@@ -253,97 +249,5 @@ where
     fn call(&self, request: Request<B>) -> Self::Future {
         let serve = self.clone().serve(request);
         Box::pin(async move { Ok(serve.await) })
-    }
-}
-
-/// A response body: a whole one, or the frames of a streaming transport,
-/// one data frame each, which the server flushes as they come.
-#[derive(Debug)]
-pub struct Body(Kind);
-
-#[derive(Debug)]
-enum Kind {
-    Full(Option<Bytes>),
-    Stream(ReceiverBody),
-}
-
-impl Body {
-    fn full(bytes: Bytes) -> Body {
-        Body(Kind::Full(Some(bytes).filter(|b| !b.is_empty())))
-    }
-}
-
-impl http_body::Body for Body {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match &mut self.get_mut().0 {
-            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Stream(receiver) => receiver.poll_chunk(cx, Instant::now()).map(|c| c.map(|c| Ok(Frame::data(c)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self.0, Kind::Full(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.0 {
-            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Stream(_) => SizeHint::default(),
-        }
-    }
-}
-
-/// Serves an endpoint in front of another service ([`SockJsService::layer`]).
-#[derive(Clone, Debug)]
-pub struct SockJsLayer {
-    sockjs: SockJsService,
-}
-
-impl<S> tower_layer::Layer<S> for SockJsLayer {
-    type Service = SockJsMiddleware<S>;
-
-    fn layer(&self, inner: S) -> SockJsMiddleware<S> {
-        SockJsMiddleware { sockjs: self.sockjs.clone(), inner }
-    }
-}
-
-/// The endpoint's URLs go to SockJS, every other request to `inner`.
-#[derive(Clone, Debug)]
-pub struct SockJsMiddleware<S> {
-    sockjs: SockJsService,
-    inner: S,
-}
-
-/// A response body of [`SockJsMiddleware`]: SockJS's or the inner service's.
-pub type EitherBody<B> = http_body_util::Either<Body, B>;
-
-type IntoEither<B> = fn(Response<B>) -> Response<EitherBody<B>>;
-
-impl<S, B, ResBody> tower_service::Service<Request<B>> for SockJsMiddleware<S>
-where
-    S: tower_service::Service<Request<B>, Response = Response<ResBody>>,
-    S::Error: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    ResBody: Send + 'static,
-{
-    type Response = Response<EitherBody<ResBody>>;
-    type Error = S::Error;
-    type Future = Either<ResponseFuture<EitherBody<ResBody>, S::Error>, MapOk<S::Future, IntoEither<ResBody>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        if self.sockjs.endpoint.matches(request.uri().path()) {
-            let serve = self.sockjs.clone().serve(request);
-            Either::Left(Box::pin(async move { Ok(serve.await.map(http_body_util::Either::Left)) }))
-        } else {
-            Either::Right(self.inner.call(request).map_ok(|r| r.map(http_body_util::Either::Right)))
-        }
     }
 }

@@ -37,12 +37,18 @@
 //! client holds a connection for as long as it likes by sending half a
 //! request head; if you use it anyway, serve on [`listener`] for
 //! `TCP_NODELAY`.
+//!
+//! Where the docs are: the design in `docs/DESIGN.md` and the protocol,
+//! byte for byte, in `docs/PROTOCOL.md` of the sockjs-rs repository; what
+//! every adapter hands over (requests, replies, websockets) in the
+//! [`sockjs_driver`] crate's docs; the options and sessions in
+//! [`sockjs_core`]'s.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
@@ -56,11 +62,17 @@ use warp::http::HeaderMap;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+mod server;
+
+pub use server::{listener, serve, serve_with};
 pub use sockjs_core::{self as core, CloseReason, Handler, Message, Options, Session, Transport};
 
-/// A filter serving an endpoint under `options.prefix`, running `handler`
-/// for each new session. Requests outside the prefix are rejected with
-/// "not found", so the filter combines with others through `.or(...)`.
+use server::Peer;
+
+/// A filter serving an endpoint under the prefix of `options`, running
+/// `handler` for each new session. Requests outside the prefix are
+/// rejected with "not found", so the filter combines with others through
+/// `.or(...)`.
 pub fn sockjs(
     options: Options,
     handler: impl Handler,
@@ -104,83 +116,6 @@ pub fn filter(
         })
 }
 
-/// Binds a listener for `warp::serve(...).incoming(...)` with
-/// `TCP_NODELAY` set, which the connections it accepts inherit (on Linux
-/// and the BSDs). Without it, a poll answered in two small writes (head,
-/// then the frame) waits for the client's delayed ACK, about 40 ms.
-pub async fn listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
-/// Serves `filter` on `listener` over HTTP/1.1 until the future is
-/// dropped. A connection that has not sent a complete request head within
-/// `request_timeout` of opening, or of the end of its previous response,
-/// is closed: that bounds stalled request heads and idle keep-alive
-/// connections alike (PROTOCOL.md §2; a long poll is not affected, its
-/// head arrived). Websockets, once upgraded, are not affected either.
-/// Each connection gets `TCP_NODELAY`.
-///
-/// Filters see the client's address through the SockJS filter
-/// (`Session::remote_addr`); `warp::addr::remote()` is `None` here.
-pub async fn serve<F>(filter: F, listener: tokio::net::TcpListener, request_timeout: Duration)
-where
-    F: Filter + Clone + Send + Sync + 'static,
-    F::Extract: warp::Reply,
-{
-    serve_with(filter, listener, request_timeout, |tcp| std::future::ready(Some(tcp))).await;
-}
-
-/// [`serve`], with `accept` run on each connection first (a TLS handshake,
-/// say): the filter is served over the connection it returns, and a
-/// connection it returns `None` for, or does not finish within
-/// `request_timeout`, is dropped. The client's address is the TCP peer's.
-pub async fn serve_with<F, A, Fut, IO>(
-    filter: F,
-    listener: tokio::net::TcpListener,
-    request_timeout: Duration,
-    accept: A,
-) where
-    F: Filter + Clone + Send + Sync + 'static,
-    F::Extract: warp::Reply,
-    A: Fn(tokio::net::TcpStream) -> Fut,
-    Fut: std::future::Future<Output = Option<IO>> + Send + 'static,
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    use hyper::service::Service as _;
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            // Out of file descriptors, say: give others time to close.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let warp_service = hyper_util::service::TowerToHyperService::new(warp::service(filter.clone()));
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(Peer(peer));
-            warp_service.call(request)
-        });
-        let accepted = accept(stream);
-        tokio::spawn(async move {
-            // Ready at once for a plain connection: its timer never starts.
-            let Ok(Some(io)) = tokio::time::timeout(request_timeout, accepted).await else { return };
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(request_timeout)
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades()
-                .await;
-        });
-    }
-}
-
-/// The client's address, as [`serve`] passes it to the filter.
-#[derive(Clone, Copy)]
-struct Peer(SocketAddr);
-
 #[derive(Clone)]
 struct Server {
     endpoint: Endpoint,
@@ -206,7 +141,7 @@ impl Server {
             query => format!("{}?{query}", request.path.as_str()),
         };
         let Ok(head) = http::Request::builder().method(request.method).uri(uri).body(()) else {
-            return status(http::StatusCode::BAD_REQUEST);
+            return into_reply(self.endpoint.bad_request(&request.headers));
         };
         let (mut head, ()) = head.into_parts();
         head.headers = request.headers;
@@ -222,21 +157,11 @@ impl Server {
                 response
             }
             // The 101 goes out, then hyper hands the connection over.
-            Reply::Upgrade(head, upgrade) => match request.upgrade {
-                Some(on_upgrade) => {
-                    upgrade.spawn(async move { on_upgrade.await.map(TokioIo::new) });
-                    into_reply(head.map(|()| Bytes::new()))
-                }
-                None => status(http::StatusCode::BAD_REQUEST),
-            },
+            Reply::Upgrade(head, upgrade) => {
+                into_reply(upgrade.hand_over(head, request.upgrade.map(|u| async move { u.await.map(TokioIo::new) })))
+            }
         }
     }
-}
-
-fn status(status: http::StatusCode) -> Response {
-    let mut response = Response::default();
-    *response.status_mut() = status;
-    response
 }
 
 fn into_reply(response: http::Response<Bytes>) -> Response {

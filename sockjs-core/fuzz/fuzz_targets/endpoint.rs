@@ -23,6 +23,9 @@ use sockjs_core::{
 
 const PREFIX: &str = "/echo";
 const MAX_OPS: usize = 24;
+/// The endpoint's delays (sockjs-node's defaults), set in `options`.
+const HEARTBEAT_DELAY: Duration = Duration::from_secs(25);
+const DISCONNECT_DELAY: Duration = Duration::from_secs(5);
 const MAX_HEADERS: usize = 8;
 /// Polls of a stream or websocket per step: enough to drain what an echo
 /// produces, bounded so that a stream that never ends cannot hang a run.
@@ -210,7 +213,7 @@ fn pick<T: Copy>(list: &[T], i: u8) -> T {
 }
 
 fn options(bits: u16) -> Options {
-    let mut o = Options::new(PREFIX);
+    let mut o = Options::new(PREFIX).heartbeat_delay(HEARTBEAT_DELAY).disconnect_delay(DISCONNECT_DELAY);
     if bits & 1 != 0 {
         o = o.cors(false);
     }
@@ -548,7 +551,7 @@ fn deflate_message(message: &[u8]) -> Vec<u8> {
 
 fuzz_target!(|input: Input| {
     let options = options(input.options);
-    let quiet_after = options.disconnect_delay + options.heartbeat_delay + Duration::from_secs(60);
+    let quiet_after = DISCONNECT_DELAY + HEARTBEAT_DELAY + Duration::from_secs(60);
     let mut d = Driver {
         endpoint: Endpoint::new(options, app),
         now: Instant::now(),

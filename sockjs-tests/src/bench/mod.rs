@@ -22,6 +22,12 @@
 //! | `poll-flat-out` | N xhr-polling clients doing round trips on `/echo` as fast as they can |
 //! | `room-fanout` | N eventsource or xhr-streaming receivers on `/rooms`, spread over R rooms; one send per room per round, time until all have it |
 //! | `room-cross-node` | the same over two servers on one broker: receivers on both, senders on the first; send-to-receipt latency, CPU of both |
+//! | `inflate-bomb` | N websockets with permessage-deflate each send one small compressed message that inflates to S bytes, past the server's `max_payload`: server peak RSS, and whether each was closed with 1009 |
+//!
+//! With `--deflate` (`Config::deflate`), `ws-echo`, `raw-ws-echo` and
+//! `idle-ws` connect with sockjs-core's client codec and offer
+//! permessage-deflate (a server that does not agree is an error); every
+//! websocket scenario reports the bytes its sockets read and wrote.
 //!
 //! The last four measure what a client can make the server hold: server
 //! RSS before the load, at its end (and its peak, sampled every 100 ms), and
@@ -37,6 +43,7 @@ mod measure;
 mod scenarios;
 pub mod table;
 mod tally;
+pub mod targets;
 mod ws;
 mod xhr;
 
@@ -51,6 +58,7 @@ use tokio::time::timeout;
 
 use measure::round3;
 pub use measure::{server_cpu_us, server_rss_kib, server_times_us};
+use scenarios::bomb::inflate_bomb;
 use scenarios::echo::{ws_echo, xhr_echo};
 use scenarios::fanout::fanout;
 use scenarios::flood::{flood_ws, flood_xhr_send, poll_flat_out};
@@ -91,11 +99,13 @@ pub enum Scenario {
     RoomFanout,
     /// The same across two servers on one broker.
     RoomCrossNode,
+    /// Compressed messages that inflate past `max_payload`: peak RSS, 1009.
+    InflateBomb,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the module table.
-    pub const ALL: [Scenario; 14] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::WsEcho,
         Scenario::RawWsEcho,
         Scenario::XhrPolling,
@@ -110,6 +120,7 @@ impl Scenario {
         Scenario::PollFlatOut,
         Scenario::RoomFanout,
         Scenario::RoomCrossNode,
+        Scenario::InflateBomb,
     ];
 
     /// The name used on the command line and in the JSON output.
@@ -129,6 +140,7 @@ impl Scenario {
             Scenario::PollFlatOut => "poll-flat-out",
             Scenario::RoomFanout => "room-fanout",
             Scenario::RoomCrossNode => "room-cross-node",
+            Scenario::InflateBomb => "inflate-bomb",
         }
     }
 
@@ -203,6 +215,10 @@ pub struct Config {
     /// Floods and `poll-flat-out`: how long after the load (clients gone)
     /// the server's RSS is read again.
     pub pause: Duration,
+    /// Offer permessage-deflate on the echo and idle websockets, with
+    /// these settings (sockjs-core's client codec); `None`: tokio-tungstenite,
+    /// no extension offered.
+    pub deflate: Option<sockjs_core::client::ClientDeflate>,
 }
 
 impl Config {
@@ -232,6 +248,7 @@ impl Config {
             source_ips: Vec::new(),
             connect_concurrency: 64,
             pause: Duration::from_secs(10),
+            deflate: None,
         }
     }
 }
@@ -259,12 +276,14 @@ pub async fn run(config: &Config) -> Value {
         Scenario::PollFlatOut => poll_flat_out(&config).await,
         Scenario::RoomFanout => room_fanout(&config, false).await,
         Scenario::RoomCrossNode => room_fanout(&config, true).await,
+        Scenario::InflateBomb => inflate_bomb(&config).await,
     };
     let mut out = Map::new();
     out.insert("scenario".into(), json!(config.scenario.name()));
     out.insert("case".into(), json!(config.case));
     out.insert("label".into(), json!(config.label));
     out.insert("sessions".into(), json!(config.sessions));
+    out.insert("deflate".into(), json!(config.deflate.is_some()));
     out.extend(body);
     out.insert("wall_s".into(), json!(round3(started.elapsed().as_secs_f64())));
     Value::Object(out)

@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-const PEERS: [&str; 5] = ["actix", "warp", "axum", "node", "bare"];
+const PEERS: [&str; 8] = ["actix", "warp", "axum", "node", "bare", "bare-actix", "bare-hyper", "bare-warp"];
 
 /// Scenarios reported in the floods table rather than the main one.
-const FLOODS: [&str; 4] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out"];
+const FLOODS: [&str; 5] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out", "inflate-bomb"];
 
 fn is_flood(v: &Value) -> bool {
     v.get("scenario").and_then(Value::as_str).is_some_and(|s| FLOODS.contains(&s))
@@ -36,14 +36,19 @@ fn cell(v: &Value) -> String {
     let problems =
         num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) + num(v, "missing").unwrap_or(0.0);
     let mut text = match v.get("scenario").and_then(Value::as_str).unwrap_or("") {
-        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => format!(
-            "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
-            num(v, "msgs_per_s").map_or("–".into(), thousands),
-            fmt(num(v, "p50_ms"), 2),
-            fmt(num(v, "p99_ms"), 2),
-            fmt(num(v, "server_cpu_us_per_msg"), 1),
-            fmt(num(v, "server_sys_us_per_msg"), 1)
-        ),
+        "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => {
+            format!(
+                "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
+                num(v, "msgs_per_s").map_or("–".into(), thousands),
+                fmt(num(v, "p50_ms"), 2),
+                fmt(num(v, "p99_ms"), 2),
+                fmt(num(v, "server_cpu_us_per_msg"), 1),
+                fmt(num(v, "server_sys_us_per_msg"), 1)
+            ) + &match num(v, "wire_bytes_per_msg") {
+                Some(b) => format!(", {b:.0} B/msg on the wire"),
+                None => String::new(),
+            }
+        }
         "fanout" => format!(
             "**all in {} ms** (worst {} ms, median receiver {} ms), {} µs/delivery (kernel {})",
             fmt(num(v, "all_delivered_ms"), 1),
@@ -119,12 +124,19 @@ fn cell_in(v: &Value, rows: &[Value]) -> String {
 }
 
 /// The tables of the runs in `jsonl` (one [`run`](super::run) result a
-/// line): the main one with the targets, then the floods.
+/// line): the main one with the earlier rounds' targets and round three's
+/// ([`targets`](super::targets)), then the floods, then the scaling runs.
 pub fn table(jsonl: &str) -> String {
-    let (floods, rows): (Vec<Value>, Vec<Value>) =
-        jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(is_flood);
+    let (scaling, rows): (Vec<Value>, Vec<Value>) =
+        jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).partition(super::targets::is_scaling);
+    let (floods, rows): (Vec<Value>, Vec<Value>) = rows.into_iter().partition(is_flood);
+    let scaling_part = if scaling.is_empty() { String::new() } else { super::targets::scaling_table(&scaling) };
     if rows.is_empty() {
-        return flood_table(&floods);
+        return match (floods.is_empty(), scaling.is_empty()) {
+            (false, false) => format!("{}\n{scaling_part}", flood_table(&floods)),
+            (false, true) => flood_table(&floods),
+            (true, _) => scaling_part,
+        };
     }
     let mut cases: Vec<String> = Vec::new();
     for row in &rows {
@@ -268,9 +280,15 @@ pub fn table(jsonl: &str) -> String {
             quiet.map(|q| q < 2.0),
         )
     });
+    out.push_str("\nRound three, against each server's floor in this run:\n\n");
+    out.push_str(&super::targets::targets_table(&rows));
     if !floods.is_empty() {
         out.push('\n');
         out.push_str(&flood_table(&floods));
+    }
+    if !scaling.is_empty() {
+        out.push('\n');
+        out.push_str(&scaling_part);
     }
     out
 }
@@ -315,6 +333,14 @@ fn flood_table(rows: &[Value]) -> String {
                 num(v, "requests_per_s").map_or("–".into(), thousands),
                 fmt(num(v, "p50_ms"), 2),
                 fmt(num(v, "p99_ms"), 2),
+            ),
+            "inflate-bomb" => format!(
+                "{} websockets each send {} KB compressed to {} B: {} closed with 1009, {} otherwise",
+                fmt(num(v, "sessions"), 0),
+                fmt(num(v, "inflated_bytes").map(|b| b / 1000.0), 0),
+                fmt(num(v, "compressed_frame_bytes"), 0),
+                fmt(num(v, "closed_1009"), 0),
+                fmt(num(v, "other_closes"), 0),
             ),
             _ => "?".into(),
         };

@@ -7,7 +7,7 @@
 //!     [--heartbeat-ms 25000] [--source-ips 127.0.0.2,127.0.0.3] [--concurrency 64] \
 //!     [--prefix /echo] [--broadcast-prefix /broadcast] [--push-prefix /push] \
 //!     [--pause-ms 10000] [--rooms 1000] [--rooms-prefix /rooms] \
-//!     [--addr2 127.0.0.1:8082 --pid2 1235]
+//!     [--addr2 127.0.0.1:8082 --pid2 1235] [--deflate]
 //! sockjs-bench table results.jsonl      # the markdown tables of BENCHMARKS.md
 //! ```
 //!
@@ -55,6 +55,11 @@ fn parse_run(args: &[String]) -> Result<Config, String> {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        // The one flag without a value.
+        if name == "deflate" {
+            values.insert(name.to_owned(), String::new());
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         values.insert(name.to_owned(), value.clone());
     }
@@ -87,6 +92,11 @@ fn parse_run(args: &[String]) -> Result<Config, String> {
             "rounds" => config.rounds = number()? as usize,
             "heartbeat-ms" => config.heartbeat = Duration::from_millis(number()?),
             "concurrency" => config.connect_concurrency = number()? as usize,
+            // permessage-deflate offered with the defaults: level 1, no
+            // context takeover either way, messages from 256 bytes.
+            "deflate" => {
+                config.deflate = Some(sockjs_core::client::ClientDeflate::new(sockjs_core::Deflate::new()));
+            }
             "fanout-transport" => {
                 config.fanout_transport = match value.as_str() {
                     "eventsource" => FanoutTransport::EventSource,

@@ -5,15 +5,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::bench::measure::CpuMark;
 use crate::bench::tally::Tally;
-use crate::bench::ws::{sockjs_ws_path, ws_messages, ws_open, Ws};
+use crate::bench::ws::{sockjs_ws_path, wire_bytes, ws_messages, EchoWs};
 use crate::bench::xhr::{line_messages, stream_open, xhr_open, xhr_send, XhrClient};
 use crate::bench::{open_all, payload, Config};
 use crate::http1::Request;
@@ -31,7 +29,7 @@ pub(crate) async fn ws_echo(config: &Arc<Config>, sockjs: bool) -> Map<String, V
     let (opened, failed, first) = open_all(config.sessions, config.connect_concurrency, |i| {
         let config = config.clone();
         let path = path_of(i);
-        async move { ws_open(&config, i, &path, sockjs, false).await }
+        async move { EchoWs::open(&config, i, &path, sockjs).await }
     })
     .await;
     let mut tally = Tally::default();
@@ -42,6 +40,7 @@ pub(crate) async fn ws_echo(config: &Arc<Config>, sockjs: bool) -> Map<String, V
     out.insert("size".into(), json!(config.size));
     out.insert("inflight".into(), json!(config.inflight));
     let before = CpuMark::take(config.server_pid);
+    let wire_before = wire_bytes();
     let stop_at = Instant::now() + config.duration;
     let mut set = JoinSet::new();
     for (i, ws) in opened {
@@ -55,11 +54,20 @@ pub(crate) async fn ws_echo(config: &Arc<Config>, sockjs: bool) -> Map<String, V
         }
     }
     let after = CpuMark::take(config.server_pid);
+    let wire_after = wire_bytes();
+    // What the sockets carried while measured (the closing frames too).
+    let (read, written) = (wire_after.0 - wire_before.0, wire_after.1 - wire_before.1);
+    let echoed = tally.messages;
+    out.insert("wire_bytes_read".into(), json!(read));
+    out.insert("wire_bytes_written".into(), json!(written));
+    if echoed > 0 {
+        out.insert("wire_bytes_per_msg".into(), json!(((read + written) as f64 / echoed as f64).round()));
+    }
     tally.into_json(&mut out, after.at.duration_since(before.at), before.until(after));
     out
 }
 
-async fn ws_echo_session(mut ws: Ws, config: &Config, i: usize, stop_at: Instant, sockjs: bool) -> Tally {
+async fn ws_echo_session(mut ws: EchoWs, config: &Config, i: usize, stop_at: Instant, sockjs: bool) -> Tally {
     let mut tally = Tally::default();
     let mut pending: VecDeque<(String, Instant)> = VecDeque::with_capacity(config.inflight);
     let mut seq = (i as u64) << 32;
@@ -70,30 +78,29 @@ async fn ws_echo_session(mut ws: Ws, config: &Config, i: usize, stop_at: Instant
                 let text = payload(seq, config.size);
                 seq += 1;
                 let wire = if sockjs { serde_json::to_string(&[&text]).unwrap_or_default() } else { text.clone() };
-                if let Err(e) = ws.feed(WsMessage::text(wire)).await {
-                    tally.error(format!("send: {e}"));
+                if let Err(e) = ws.feed(wire).await {
+                    tally.error(e);
                     return tally;
                 }
                 pending.push_back((text, Instant::now()));
             }
             if let Err(e) = ws.flush().await {
-                tally.error(format!("send: {e}"));
+                tally.error(e);
                 return tally;
             }
         } else if pending.is_empty() {
             break;
         }
         let wait = stop_at.saturating_duration_since(Instant::now()) + DRAIN;
-        let text = match timeout(wait, ws.next()).await {
-            Ok(Some(Ok(WsMessage::Text(t)))) => t,
-            Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => continue,
-            Ok(other) => {
-                tally.error(format!("receive: {other:?}"));
+        let text = match timeout(wait, ws.next_text()).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                tally.error(e);
                 break;
             }
             Err(_) => break,
         };
-        match ws_messages(text.as_str(), sockjs) {
+        match ws_messages(&text, sockjs) {
             Ok(messages) => {
                 for m in messages {
                     match pending.pop_front() {
@@ -114,7 +121,7 @@ async fn ws_echo_session(mut ws: Ws, config: &Config, i: usize, stop_at: Instant
         }
     }
     tally.unechoed += pending.len() as u64;
-    let _ = timeout(Duration::from_millis(500), ws.close(None)).await;
+    let _ = timeout(Duration::from_millis(500), ws.close()).await;
     tally
 }
 

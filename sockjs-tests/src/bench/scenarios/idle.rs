@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::bench::measure::{insert_cpu_per, round3, server_rss_kib, CpuMark, CpuUsed};
-use crate::bench::ws::{sockjs_ws_path, ws_open, Ws};
+use crate::bench::ws::{codec_open, sockjs_ws_path, ws_open, CodecWs, In, Ws};
 use crate::bench::xhr::{stream_open, Http};
 use crate::bench::{open_all, session_id, Config};
 use crate::http1::Connection;
@@ -35,7 +35,16 @@ async fn open_idle(
                 Idle::Http(http.conn.take().ok_or("no connection")?)
             } else {
                 let path = sockjs_ws_path(&config.prefix, i);
-                Idle::Ws(Box::new(ws_open(&config, i, &path, true, true).await?))
+                match &config.deflate {
+                    Some(deflate) => {
+                        let ws = codec_open(&config, i, &path, true, Some(deflate.clone())).await?;
+                        if ws.extension().is_none() {
+                            return Err("--deflate: the server did not agree to permessage-deflate".into());
+                        }
+                        Idle::Codec(Box::new(ws))
+                    }
+                    None => Idle::Ws(Box::new(ws_open(&config, i, &path, true, true).await?)),
+                }
             };
             count.fetch_add(1, Ordering::Relaxed);
             Ok(opened)
@@ -62,6 +71,20 @@ async fn open_idle(
                         }
                     }
                 }
+                Idle::Codec(mut ws) => {
+                    while let Ok(Some(m)) = ws.next().await {
+                        match m {
+                            In::Text(t) if t == "h" => {
+                                beats.fetch_add(1, Ordering::Relaxed);
+                            }
+                            In::Ping => {
+                                beats.fetch_add(1, Ordering::Relaxed);
+                            }
+                            In::Close(_) => break,
+                            _ => {}
+                        }
+                    }
+                }
                 Idle::Http(mut conn) => {
                     conn.read_timeout = Duration::from_secs(3600);
                     while let Ok(Some(chunk)) = conn.read_chunk().await {
@@ -78,6 +101,7 @@ async fn open_idle(
 
 enum Idle {
     Ws(Box<Ws>),
+    Codec(Box<CodecWs>),
     Http(Connection),
 }
 

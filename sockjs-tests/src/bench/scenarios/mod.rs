@@ -1,5 +1,6 @@
 //! The scenarios, one module per family; [`super::run`] picks one.
 
+pub(crate) mod bomb;
 pub(crate) mod echo;
 pub(crate) mod fanout;
 pub(crate) mod flood;
