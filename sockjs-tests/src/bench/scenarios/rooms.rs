@@ -273,10 +273,8 @@ pub(crate) async fn room_fanout(config: &Arc<Config>, cross_node: bool) -> Map<S
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let after: Vec<CpuMark> = pids.iter().map(|p| CpuMark::take(*p)).collect();
-    for slot in &mut sinks {
-        if let Some(sink) = slot {
-            let _ = timeout(Duration::from_millis(500), sink.close()).await;
-        }
+    for sink in sinks.iter_mut().flatten() {
+        let _ = timeout(Duration::from_millis(500), sink.close()).await;
     }
     drains.abort_all();
     while drains.join_next().await.is_some() {}
