@@ -14,6 +14,28 @@ use crate::bench::measure::{insert_cpu_per, round3, CpuMark};
 use crate::bench::ws::{sockjs_ws_path, ws_open, Ws};
 use crate::bench::xhr::{stream_open, Http};
 use crate::bench::{open_all, session_id, Config, FanoutTransport};
+use crate::http1::Connection;
+
+/// Reads a receiver's stream until it ends and reports each round's
+/// marker once, when it first arrives (rounds arrive in order, so an
+/// older marker still in the window is not reported again).
+pub(crate) async fn report_rounds(mut conn: Connection, mut report: impl FnMut(u64, Instant)) {
+    conn.read_timeout = Duration::from_secs(3600);
+    let mut window: Vec<u8> = Vec::new();
+    let mut last = None;
+    while let Ok(Some(chunk)) = conn.read_chunk().await {
+        let now = Instant::now();
+        window.extend_from_slice(&chunk);
+        for round in markers(&window) {
+            if last.is_none_or(|l| round > l) {
+                last = Some(round);
+                report(round, now);
+            }
+        }
+        let keep = window.len().saturating_sub(32);
+        window.drain(..keep);
+    }
+}
 
 pub(crate) async fn fanout(config: &Arc<Config>) -> Map<String, Value> {
     let mut out = Map::new();
@@ -35,25 +57,11 @@ pub(crate) async fn fanout(config: &Arc<Config>) -> Map<String, Value> {
     .await;
     let receivers = opened.len();
     let mut readers = JoinSet::new();
-    for (_, mut conn) in opened {
+    for (_, conn) in opened {
         let arrivals = arrivals_tx.clone();
-        readers.spawn(async move {
-            conn.read_timeout = Duration::from_secs(3600);
-            let mut window: Vec<u8> = Vec::new();
-            let mut last = None;
-            while let Ok(Some(chunk)) = conn.read_chunk().await {
-                let now = Instant::now();
-                window.extend_from_slice(&chunk);
-                for round in markers(&window) {
-                    if last.is_none_or(|l| round > l) {
-                        last = Some(round);
-                        let _ = arrivals.send((round, now));
-                    }
-                }
-                let keep = window.len().saturating_sub(32);
-                window.drain(..keep);
-            }
-        });
+        readers.spawn(report_rounds(conn, move |round, at| {
+            let _ = arrivals.send((round, at));
+        }));
     }
     drop(arrivals_tx);
     // The sender is a websocket session of the broadcast service itself.
@@ -132,7 +140,7 @@ pub(crate) async fn fanout(config: &Arc<Config>) -> Map<String, Value> {
 }
 
 /// Round numbers of every `fanmark-<n>-` in `window`.
-pub(crate) fn markers(window: &[u8]) -> Vec<u64> {
+fn markers(window: &[u8]) -> Vec<u64> {
     const MARK: &[u8] = b"fanmark-";
     let mut found = Vec::new();
     let mut at = 0;

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::fanout::markers;
+use super::fanout::report_rounds;
 use crate::bench::measure::{insert_cpu_per, round3, CpuMark, CpuUsed};
 use crate::bench::ws::{sockjs_ws_path, ws_messages, ws_open, Ws};
 use crate::bench::xhr::{send_to, stream_open, Http};
@@ -167,26 +167,12 @@ pub(crate) async fn room_fanout(config: &Arc<Config>, cross_node: bool) -> Map<S
     let (arrivals_tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, Instant)>();
     let mut node_of_receiver: Vec<Option<usize>> = vec![None; receivers];
     let mut readers = JoinSet::new();
-    for (i, (node, mut conn)) in opened {
+    for (i, (node, conn)) in opened {
         node_of_receiver[i] = Some(node);
         let arrivals = arrivals_tx.clone();
-        readers.spawn(async move {
-            conn.read_timeout = Duration::from_secs(3600);
-            let mut window: Vec<u8> = Vec::new();
-            let mut last = None;
-            while let Ok(Some(chunk)) = conn.read_chunk().await {
-                let now = Instant::now();
-                window.extend_from_slice(&chunk);
-                for round in markers(&window) {
-                    if last.is_none_or(|l| round > l) {
-                        last = Some(round);
-                        let _ = arrivals.send((i, round, now));
-                    }
-                }
-                let keep = window.len().saturating_sub(32);
-                window.drain(..keep);
-            }
-        });
+        readers.spawn(report_rounds(conn, move |round, at| {
+            let _ = arrivals.send((i, round, at));
+        }));
     }
     drop(arrivals_tx);
 
