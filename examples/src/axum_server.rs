@@ -107,9 +107,15 @@ pub(crate) async fn accept(
         let router = router.clone();
         let first_request = std::sync::Arc::new(tokio::sync::Notify::new());
         let seen = first_request.clone();
+        let secure = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             seen.notify_one();
             request.extensions_mut().insert(ConnectInfo(peer));
+            // The engine answers Hixie-76 handshakes with a wss:// location
+            // on TLS connections (HTTP/2 requests say https themselves).
+            if secure {
+                request.extensions_mut().insert(sockjs_core::Tls);
+            }
             router.clone().call(request)
         });
         let builder = builder.clone();

@@ -177,6 +177,10 @@ fn request_parts(req: &HttpRequest) -> Option<http::request::Parts> {
     for (name, value) in req.headers() {
         builder = builder.header(name.as_str(), value.as_bytes());
     }
+    // A TLS listener (`bind_rustls` and the like) marks its requests.
+    if req.app_config().secure() {
+        builder = builder.extension(sockjs_core::Tls);
+    }
     builder.body(()).ok().map(|r| r.into_parts().0)
 }
 

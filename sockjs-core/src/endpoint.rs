@@ -309,7 +309,8 @@ impl Endpoint {
         if !self.inner.options.is_enabled(transport) {
             return Dispatch::Response(not_found(HeaderMap::new()));
         }
-        let kind = match upgrade::check_upgrade(request, transport) {
+        let secure = headers::secure(request, self.inner.options.trusted_proxies);
+        let kind = match upgrade::check_upgrade(request, transport, secure) {
             Ok(kind) => kind,
             Err(message) => return Dispatch::Response(text(StatusCode::BAD_REQUEST, headers::TEXT_PLAIN, message)),
         };

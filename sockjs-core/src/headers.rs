@@ -160,6 +160,40 @@ pub(crate) fn client_addr(request: &HeaderMap, peer: Option<SocketAddr>, trusted
     entries[index].parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 0)).or(peer)
 }
 
+/// Marks a request that arrived over TLS, in its extensions: a server
+/// that terminates TLS itself inserts it (sockjs-actix does when
+/// actix-web's listener is TLS; with hyper, insert it in the service of
+/// each TLS connection). Hixie-76 websockets then answer with a `wss://`
+/// location. Behind a proxy that terminates TLS,
+/// [`crate::Options::trusted_proxies`] makes the engine read
+/// `X-Forwarded-Proto` instead; HTTP/2 requests say `https` themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tls;
+
+/// Whether the client's connection is TLS: the server marked the request
+/// with [`Tls`], its URI says `https` (HTTP/2's `:scheme`), or,
+/// behind `trusted_proxies` proxies, `X-Forwarded-Proto` says `https` at
+/// the entry [`client_addr`] would take (the first one when there are
+/// fewer: proxies usually set one value rather than append).
+pub(crate) fn secure(request: &http::request::Parts, trusted_proxies: usize) -> bool {
+    if request.extensions.get::<Tls>().is_some() || request.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        return true;
+    }
+    if trusted_proxies == 0 {
+        return false;
+    }
+    let entries: Vec<&str> = request
+        .headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let entry = entries.len().checked_sub(trusted_proxies).map_or(entries.first(), |i| entries.get(i));
+    entry.is_some_and(|e| e.eq_ignore_ascii_case("https"))
+}
+
 /// Copies the listed request headers.
 pub(crate) fn exposed(request: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
     // Sized to what it will hold: a session keeps it for its lifetime

@@ -12,7 +12,8 @@ use md5::{Digest, Md5};
 /// arrives, without waiting for the 8-byte key that follows the request
 /// headers; then it reads those 8 bytes, writes the 16 bytes of
 /// [`Hixie76::answer`] in one write, and exchanges frames made with
-/// [`Hixie76::encode`] and read with [`Hixie76Decoder`].
+/// [`Hixie76::encode`] and read with the engine's draft-76 decoder
+/// (`WebSocket::handle_input` runs it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hixie76 {
     number1: u32,
@@ -22,7 +23,7 @@ pub struct Hixie76 {
 }
 
 impl Hixie76 {
-    pub(crate) fn from_request(request: &request::Parts) -> Option<Hixie76> {
+    pub(crate) fn from_request(request: &request::Parts, secure: bool) -> Option<Hixie76> {
         let h = &request.headers;
         let key = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).and_then(key_number);
         let (Some(number1), Some(number2)) = (key("sec-websocket-key1"), key("sec-websocket-key2")) else {
@@ -34,7 +35,7 @@ impl Hixie76 {
             number1,
             number2,
             origin: h.get(header::ORIGIN).map(crate::headers::owned).unwrap_or(HeaderValue::from_static("null")),
-            location: format!("ws://{host}{path}"),
+            location: format!("{}://{host}{path}", if secure { "wss" } else { "ws" }),
         })
     }
 
@@ -181,7 +182,9 @@ mod tests {
             ("sec-websocket-key1", "4 @1  46546xW%0l 1 5"),
             ("sec-websocket-key2", "12998 5 Y3 1  .P00"),
         ]);
-        let Ok(Handshake::Hixie76(h)) = check_upgrade(&req, Transport::WebSocket) else { panic!("not hixie-76") };
+        let Ok(Handshake::Hixie76(h)) = check_upgrade(&req, Transport::WebSocket, false) else {
+            panic!("not hixie-76")
+        };
         assert_eq!(
             h.answer(b"aaaaaaaa"),
             [0xca, 0x34, 0x00, 0xd8, 0xa5, 0x08, 0x47, 0x97, 0x2c, 0xd5, 0x71, 0x5a, 0xba, 0xbf, 0x43, 0x7b]
@@ -191,6 +194,38 @@ mod tests {
         assert_eq!(head.headers()["sec-websocket-location"], "ws://127.0.0.1:8081/echo/0/0/websocket");
         assert_eq!(head.headers()["sec-websocket-origin"], "http://127.0.0.1:8081");
         assert!(head.headers().get("content-length").is_none());
+    }
+
+    /// §7.10 over TLS: the location names `wss://` when the connection is
+    /// secure, as the endpoint decides it (the `Tls` mark, an `https`
+    /// URI, or `X-Forwarded-Proto` from a trusted proxy only).
+    #[test]
+    fn hixie76_location_is_wss_over_tls() {
+        let handshake = [
+            ("upgrade", "WebSocket"),
+            ("connection", "Upgrade"),
+            ("host", "example.com"),
+            ("sec-websocket-key1", "4 @1  46546xW%0l 1 5"),
+            ("sec-websocket-key2", "12998 5 Y3 1  .P00"),
+        ];
+        let location = |req: &http::request::Parts, proxies: usize| {
+            let secure = crate::headers::secure(req, proxies);
+            let Ok(Handshake::Hixie76(h)) = check_upgrade(req, Transport::WebSocket, secure) else {
+                panic!("not hixie-76")
+            };
+            h.response().headers()["sec-websocket-location"].to_str().unwrap().to_owned()
+        };
+        let plain = parts(&handshake);
+        assert_eq!(location(&plain, 0), "ws://example.com/echo/0/0/websocket");
+        let mut marked = parts(&handshake);
+        marked.extensions.insert(crate::Tls);
+        assert_eq!(location(&marked, 0), "wss://example.com/echo/0/0/websocket");
+        let forwarded: Vec<_> = handshake.iter().copied().chain([("x-forwarded-proto", "https")]).collect();
+        // Only a trusted proxy is believed.
+        assert_eq!(location(&parts(&forwarded), 0), "ws://example.com/echo/0/0/websocket");
+        assert_eq!(location(&parts(&forwarded), 1), "wss://example.com/echo/0/0/websocket");
+        let http: Vec<_> = handshake.iter().copied().chain([("x-forwarded-proto", "http")]).collect();
+        assert_eq!(location(&parts(&http), 1), "ws://example.com/echo/0/0/websocket");
     }
 
     #[test]

@@ -171,6 +171,7 @@ mod websocket;
 pub use app::{AppTask, Handler, Recv, SendJsonError, Session};
 pub use deflate::Deflate;
 pub use endpoint::{Dispatch, Endpoint, RequestContext};
+pub use headers::Tls;
 pub use hixie76::Hixie76;
 pub use message::Message;
 pub use metrics::Metrics;

@@ -31,8 +31,13 @@ pub(crate) enum Handshake {
 pub(crate) const NOT_A_WEBSOCKET: &str = "Not a valid websocket request";
 pub(crate) const ONLY_RFC6455: &str = "Only supported WebSocket protocol is RFC 6455.";
 
-/// Checks a websocket upgrade request; the error is the 400 body.
-pub(crate) fn check_upgrade(request: &request::Parts, transport: Transport) -> Result<Handshake, &'static str> {
+/// Checks a websocket upgrade request; the error is the 400 body. `secure`:
+/// the client's connection is TLS (a Hixie-76 answer names `wss://`).
+pub(crate) fn check_upgrade(
+    request: &request::Parts,
+    transport: Transport,
+    secure: bool,
+) -> Result<Handshake, &'static str> {
     let h = &request.headers;
     let upgrade_ok = h.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let connection_ok = h
@@ -51,7 +56,7 @@ pub(crate) fn check_upgrade(request: &request::Parts, transport: Transport) -> R
             }
         }
         None if transport == Transport::WebSocket => {
-            Hixie76::from_request(request).map(Handshake::Hixie76).ok_or(ONLY_RFC6455)
+            Hixie76::from_request(request, secure).map(Handshake::Hixie76).ok_or(ONLY_RFC6455)
         }
         _ => Err(ONLY_RFC6455),
     }
@@ -225,22 +230,22 @@ pub(crate) mod tests {
             ("sec-websocket-version", "13"),
             ("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="),
         ];
-        assert_eq!(check_upgrade(&parts(&ok), Transport::WebSocket), Ok(Handshake::Rfc6455));
-        assert_eq!(check_upgrade(&parts(&[]), Transport::WebSocket), Err(NOT_A_WEBSOCKET));
+        assert_eq!(check_upgrade(&parts(&ok), Transport::WebSocket, false), Ok(Handshake::Rfc6455));
+        assert_eq!(check_upgrade(&parts(&[]), Transport::WebSocket, false), Err(NOT_A_WEBSOCKET));
         let close = [
             ("upgrade", "WebSocket"),
             ("connection", "close"),
             ("sec-websocket-version", "13"),
             ("sec-websocket-key", "x"),
         ];
-        assert_eq!(check_upgrade(&parts(&close), Transport::WebSocket), Err(NOT_A_WEBSOCKET));
+        assert_eq!(check_upgrade(&parts(&close), Transport::WebSocket, false), Err(NOT_A_WEBSOCKET));
         let v7 = [
             ("upgrade", "websocket"),
             ("connection", "upgrade"),
             ("sec-websocket-version", "7"),
             ("sec-websocket-key", "x"),
         ];
-        assert_eq!(check_upgrade(&parts(&v7), Transport::RawWebSocket), Err(ONLY_RFC6455));
+        assert_eq!(check_upgrade(&parts(&v7), Transport::RawWebSocket, false), Err(ONLY_RFC6455));
     }
 
     /// RFC 6455 §1.3's example key and answer.

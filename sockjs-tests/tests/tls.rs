@@ -9,6 +9,7 @@
 //! | `http2_is_negotiated_by_alpn` | a client offering `h2, http/1.1` gets h2 from axum and actix and an xhr-polling round trip works over it (h2 responses); warp, HTTP/1.1 only, answers `http/1.1` |
 //! | `websocket_over_http2_with_tls` | on axum, a SockJS websocket over h2 extended CONNECT (RFC 8441) inside TLS, which is what Chromium uses when the server offers it |
 //! | `plain_http_to_the_tls_port_gets_no_sockjs_answer` | an `http://` request to the TLS port gets no HTTP response at all |
+//! | `hixie76_over_tls_answers_a_wss_location` | on actix and axum, a Hixie-76 handshake over TLS is answered with `Sec-WebSocket-Location: wss://...` (§7.10); warp's TLS server (`serve_warp_tls`) cannot mark its requests yet and still answers `ws://` |
 //! | `an_untrusted_certificate_is_refused` | sockjs-client's default roots (webpki-roots) do not trust the test certificate: `/info` fails and says why |
 
 mod support;
@@ -274,4 +275,33 @@ fn spki_pins_are_rfc_4648_base64() {
         assert_eq!(support::tls::base64(input.as_bytes()), expected);
     }
     assert_eq!(certificate().spki_sha256_base64().len(), 44, "32 bytes");
+}
+
+#[test]
+fn hixie76_over_tls_answers_a_wss_location() {
+    for (name, start) in ADAPTERS.iter().filter(|(name, _)| *name != "warp") {
+        let (server, addr) = start_tls(name, *start);
+        let head = run(name, async move {
+            let mut tls = tls_connect(addr, &[b"http/1.1"]).await;
+            let request = format!(
+                "GET /echo/000/hixie/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: WebSocket\r\n\
+                 Connection: Upgrade\r\nOrigin: https://{addr}\r\nSec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n\
+                 Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n"
+            );
+            tls.write_all(request.as_bytes()).await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+                if tls.read(&mut byte).await.unwrap() == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            String::from_utf8_lossy(&head).to_ascii_lowercase()
+        });
+        assert!(head.starts_with("http/1.1 101"), "{name}: {head}");
+        let location = format!("sec-websocket-location: wss://{addr}/echo/000/hixie/websocket\r\n");
+        assert!(head.contains(&location), "{name}: expected {location:?} in {head}");
+        drop(server);
+    }
 }
