@@ -146,7 +146,7 @@ impl Multiplexer {
     /// success; a server that refuses closes the channel with `uns`, which
     /// ends its `recv`.
     pub async fn channel(&self, name: &str) -> Result<Channel, Error> {
-        let topic = js_escape(name);
+        let topic = sockjs_core::multiplex::escape_topic(name);
         let (tx, rx) = mpsc::channel(self.shared.queue);
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         {
@@ -292,30 +292,15 @@ impl futures_core::Stream for Channel {
     }
 }
 
-/// JavaScript's `escape()` (ECMA-262 B.2.1.1): ASCII letters, digits and
-/// `@*_+-./` stay, other UTF-16 code units below 256 become `%XX`, the
-/// rest `%uXXXX`.
-fn js_escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for unit in name.encode_utf16() {
-        match u8::try_from(unit) {
-            Ok(b) if b.is_ascii_alphanumeric() || b"@*_+-./".contains(&b) => out.push(char::from(b)),
-            Ok(b) => out.push_str(&format!("%{b:02X}")),
-            Err(_) => out.push_str(&format!("%u{unit:04X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::js_escape;
+    use sockjs_core::multiplex::escape_topic;
 
     /// As JavaScript's `escape()` writes names (ECMA-262 B.2.1.1).
     #[test]
     fn names_escape_as_javascript_does() {
-        assert_eq!(js_escape("bob"), "bob");
-        assert_eq!(js_escape("a b,c"), "a%20b%2Cc");
-        assert_eq!(js_escape("é€"), "%E9%u20AC");
+        assert_eq!(escape_topic("bob"), "bob");
+        assert_eq!(escape_topic("a b,c"), "a%20b%2Cc");
+        assert_eq!(escape_topic("é€"), "%E9%u20AC");
     }
 }

@@ -199,7 +199,7 @@ impl Multiplex {
     /// `name` as JavaScript's `escape()` writes it, as the browser client
     /// and the node server both do (`a b` is `a%20b`).
     pub fn channel(mut self, name: &str, handler: impl ChannelHandler) -> Self {
-        self.config().channels.insert(js_escape(name), Arc::new(handler));
+        self.config().channels.insert(escape_topic(name), Arc::new(handler));
         self
     }
 
@@ -240,9 +240,13 @@ impl Handler for Multiplex {
     }
 }
 
-/// JavaScript's `escape()`: ASCII letters, digits and `@*_+-./` stay,
-/// other code units below 256 become `%XX`, the rest `%uXXXX` (UTF-16).
-fn js_escape(name: &str) -> String {
+/// A channel name as it travels on the wire: websocket-multiplex 0.1.0's
+/// client writes it with JavaScript's `escape()` (ECMA-262 B.2.1.1):
+/// ASCII letters, digits and `@*_+-./` stay, other UTF-16 code units below
+/// 256 become `%XX`, the rest `%uXXXX`. The server side matches channels
+/// registered by name this way; a client (`sockjs-client`) escapes the
+/// names it subscribes to with it.
+pub fn escape_topic(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for unit in name.encode_utf16() {
         match u8::try_from(unit) {
@@ -778,11 +782,11 @@ mod tests {
     /// Names are escaped as JavaScript's `escape()` does (ECMA-262 B.2.1.1).
     #[test]
     fn names_escape_as_javascript_does() {
-        assert_eq!(js_escape("ann"), "ann");
-        assert_eq!(js_escape("a b,c"), "a%20b%2Cc");
-        assert_eq!(js_escape("@*_+-./"), "@*_+-./");
-        assert_eq!(js_escape("é"), "%E9");
-        assert_eq!(js_escape("€"), "%u20AC");
-        assert_eq!(js_escape("😀"), "%uD83D%uDE00");
+        assert_eq!(escape_topic("ann"), "ann");
+        assert_eq!(escape_topic("a b,c"), "a%20b%2Cc");
+        assert_eq!(escape_topic("@*_+-./"), "@*_+-./");
+        assert_eq!(escape_topic("é"), "%E9");
+        assert_eq!(escape_topic("€"), "%u20AC");
+        assert_eq!(escape_topic("😀"), "%uD83D%uDE00");
     }
 }
