@@ -51,7 +51,7 @@ use http::StatusCode;
 
 use crate::deflate::{self, Deflate, Deflater, Pool};
 use crate::rfc6455::{self, opcode, Decoder, Inbound, Role};
-use crate::upgrade::{accept_key, base64};
+use crate::upgrade::{accept_key, base64, connection_upgrades};
 
 /// permessage-deflate for client connections: the settings, read from the
 /// client's side, and the deflate contexts lent to its connections one
@@ -146,10 +146,7 @@ impl Handshake {
         if !headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
             return fail("the answer does not upgrade to websocket");
         }
-        let upgrade_token = |v: &HeaderValue| {
-            v.as_bytes().split(|&b| b == b',').any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
-        };
-        if !headers.get_all(header::CONNECTION).iter().any(upgrade_token) {
+        if !connection_upgrades(headers) {
             return fail("the answer's Connection header has no upgrade");
         }
         if headers.get(header::SEC_WEBSOCKET_ACCEPT).map(HeaderValue::as_bytes)

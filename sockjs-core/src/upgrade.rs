@@ -31,6 +31,15 @@ pub(crate) enum Handshake {
 pub(crate) const NOT_A_WEBSOCKET: &str = "Not a valid websocket request";
 pub(crate) const ONLY_RFC6455: &str = "Only supported WebSocket protocol is RFC 6455.";
 
+/// Whether a `Connection` header (of a request or of its 101 answer) lists
+/// the `upgrade` token, in any case, among comma-separated tokens.
+pub(crate) fn connection_upgrades(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().split(|&b| b == b',').any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade")))
+}
+
 /// Checks a websocket upgrade request; the error is the 400 body. `secure`:
 /// the client's connection is TLS (a Hixie-76 answer names `wss://`).
 pub(crate) fn check_upgrade(
@@ -40,11 +49,7 @@ pub(crate) fn check_upgrade(
 ) -> Result<Handshake, &'static str> {
     let h = &request.headers;
     let upgrade_ok = h.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    let connection_ok = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade")));
-    if !upgrade_ok || !connection_ok {
+    if !upgrade_ok || !connection_upgrades(h) {
         return Err(NOT_A_WEBSOCKET);
     }
     match h.get(header::SEC_WEBSOCKET_VERSION) {
