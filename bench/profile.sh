@@ -6,10 +6,15 @@
 #
 #     bench/profile.sh PEER CASE [OUT_DIR]
 #
-# PEER: actix, warp, axum (our test-server), node (sockjs-node 0.3.24) or
-# bare (the tokio-tungstenite echo). CASE: ws-pingpong-100, ws-pingpong-1,
-# ws-echo-32, fanout-eventsource, fanout-xhr-streaming, xhr-polling (the
-# bare peer runs the raw-websocket form of the ping-pong cases only).
+# PEER: actix, warp, axum (our test-server), node (sockjs-node 0.3.24),
+# bare (the tokio-tungstenite echo) or bare-actix, bare-hyper, bare-warp
+# (`bare-floor --stack ...`, the floor of each HTTP stack). CASE:
+# ws-pingpong-100, ws-pingpong-1, ws-echo-32, raw-ws-echo-32 (the same
+# without SockJS framing, on /websocket), fanout-eventsource,
+# fanout-xhr-streaming, room-fanout-1000x10-eventsource,
+# room-fanout-1000x10-xhr-streaming, xhr-polling. The bare echo runs the
+# raw-websocket form of the ping-pong and echo cases only; the stack floors
+# run the fan-out cases only.
 # Needs `perf` (Debian's linux-perf) with the syscalls tracepoints and
 # cpu-clock sampling; builds the release binaries like bench/run.sh does.
 # Writes OUT_DIR/PEER-CASE.{json,syscalls.txt,perf.data,report.txt}
@@ -30,21 +35,33 @@ case $CASE in
     ws-pingpong-100) ARGS=(--scenario ws-echo --sessions 100 --size 32 --inflight 1 --duration-ms 6000) UNIT=msg ;;
     ws-pingpong-1) ARGS=(--scenario ws-echo --sessions 1 --size 32 --inflight 1 --duration-ms 6000) UNIT=msg ;;
     ws-echo-32) ARGS=(--scenario ws-echo --sessions 100 --size 32 --inflight 4 --duration-ms 6000) UNIT=msg ;;
+    raw-ws-echo-32) ARGS=(--scenario raw-ws-echo --sessions 100 --size 32 --inflight 4 --duration-ms 6000) UNIT=msg ;;
     xhr-polling) ARGS=(--scenario xhr-polling --sessions 50 --duration-ms 6000) UNIT=msg ;;
     fanout-eventsource | fanout-xhr-streaming)
         ARGS=(--scenario fanout --sessions 10000 --rounds 5 --fanout-transport "${CASE#fanout-}" --concurrency 128)
         UNIT=delivery ;;
+    room-fanout-1000x10-eventsource | room-fanout-1000x10-xhr-streaming)
+        ARGS=(--scenario room-fanout --sessions 10000 --rooms 1000 --rounds 5
+            --fanout-transport "${CASE#room-fanout-1000x10-}" --concurrency 128)
+        UNIT=delivery ;;
     *) echo "unknown case $CASE" >&2; exit 2 ;;
 esac
-if [ "$PEER" = bare ]; then
-    case $CASE in
-        ws-pingpong-*) ARGS[1]=raw-ws-echo ;;
-        *) echo "the bare echo runs the ping-pong cases only" >&2; exit 2 ;;
-    esac
-fi
+case $PEER in
+    bare)
+        case $CASE in
+            ws-pingpong-* | ws-echo-32) ARGS[1]=raw-ws-echo ;;
+            raw-ws-echo-32) ;;
+            *) echo "the bare echo runs the ping-pong and echo cases only" >&2; exit 2 ;;
+        esac ;;
+    bare-*)
+        case $CASE in
+            fanout-*) ;;
+            *) echo "the stack floors run the fan-out cases only" >&2; exit 2 ;;
+        esac ;;
+esac
 
 (cd "$ROOT" && cargo build --release --quiet -p sockjs-examples --bin test-server \
-    -p sockjs-tests --bin sockjs-bench --bin bare-echo)
+    -p sockjs-tests --bin sockjs-bench --bin bare-echo --bin bare-floor)
 
 SERVER_PID=
 PERF_PIDS=()
@@ -59,6 +76,8 @@ case $PEER in
     actix | warp | axum) "$BIN/test-server" --framework "$PEER" --listen 127.0.0.1:0 >"$LOG" 2>&1 & ;;
     node) node "$ROOT/sockjs-tests/node/server.js" 0 >"$LOG" 2>&1 & ;;
     bare) "$BIN/bare-echo" --listen 127.0.0.1:0 --workers 2 >"$LOG" 2>&1 & ;;
+    bare-actix | bare-hyper | bare-warp)
+        "$BIN/bare-floor" --stack "${PEER#bare-}" --listen 127.0.0.1:0 --workers 2 >"$LOG" 2>&1 & ;;
     *) echo "unknown peer $PEER" >&2; exit 2 ;;
 esac
 SERVER_PID=$!

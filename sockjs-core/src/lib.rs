@@ -185,7 +185,7 @@ pub use send::{Delivery, PendingBody};
 pub use state::{CloseReason, SendError};
 pub use transport::Transport;
 pub use upgrade::WebSocketUpgrade;
-pub use websocket::WebSocket;
+pub use websocket::{WebSocket, WRITE_JOIN_BYTES};
 
 /// Not part of the API: the protocol layer's parsers and encoders, for the
 /// fuzz targets and benchmarks only (feature `internals`). They may change

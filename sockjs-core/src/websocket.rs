@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::app::AppTask;
 use crate::deflate::Deflater;
@@ -33,6 +33,11 @@ use crate::receiver::ReceiverBody;
 use crate::rfc6455::{self, opcode, Decoder, Failure, Inbound};
 use crate::session::SessionCell;
 use crate::state::{Batch, CloseReason, Offer};
+
+/// Frames ready together are joined into one write of at most about this
+/// many bytes (the last frame joined may take it past; a larger single
+/// frame leaves alone) by [`WebSocket::poll_transmit`].
+pub const WRITE_JOIN_BYTES: usize = 16 * 1024;
 
 /// What the session sends on a websocket, before framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,7 +370,30 @@ impl WebSocket {
 
     /// The next bytes to write: the Hixie-76 answer, a pong, the session's
     /// frames, then one close frame; then `None`: close the connection.
+    ///
+    /// Frames that are ready together leave in one write, up to
+    /// [`WRITE_JOIN_BYTES`]: a raw websocket's messages cannot share a
+    /// frame the way SockJS framing joins them, but they can share a
+    /// syscall.
     pub fn poll_transmit(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<Bytes>> {
+        let first = match self.poll_frame(cx, now) {
+            Poll::Ready(Some(first)) => first,
+            other => return other,
+        };
+        if first.len() >= WRITE_JOIN_BYTES {
+            return Poll::Ready(Some(first));
+        }
+        let mut joined: Option<BytesMut> = None;
+        while joined.as_ref().map_or(first.len(), BytesMut::len) < WRITE_JOIN_BYTES {
+            // Pending registers the waker as the caller's next poll would;
+            // None (the connection is done) is returned again next time.
+            let Poll::Ready(Some(more)) = self.poll_frame(cx, now) else { break };
+            joined.get_or_insert_with(|| BytesMut::from(&first[..])).extend_from_slice(&more);
+        }
+        Poll::Ready(Some(joined.map_or(first, BytesMut::freeze)))
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<Bytes>> {
         loop {
             if let Some(answer) = self.wire.take_answer() {
                 return Poll::Ready(Some(answer));

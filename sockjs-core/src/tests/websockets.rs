@@ -73,3 +73,35 @@ fn s11_websocket_client_close() {
     drop(ws2);
     assert_eq!(h.session(1).close_reason(), Some(CloseReason::Interrupted));
 }
+
+/// Frames that are ready together leave in one write: a raw websocket's
+/// three queued messages are three frames in one `poll_transmit`, and a
+/// long queue is cut into writes of about `WRITE_JOIN_BYTES` that carry
+/// every frame once, in order.
+#[test]
+fn ready_frames_share_one_write() {
+    let mut h = Harness::new(App::Capture, Options::new("/j").max_queue(1 << 20));
+    let mut ws = h.websocket("/j/websocket");
+    for m in ["a", "bc", "def"] {
+        h.session(0).send(m).unwrap();
+    }
+    h.run_tasks();
+    let now = h.now;
+    let Poll::Ready(Some(write)) = ws.poll(|ws, cx| ws.poll_transmit(cx, now)) else { panic!("nothing to write") };
+    assert_eq!(&write[..], b"\x81\x01a\x81\x02bc\x81\x03def");
+    assert!(ws.poll(|ws, cx| ws.poll_transmit(cx, now)).is_pending(), "all three went in one write");
+
+    let message = "x".repeat(1000);
+    for _ in 0..40 {
+        h.session(0).send(&message).unwrap();
+    }
+    h.run_tasks();
+    let frame = [&[0x81, 126, 0x03, 0xe8][..], message.as_bytes()].concat();
+    let mut writes = Vec::new();
+    while let Poll::Ready(Some(write)) = ws.poll(|ws, cx| ws.poll_transmit(cx, now)) {
+        writes.push(write);
+    }
+    assert_eq!(writes.concat(), frame.repeat(40), "every frame once, in order");
+    assert_eq!(writes.len(), 3, "40 frames of 1,004 bytes in writes of 17 (16 KiB and one frame)");
+    assert!(writes.iter().all(|w| w.len() <= WRITE_JOIN_BYTES + frame.len()));
+}
