@@ -17,7 +17,7 @@
 # run the fan-out cases only.
 # Needs `perf` (Debian's linux-perf) with the syscalls tracepoints and
 # cpu-clock sampling; builds the release binaries like bench/run.sh does.
-# Writes OUT_DIR/PEER-CASE.{json,syscalls.txt,perf.data,report.txt}
+# Writes OUT_DIR/PEER-CASE.{json,syscalls.txt,perf.data,report.txt,split.txt}
 # (default OUT_DIR: target-bench/profiles) and prints the summary. The
 # server is killed on every exit path.
 set -euo pipefail
@@ -114,12 +114,48 @@ DSOS=$(perf report -i "$NAME.perf.data" --stdio --no-children --sort dso 2>/dev/
     | awk '/^ +[0-9.]+%/ && $2 !~ /kernel/ { print $2 }' | paste -sd, || true)
 perf report -i "$NAME.perf.data" --stdio --no-children --sort dso,sym --dsos "$DSOS" 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | head -20 | sed 's/ *$//' >"$NAME.user.txt" || true
+# The user-space part split by who runs it: each sampled symbol goes to
+# the crate its path starts with (the type's crate for `<T as Trait>::f`).
+perf report -i "$NAME.perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
+    | python3 -c '
+import re, sys
+ours = ("sockjs_", "bare_echo", "bare_floor", "test_server")
+framework = ("actix", "hyper", "warp", "axum", "h2", "http", "tower", "tungstenite", "tokio_tungstenite")
+runtime = ("tokio", "mio", "futures", "std", "core", "alloc", "parking_lot", "crossbeam", "tracing")
+libraries = ("serde_json", "bytes", "flate2", "miniz_oxide", "memchr", "sha1", "base64")
+cpu = {}
+for line in sys.stdin:
+    m = re.match(r"\s+([0-9.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+    if not m:
+        continue
+    share, dso, kind, sym = float(m[1]), m[2], m[3], m[4].lstrip("<&")
+    crate = re.split(r"::|<| ", sym, maxsplit=1)[0]
+    if kind == "k":
+        who = "kernel"
+    elif dso.startswith("lib") or crate.startswith("__rust"):
+        who = "libc and the allocator (malloc, memcpy, syscall stubs)"
+    elif crate.startswith(ours):
+        who = "ours (sockjs-*, the bare peers)"
+    elif crate.startswith(framework):
+        who = "framework (actix, hyper, warp, axum, tungstenite)"
+    elif crate.startswith(libraries):
+        who = "libraries our code calls (serde_json, bytes, flate2)"
+    elif crate.startswith(runtime):
+        who = "runtime (tokio, futures, std)"
+    else:
+        who = "other (" + dso + ")"
+    cpu[who] = cpu.get(who, 0) + share
+for who, share in sorted(cpu.items(), key=lambda kv: -kv[1]):
+    print("    %6.2f%%  %s" % (share, who))
+' >"$NAME.split.txt" || true
 {
     echo "== $PEER $CASE: $UNITS ${UNIT}s"
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: v for k, v in d.items() if 'us_per' in k or k in ('msgs_per_s', 'all_delivered_ms')})" "$NAME.json"
     awk -v n="$UNITS" -v unit="$UNIT" '/syscalls:sys_enter_/ { gsub(",", "", $1); if ($1 > 0) printf "  %-12s %8.3f per %s\n", substr($2, 20), $1 / n, unit }' "$NAME.syscalls.txt"
     echo "  self time by binary:"
     sed 's/ *$//' "$NAME.report.txt" | head -6
+    echo "  self time by who runs it:"
+    cat "$NAME.split.txt"
     echo "  top symbols outside the kernel (% of all samples):"
     cat "$NAME.user.txt"
 } | tee "$NAME.summary.txt"
