@@ -12,7 +12,8 @@
 # ws-pingpong-100, ws-pingpong-1, ws-echo-32, raw-ws-echo-32 (the same
 # without SockJS framing, on /websocket), fanout-eventsource,
 # fanout-xhr-streaming, room-fanout-1000x10-eventsource,
-# room-fanout-1000x10-xhr-streaming, xhr-polling. The bare echo runs the
+# room-fanout-1000x10-xhr-streaming, room-fanout-1x10000-eventsource,
+# room-fanout-1x10000-xhr-streaming, xhr-polling. The bare echo runs the
 # raw-websocket form of the ping-pong and echo cases only; the stack floors
 # run the fan-out cases only.
 # Needs `perf` (Debian's linux-perf) with the syscalls tracepoints and
@@ -43,6 +44,10 @@ case $CASE in
     room-fanout-1000x10-eventsource | room-fanout-1000x10-xhr-streaming)
         ARGS=(--scenario room-fanout --sessions 10000 --rooms 1000 --rounds 5
             --fanout-transport "${CASE#room-fanout-1000x10-}" --concurrency 128)
+        UNIT=delivery ;;
+    room-fanout-1x10000-eventsource | room-fanout-1x10000-xhr-streaming)
+        ARGS=(--scenario room-fanout --sessions 10000 --rooms 1 --rounds 5
+            --fanout-transport "${CASE#room-fanout-1x10000-}" --concurrency 128)
         UNIT=delivery ;;
     *) echo "unknown case $CASE" >&2; exit 2 ;;
 esac

@@ -259,7 +259,7 @@ wanted() {
 REPEATS=${REPEATS:-3}
 repeats_of() {
     case $1 in
-        ws-pingpong-* | raw-ws-echo-32 | raw-ws-pingpong-* | fanout-* | room-fanout-"${ROOMS_MANY}"x*) echo "$REPEATS" ;;
+        ws-pingpong-* | raw-ws-echo-32 | raw-ws-pingpong-* | fanout-* | room-fanout-*) echo "$REPEATS" ;;
         *) echo 1 ;;
     esac
 }
