@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the tables of BENCHMARKS.md in one go (about 31 minutes on 2026-12-02):
+# Regenerates the tables of BENCHMARKS.md in one go (about 22 minutes on 2026-12-02):
 #
 #     bench/run.sh [OUT_DIR]        # default OUT_DIR: target-bench/bench-results
 #     BENCH_ONLY=flood,poll-flat-out bench/run.sh   # only the cases whose
