@@ -36,7 +36,7 @@ use crate::state::{Batch, CloseReason, Offer};
 
 /// Frames ready together are joined into one write of at most about this
 /// many bytes (the last frame joined may take it past; a larger single
-/// frame leaves alone) by [`WebSocket::poll_transmit`].
+/// frame leaves on its own) by [`WebSocket::poll_transmit`].
 pub const WRITE_JOIN_BYTES: usize = 16 * 1024;
 
 /// What the session sends on a websocket, before framing.
