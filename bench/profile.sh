@@ -18,7 +18,7 @@
 # run the fan-out cases only.
 # Needs `perf` (Debian's linux-perf) with the syscalls tracepoints and
 # cpu-clock sampling; builds the release binaries like bench/run.sh does.
-# Writes OUT_DIR/PEER-CASE.{json,syscalls.txt,perf.data,report.txt,split.txt}
+# Writes OUT_DIR/PEER-CASE.{json,syscalls.txt,perf.data,report.txt,symbols.txt,split.txt}
 # (default OUT_DIR: target-bench/profiles) and prints the summary. The
 # server is killed on every exit path.
 set -euo pipefail
@@ -111,18 +111,17 @@ for pid in "${PERF_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PERF_PIDS=()
 
 UNITS=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d.get('messages') or d.get('delivered') or 0)" "$NAME.json")
-# Self time by binary (kernel, server, libc, ...), then the top symbols
-# outside the kernel.
+# Self time by binary (kernel, server, libc, ...); then, from one report
+# of every symbol (percentages of all samples), the top symbols outside
+# the kernel and the user-space part split by who runs it.
 perf report -i "$NAME.perf.data" --stdio --no-children --sort dso 2>/dev/null \
     | grep -E '^ +[0-9.]+%' >"$NAME.report.txt" || true
-DSOS=$(perf report -i "$NAME.perf.data" --stdio --no-children --sort dso 2>/dev/null \
-    | awk '/^ +[0-9.]+%/ && $2 !~ /kernel/ { print $2 }' | paste -sd, || true)
-perf report -i "$NAME.perf.data" --stdio --no-children --sort dso,sym --dsos "$DSOS" 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | head -20 | sed 's/ *$//' >"$NAME.user.txt" || true
-# The user-space part split by who runs it: each sampled symbol goes to
-# the crate its path starts with (the type's crate for `<T as Trait>::f`).
 perf report -i "$NAME.perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
-    | python3 -c '
+    | grep -E '^ +[0-9.]+%' | sed 's/ *$//' >"$NAME.symbols.txt" || true
+awk '$2 !~ /kernel/' "$NAME.symbols.txt" | head -20 >"$NAME.user.txt" || true
+# Each sampled symbol goes to the crate its path starts with (the type's
+# crate for `<T as Trait>::f`).
+python3 -c '
 import re, sys
 ours = ("sockjs_", "bare_echo", "bare_floor", "test_server")
 framework = ("actix", "hyper", "warp", "axum", "h2", "http", "tower", "tungstenite", "tokio_tungstenite")
@@ -152,7 +151,7 @@ for line in sys.stdin:
     cpu[who] = cpu.get(who, 0) + share
 for who, share in sorted(cpu.items(), key=lambda kv: -kv[1]):
     print("    %6.2f%%  %s" % (share, who))
-' >"$NAME.split.txt" || true
+' <"$NAME.symbols.txt" >"$NAME.split.txt"
 {
     echo "== $PEER $CASE: $UNITS ${UNIT}s"
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: v for k, v in d.items() if 'us_per' in k or k in ('msgs_per_s', 'all_delivered_ms')})" "$NAME.json"
