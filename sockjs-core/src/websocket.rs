@@ -380,9 +380,6 @@ impl WebSocket {
             Poll::Ready(Some(first)) => first,
             other => return other,
         };
-        if first.len() >= WRITE_JOIN_BYTES {
-            return Poll::Ready(Some(first));
-        }
         let mut joined: Option<BytesMut> = None;
         while joined.as_ref().map_or(first.len(), BytesMut::len) < WRITE_JOIN_BYTES {
             // Pending registers the waker as the caller's next poll would;
