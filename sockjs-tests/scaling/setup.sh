@@ -37,8 +37,10 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${mis
 [ -x /usr/bin/redis-server ] || fail "redis-server installed but /usr/bin/redis-server is missing"
 [ -x /usr/bin/redis-cli ] || fail "redis-tools installed but /usr/bin/redis-cli is missing"
 # `redis-cli --cluster help` prints the commands and exits 1 (Redis 7.0):
-# look for them rather than at its exit status.
-/usr/bin/redis-cli --cluster help 2>&1 | grep -q '^ *create ' || fail "/usr/bin/redis-cli has no --cluster (Redis 5 or later needed)"
+# look for them rather than at its exit status (which, under pipefail, a
+# pipe into grep would report).
+cluster_help=$(/usr/bin/redis-cli --cluster help 2>&1 || true)
+grep -q '^ *create ' <<<"$cluster_help" || fail "/usr/bin/redis-cli has no --cluster (Redis 5 or later needed)"
 [ -x /usr/sbin/nats-server ] || fail "nats-server installed but /usr/sbin/nats-server is missing"
 # Debian starts a system-wide redis-server on port 6379, nginx on port 80
 # and nats-server on port 4222 after installing them (where services may
