@@ -40,6 +40,7 @@
 //! and what it sends later goes to the room's other members.
 
 mod measure;
+mod row;
 mod scenarios;
 pub mod table;
 mod tally;

@@ -3,17 +3,15 @@
 
 use serde_json::Value;
 
+use super::row::{is, num, text};
+
 const PEERS: [&str; 8] = ["actix", "warp", "axum", "node", "bare", "bare-actix", "bare-hyper", "bare-warp"];
 
 /// Scenarios reported in the floods table rather than the main one.
 const FLOODS: [&str; 5] = ["flood-xhr-send", "flood-ws", "flood-raw-ws", "poll-flat-out", "inflate-bomb"];
 
 fn is_flood(v: &Value) -> bool {
-    v.get("scenario").and_then(Value::as_str).is_some_and(|s| FLOODS.contains(&s))
-}
-
-fn num(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64)
+    text(v, "scenario").is_some_and(|s| FLOODS.contains(&s))
 }
 
 fn fmt(x: Option<f64>, digits: usize) -> String {
@@ -35,7 +33,7 @@ fn thousands(x: f64) -> String {
 fn cell(v: &Value) -> String {
     let problems =
         num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) + num(v, "missing").unwrap_or(0.0);
-    let mut text = match v.get("scenario").and_then(Value::as_str).unwrap_or("") {
+    let mut text = match text(v, "scenario").unwrap_or("") {
         "ws-echo" | "raw-ws-echo" | "xhr-polling" | "xhr-streaming" => {
             format!(
                 "{} msg/s, p50 {} / p99 {} ms, **{} µs/msg** (kernel {})",
@@ -107,9 +105,8 @@ fn cell(v: &Value) -> String {
 /// A room scenario's server CPU per delivery over that of the `fanout`
 /// row of the same peer and receiving transport in `rows` (the same run).
 fn fanout_ratio(v: &Value, rows: &[Value]) -> Option<f64> {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let fanout = rows.iter().find(|r| {
-        text(r, "scenario").as_deref() == Some("fanout")
+        text(r, "scenario") == Some("fanout")
             && text(r, "label") == text(v, "label")
             && text(r, "transport") == text(v, "transport")
     })?;
@@ -119,11 +116,11 @@ fn fanout_ratio(v: &Value, rows: &[Value]) -> Option<f64> {
 
 /// [`cell`], and for a room scenario its ratio to `fanout`.
 fn cell_in(v: &Value, rows: &[Value]) -> String {
-    let mut text = cell(v);
-    if v.get("scenario").and_then(Value::as_str).is_some_and(|s| s.starts_with("room-")) {
-        text.push_str(&format!(" (**{}x** fanout)", fmt(fanout_ratio(v, rows), 2)));
+    let mut out = cell(v);
+    if text(v, "scenario").is_some_and(|s| s.starts_with("room-")) {
+        out.push_str(&format!(" (**{}x** fanout)", fmt(fanout_ratio(v, rows), 2)));
     }
-    text
+    out
 }
 
 /// The figure a repeated case is ranked by: its server CPU per unit of work.
@@ -140,8 +137,8 @@ fn cost(v: &Value) -> Option<f64> {
 /// added. Rows keep the order of each case's first run.
 pub fn median_of_repeats(rows: Vec<Value>) -> Vec<Value> {
     let key = |v: &Value| {
-        let text = |k| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        (text("label"), text("case"))
+        let field = |k| text(v, k).unwrap_or("").to_owned();
+        (field("label"), field("case"))
     };
     let mut groups: Vec<((String, String), Vec<Value>)> = Vec::new();
     for row in rows {
@@ -191,16 +188,12 @@ pub fn table(jsonl: &str) -> String {
     }
     let mut cases: Vec<String> = Vec::new();
     for row in &rows {
-        let case = row.get("case").and_then(Value::as_str).unwrap_or("?").to_owned();
+        let case = text(row, "case").unwrap_or("?").to_owned();
         if !cases.contains(&case) {
             cases.push(case);
         }
     }
-    let find = |case: &str, peer: &str| {
-        rows.iter().find(|r| {
-            r.get("case").and_then(Value::as_str) == Some(case) && r.get("label").and_then(Value::as_str) == Some(peer)
-        })
-    };
+    let find = |case: &str, peer: &str| rows.iter().find(|r| is(r, case, peer));
     let peers: Vec<&str> = PEERS.iter().copied().filter(|p| cases.iter().any(|c| find(c, p).is_some())).collect();
     let mut out = String::new();
     out.push_str(&format!("| case | {} |\n", peers.join(" | ")));
@@ -289,7 +282,7 @@ pub fn table(jsonl: &str) -> String {
         let cross = find(case, "actix")
             .or_else(|| find(case, "warp"))
             .or_else(|| find(case, "axum"))
-            .and_then(|v| v.get("scenario").and_then(Value::as_str))
+            .and_then(|v| text(v, "scenario"))
             == Some("room-cross-node");
         let name = if cross {
             format!("{case}: CPU/delivery over both servers vs fanout (for reference)")
@@ -352,9 +345,9 @@ fn flood_table(rows: &[Value]) -> String {
         "| case | peer | load | RSS before | at the end (peak) | after the pause |\n|---|---|---|---|---|---|\n",
     );
     for v in rows {
-        let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("?");
+        let field = |key: &str| text(v, key).unwrap_or("?");
         let size_kb = fmt(num(v, "size").map(|b| b / 1000.0), 0);
-        let mut load = match text("scenario") {
+        let mut load = match field("scenario") {
             "flood-xhr-send" => {
                 let others = v.get("status_other").and_then(Value::as_object).map_or(0, |m| m.len());
                 format!(
@@ -396,12 +389,12 @@ fn flood_table(rows: &[Value]) -> String {
             _ => "?".into(),
         };
         if num(v, "errors").unwrap_or(0.0) + num(v, "unechoed").unwrap_or(0.0) > 0.0 {
-            load.push_str(&format!(" ⚠ {}", text("first_error")));
+            load.push_str(&format!(" ⚠ {}", field("first_error")));
         }
         out.push_str(&format!(
             "| {} | {} | {load} | {} MiB | {} MiB ({} MiB) | {} MiB ({} s later) |\n",
-            text("case"),
-            text("label"),
+            field("case"),
+            field("label"),
             mib(v, "rss_before_kib"),
             mib(v, "rss_end_kib"),
             mib(v, "rss_peak_kib"),

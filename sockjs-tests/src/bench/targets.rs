@@ -20,6 +20,8 @@
 
 use serde_json::Value;
 
+use super::row::{is, num, text};
+
 /// Our servers, the columns of the targets table.
 pub const SERVERS: [&str; 3] = ["actix", "warp", "axum"];
 
@@ -102,9 +104,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn row(&self, case: &str, label: &str) -> Option<&Value> {
-        self.rows.iter().find(|r| {
-            r.get("case").and_then(Value::as_str) == Some(case) && r.get("label").and_then(Value::as_str) == Some(label)
-        })
+        self.rows.iter().find(|r| is(r, case, label))
     }
 
     fn metric(&self, case: &str, label: &str, key: &str) -> Option<f64> {
@@ -195,9 +195,7 @@ pub fn targets(rows: &[Value]) -> Vec<Target> {
     // (its floor is the kernel's read and write).
     let mut cases: Vec<&str> = Vec::new();
     for row in rows {
-        let (Some(case), Some("node")) =
-            (row.get("case").and_then(Value::as_str), row.get("label").and_then(Value::as_str))
-        else {
+        let (Some(case), Some("node")) = (text(row, "case"), text(row, "label")) else {
             continue;
         };
         if !case.starts_with("ws-pingpong") && !cases.contains(&case) && run.cpu_per_unit(case, "node").is_some() {
@@ -226,7 +224,7 @@ pub fn targets_table(rows: &[Value]) -> String {
 
 /// Whether a row is one of the scaling runs (`bench/scaling.sh`).
 pub fn is_scaling(row: &Value) -> bool {
-    row.get("case").and_then(Value::as_str).is_some_and(|c| c.starts_with(SCALING_PREFIX))
+    text(row, "case").is_some_and(|c| c.starts_with(SCALING_PREFIX))
 }
 
 /// The scaling rows as a Markdown table: per peer and number of sessions,
@@ -234,11 +232,10 @@ pub fn is_scaling(row: &Value) -> bool {
 /// and the RSS per idle websocket session, each on a fresh server.
 pub fn scaling_table(rows: &[Value]) -> String {
     let rows: Vec<&Value> = rows.iter().filter(|r| is_scaling(r)).collect();
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("?").to_owned();
-    let num = |v: &Value, key: &str| v.get(key).and_then(Value::as_f64);
+    let owned = |v: &Value, key: &str| text(v, key).unwrap_or("?").to_owned();
     let mut keys: Vec<(String, u64)> = Vec::new();
     for r in &rows {
-        let key = (text(r, "label"), num(r, "sessions").unwrap_or(0.0) as u64);
+        let key = (owned(r, "label"), num(r, "sessions").unwrap_or(0.0) as u64);
         if !keys.contains(&key) {
             keys.push(key);
         }
@@ -249,9 +246,9 @@ pub fn scaling_table(rows: &[Value]) -> String {
     for (label, sessions) in keys {
         let find = |scenario: &str| {
             rows.iter().find(|r| {
-                text(r, "label") == label
+                owned(r, "label") == label
                     && num(r, "sessions") == Some(sessions as f64)
-                    && text(r, "scenario") == scenario
+                    && text(r, "scenario") == Some(scenario)
             })
         };
         let problems = |v: &Value| {
