@@ -8,7 +8,7 @@
 //! * [`Reply::Full`]: a whole response.
 //! * [`Reply::Stream`]: a streaming response (xhr-streaming, eventsource,
 //!   htmlfile): send the head, then each chunk of the
-//!   [`ReceiverBody`](sockjs_core::ReceiverBody) as its own flushed HTTP
+//!   [`ReceiverBody`] as its own flushed HTTP
 //!   chunk, and drop the body as soon as the client goes away.
 //! * [`Reply::Upgrade`]: a websocket: send the head, then give the
 //!   [`Upgrade`] the connection once the server hands it over

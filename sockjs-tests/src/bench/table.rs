@@ -132,9 +132,10 @@ fn cost(v: &Value) -> Option<f64> {
 
 /// A case run more than once (`bench/run.sh` repeats the ones the targets
 /// compare, whose figures move by ±10 % between runs on a quiet machine)
-/// becomes its median run by [`COSTS`], the whole row of that run, with
-/// `repeats` and the lowest and highest cost (`cost_low`, `cost_high`)
-/// added. Rows keep the order of each case's first run.
+/// becomes its median run by its server CPU (or RSS) per unit of work,
+/// the whole row of that run, with `repeats` and the lowest and highest
+/// cost (`cost_low`, `cost_high`) added. Rows keep the order of each
+/// case's first run.
 pub fn median_of_repeats(rows: Vec<Value>) -> Vec<Value> {
     let key = |v: &Value| {
         let field = |k| text(v, k).unwrap_or("").to_owned();
