@@ -21,6 +21,23 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// A tally that starts with the sessions that could not be opened
+    /// (`open_all`'s failure count and first message).
+    pub(crate) fn with_open_failures(failed: u64, first: Option<String>) -> Tally {
+        Tally { errors: failed, first_error: first.filter(|_| failed > 0), ..Tally::default() }
+    }
+
+    /// Adds every session's tally as its task ends (a task that panicked
+    /// or was cancelled counts as an error).
+    pub(crate) async fn join(&mut self, mut sessions: tokio::task::JoinSet<Tally>) {
+        while let Some(joined) = sessions.join_next().await {
+            match joined {
+                Ok(t) => self.merge(t),
+                Err(e) => self.error(e.to_string()),
+            }
+        }
+    }
+
     pub(crate) fn error(&mut self, what: String) {
         self.errors += 1;
         self.first_error.get_or_insert(what);
@@ -72,5 +89,34 @@ impl Tally {
         if let Some(e) = self.first_error {
             out.insert("first_error".into(), json!(e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sessions that failed to open count as errors, with their first
+    /// message; none failed, none counted (and no stray message).
+    #[test]
+    fn open_failures_start_the_tally() {
+        let t = Tally::with_open_failures(2, Some("refused".into()));
+        assert_eq!((t.errors, t.first_error.as_deref()), (2, Some("refused")));
+        let t = Tally::with_open_failures(0, Some("stale".into()));
+        assert_eq!((t.errors, t.first_error), (0, None));
+    }
+
+    /// Every session's tally is added; a session task that panicked counts
+    /// as one error.
+    #[tokio::test]
+    async fn sessions_join_into_one_tally() {
+        let mut sessions = tokio::task::JoinSet::new();
+        sessions.spawn(async { Tally { messages: 3, ..Tally::default() } });
+        sessions.spawn(async { Tally { messages: 4, unechoed: 1, ..Tally::default() } });
+        sessions.spawn(async { panic!("a session task panicked") });
+        let mut tally = Tally::with_open_failures(1, Some("refused".into()));
+        tally.join(sessions).await;
+        assert_eq!((tally.messages, tally.unechoed, tally.errors), (7, 1, 2));
+        assert_eq!(tally.first_error.as_deref(), Some("refused"), "the first error stays first");
     }
 }

@@ -32,11 +32,7 @@ pub(crate) async fn ws_echo(config: &Arc<Config>, sockjs: bool) -> Map<String, V
         async move { EchoWs::open(&config, i, &path, sockjs).await }
     })
     .await;
-    let mut tally = Tally::default();
-    if failed > 0 {
-        tally.errors += failed;
-        tally.first_error = first;
-    }
+    let mut tally = Tally::with_open_failures(failed, first);
     out.insert("size".into(), json!(config.size));
     out.insert("inflight".into(), json!(config.inflight));
     let before = CpuMark::take(config.server_pid);
@@ -47,12 +43,7 @@ pub(crate) async fn ws_echo(config: &Arc<Config>, sockjs: bool) -> Map<String, V
         let config = config.clone();
         set.spawn(async move { ws_echo_session(ws, &config, i, stop_at, sockjs).await });
     }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(t) => tally.merge(t),
-            Err(e) => tally.error(e.to_string()),
-        }
-    }
+    tally.join(set).await;
     let after = CpuMark::take(config.server_pid);
     let wire_after = wire_bytes();
     // What the sockets carried while measured (the closing frames too).
@@ -132,11 +123,7 @@ pub(crate) async fn xhr_echo(config: &Arc<Config>, streaming: bool) -> Map<Strin
         async move { xhr_open(&config.addr, &config.prefix, i, streaming).await }
     })
     .await;
-    let mut tally = Tally::default();
-    if failed > 0 {
-        tally.errors += failed;
-        tally.first_error = first;
-    }
+    let mut tally = Tally::with_open_failures(failed, first);
     out.insert("size".into(), json!(config.size));
     let before = CpuMark::take(config.server_pid);
     let stop_at = Instant::now() + config.duration;
@@ -151,12 +138,7 @@ pub(crate) async fn xhr_echo(config: &Arc<Config>, streaming: bool) -> Map<Strin
             }
         });
     }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(t) => tally.merge(t),
-            Err(e) => tally.error(e.to_string()),
-        }
-    }
+    tally.join(set).await;
     let after = CpuMark::take(config.server_pid);
     tally.into_json(&mut out, after.at.duration_since(before.at), before.until(after));
     out
