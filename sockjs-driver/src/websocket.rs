@@ -143,9 +143,7 @@ impl Stream for ResponseBytes {
         if let Some(bytes) = slot.bytes.take() {
             let sender = slot.sender.take();
             drop(slot);
-            if let Some(waker) = sender {
-                waker.wake();
-            }
+            wake(sender);
             return Poll::Ready(Some(bytes));
         }
         if slot.closed {
@@ -163,9 +161,7 @@ impl Drop for ResponseBytes {
         let (bytes, sender) = (slot.bytes.take(), slot.sender.take());
         drop(slot);
         drop(bytes);
-        if let Some(waker) = sender {
-            waker.wake();
-        }
+        wake(sender);
     }
 }
 
@@ -192,14 +188,21 @@ fn handoff() -> (Channel, ResponseBytes) {
     (Channel(slot.clone()), ResponseBytes(slot))
 }
 
-fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
-    slot.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Keeps `cx`'s waker in `waiting` (not cloned again when it is the same).
 fn park(waiting: &mut Option<Waker>, cx: &Context<'_>) {
     if !waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
         *waiting = Some(cx.waker().clone());
+    }
+}
+
+/// Wakes whoever was parked, if anyone (call it with no lock held).
+fn wake(parked: Option<Waker>) {
+    if let Some(waker) = parked {
+        waker.wake();
     }
 }
 
@@ -283,9 +286,7 @@ impl Sink for Channel {
             slot.bytes = bytes.take();
             let receiver = slot.receiver.take();
             drop(slot);
-            if let Some(waker) = receiver {
-                waker.wake();
-            }
+            wake(receiver);
             Poll::Ready(Ok(()))
         })
         .await
@@ -298,9 +299,7 @@ impl Drop for Channel {
         slot.closed = true;
         let receiver = slot.receiver.take();
         drop(slot);
-        if let Some(waker) = receiver {
-            waker.wake();
-        }
+        wake(receiver);
     }
 }
 
@@ -401,7 +400,7 @@ impl std::task::Wake for CoalescedWake {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, SeqCst);
         if !self.polling.load(SeqCst) {
-            if let Some(outer) = self.outer.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if let Some(outer) = lock(&self.outer).as_ref() {
                 outer.wake_by_ref();
             }
         }
@@ -425,12 +424,7 @@ impl<F: Future + Unpin> Future for Coalesced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        {
-            let mut outer = this.shared.outer.lock().unwrap_or_else(|p| p.into_inner());
-            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *outer = Some(cx.waker().clone());
-            }
-        }
+        park(&mut lock(&this.shared.outer), cx);
         this.shared.polling.store(true, SeqCst);
         let mut inner = Context::from_waker(&this.waker);
         for _ in 0..COALESCED_POLLS {
