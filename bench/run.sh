@@ -254,11 +254,12 @@ wanted() {
 # The cases round three's targets hold against a floor (ping-pong, the
 # raw echo, the fan-outs and the rooms) move by about ±10 % from one run to
 # the next even on a quiet machine, more than the margins they are held
-# to: each runs REPEATS times, back to back on the same server, and the
-# table takes its median run (`sockjs-bench table`, median_of_repeats).
-# The fan-outs move more (±8 % from run to run at ten or twenty rounds,
-# mostly in kernel time), and the rooms are held to 1.1x them: they run
-# FANOUT_REPEATS times.
+# to: each runs REPEATS times on the same server, and the table takes its
+# median run (`sockjs-bench table`, median_of_repeats). The fan-outs and
+# the rooms, held to 1.1x them, close to their spread (±8 % at ten or
+# twenty rounds, mostly kernel time), run FANOUT_REPEATS times: on our
+# servers in passes that take turns (echo_scenarios), on the floors back
+# to back; the other cases REPEATS times back to back.
 REPEATS=${REPEATS:-3}
 FANOUT_REPEATS=${FANOUT_REPEATS:-5}
 repeats_of() {
